@@ -1,0 +1,52 @@
+# psenet-stream: every command a user or CI needs. `make demo` and `make test` set up
+# everything themselves on a fresh machine (a local .venv; data cached in ~/.cache).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU wheel of torch (on these machines pip takes it from local disk). On a CUDA
+# machine: make install TORCH_SPEC=torch   (or keep the torch already in the venv)
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= onnx,gui,train,dev
+DATA_DIR ?= $(HOME)/.cache/psenet-stream/data
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all test-gpu bench data train eval lint clean
+
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	touch $@
+
+data: install
+	$(PY) -m psenet_stream data --dest $(DATA_DIR)
+
+demo: install data
+	$(PY) -m psenet_stream.demo --data $(DATA_DIR) --out out/demo
+
+test: install
+	$(PY) -m pytest -m "not slow and not cuda and not tensorrt" $(PYTEST_ARGS)
+
+test-all: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-gpu: install
+	$(PY) -m pytest -m "cuda or tensorrt" $(PYTEST_ARGS)
+
+bench: install data
+	$(PY) -m psenet_stream bench --json out/bench.json
+
+train: install data
+	$(PY) -m psenet_stream train --data $(DATA_DIR)/train --out runs/default
+
+eval: install data
+	$(PY) -m psenet_stream eval --data $(DATA_DIR)/test --compare
+
+lint: install
+	$(VENV)/bin/ruff check psenet_stream train tests
+
+clean:
+	rm -rf $(VENV) out runs .pytest_cache

@@ -1,0 +1,3 @@
+from psenet_stream.cli import main
+
+main()

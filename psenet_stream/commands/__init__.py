@@ -1,0 +1,1 @@
+"""One module per CLI command; psenet_stream.cli imports them lazily."""

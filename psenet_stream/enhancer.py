@@ -1,0 +1,227 @@
+"""The Enhancer: frames in, exposure-corrected frames out.
+
+    >>> from psenet_stream import Enhancer
+    >>> enh = Enhancer.from_pretrained()          # shipped weights, best backend installed
+    >>> out = enh(rgb)                             # H x W x 3 uint8 -> same shape and dtype
+
+How a frame is processed (DESIGN.md "The flow of a frame"):
+
+1. The frame is downscaled to the working resolution (``infer_size``: long side in pixels,
+   default 256, the scale the network was trained at; ``"full"`` keeps the paper's
+   full-resolution behaviour) and the backend predicts gamma there.
+2. gamma is post-processed at that small size, in log space: ``strength`` scales log gamma
+   (0 = identity, 1 = the model), and ``smoothing`` is an exponential moving average over
+   frames that restarts on a scene cut.
+3. log gamma is upsampled bilinearly to full resolution and the curve
+   Y = 1 - (1 - I) ** gamma is applied there, with highlight protection: where gamma < 1,
+   gamma is pulled toward 1 as I approaches white, so near-white noise is not amplified
+   (the blotches of official PSENet issue #2).
+
+On the CPU, step 3 is one ``cv2.remap`` into a precomputed (log gamma x I) table, which is
+exact to within one 8-bit level and about 5x cheaper than evaluating pow per pixel; the
+exact torch form is ``apply_exact`` and both are tested against each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from psenet_stream.errors import UserError
+from psenet_stream.ops import apply_gamma, protect_highlights
+
+log = logging.getLogger("psenet_stream")
+
+DEFAULT_INFER_SIZE = 256
+MIN_SIDE = 16  # the smallest side the network sees (two stride-2 stages + reflect padding)
+LOG_GAMMA_RANGE = (-4.0, 4.0)  # gamma in [0.018, 54.6]; beyond that the curve is flat anyway
+
+
+@dataclass
+class Options:
+    infer_size: int | str = DEFAULT_INFER_SIZE
+    strength: float = 1.0
+    smoothing: float = 0.0  # EMA weight of the previous frame's log gamma, 0 = off
+    scene_cut: float = 0.12  # mean |small frame difference| above which smoothing restarts
+    highlight_knee: float = 0.85  # >= 1 disables highlight protection
+
+    def validate(self) -> None:
+        if isinstance(self.infer_size, str):
+            if self.infer_size != "full":
+                try:
+                    self.infer_size = int(self.infer_size)
+                except ValueError:
+                    raise UserError(f"bad infer size {self.infer_size!r}", "use a long side in pixels (e.g. 256) or 'full'") from None
+        if isinstance(self.infer_size, int) and self.infer_size < MIN_SIDE:
+            raise UserError(f"infer size {self.infer_size} is too small", f"use at least {MIN_SIDE} or 'full'")
+        if not 0.0 <= self.strength <= 4.0:
+            raise UserError(f"strength {self.strength} out of range", "use a value between 0 (off) and 1 (full); up to 4 exaggerates")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise UserError(f"smoothing {self.smoothing} out of range", "use a value in [0, 1): 0 is off, 0.8 is strong")
+
+
+def working_size(h: int, w: int, infer_size: int | str) -> tuple[int, int]:
+    """(h, w) the network runs at for an h x w frame."""
+    if infer_size == "full":
+        sh, sw = h, w
+    else:
+        s = min(1.0, float(infer_size) / max(h, w))
+        sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    if min(sh, sw) < MIN_SIDE:  # tiny frames: upscale just for the network
+        k = MIN_SIDE / min(sh, sw)
+        sh, sw = max(MIN_SIDE, round(sh * k)), max(MIN_SIDE, round(sw * k))
+    return sh, sw
+
+
+class GammaLUT:
+    """Y for every (log gamma level, 8-bit input) pair, as a uint8 image cv2.remap reads."""
+
+    LEVELS = 1024
+
+    def __init__(self, knee: float):
+        lo, hi = LOG_GAMMA_RANGE
+        lg = torch.linspace(lo, hi, self.LEVELS, dtype=torch.float64)[:, None]
+        i = (torch.arange(256, dtype=torch.float64) / 255.0)[None, :]
+        g = protect_highlights(torch.exp(lg).expand(-1, 256), i.expand(self.LEVELS, -1), knee)
+        self.table = (apply_gamma(i, g) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        self.scale = (self.LEVELS - 1) / (hi - lo)
+        self.offset = -lo * self.scale
+
+    def apply(self, frame: np.ndarray, log_gamma_small: np.ndarray) -> np.ndarray:
+        """frame (H, W, 3) uint8, log gamma (h, w, 3) float32 -> (H, W, 3) uint8."""
+        h, w = frame.shape[:2]
+        idx = log_gamma_small * np.float32(self.scale) + np.float32(self.offset)
+        if idx.shape[:2] != (h, w):
+            idx = cv2.resize(idx, (w, h), interpolation=cv2.INTER_LINEAR)
+        mapy = idx.reshape(h, w * 3)
+        mapx = frame.reshape(h, w * 3).astype(np.float32)
+        out = cv2.remap(self.table, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(h, w, 3)
+
+
+def apply_exact(x: torch.Tensor, log_gamma_small: torch.Tensor, knee: float) -> torch.Tensor:
+    """The exact form of step 3: x (N, 3, H, W) float in [0, 1]."""
+    lg = log_gamma_small.to(x)
+    if lg.shape[2:] != x.shape[2:]:
+        lg = F.interpolate(lg, size=x.shape[2:], mode="bilinear", align_corners=False)
+    g = protect_highlights(torch.exp(lg.clamp(*LOG_GAMMA_RANGE)), x, knee)
+    return apply_gamma(x, g)
+
+
+class Enhancer:
+    """Exposure correction for frames, batches and tensors. Keeps temporal state for video."""
+
+    def __init__(self, backend, **options: Any):
+        self.backend = backend
+        self.options = Options(**options)
+        self.options.validate()
+        self._lut: GammaLUT | None = None
+        self.reset()
+
+    # --- construction ---------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, weights: str | None = None, backend: str = "auto", **options: Any) -> "Enhancer":
+        """Load weights (the shipped default when None) onto a backend ('auto' picks the best)."""
+        from psenet_stream import backends
+        from psenet_stream.weights_io import load_model
+
+        model, meta = load_model(weights)
+        bopts = {k: options.pop(k) for k in ("batch", "threads") if k in options}
+        be = backends.create(backend, model, meta, **{k: v for k, v in bopts.items() if v is not None})
+        return cls(be, **options)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.backend.meta
+
+    def reset(self) -> None:
+        """Forget temporal state (call between unrelated clips)."""
+        self._prev_lg: np.ndarray | None = None
+        self._prev_small: np.ndarray | None = None
+        self.scene_cuts = 0
+        self.last_gamma: np.ndarray | None = None
+
+    # --- the gamma post-processing, shared by every backend ----------------------------
+    def _post(self, gamma: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """gamma, small frames (N, 3, h, w) float32 -> processed log gamma, same shape."""
+        o = self.options
+        lg = np.log(np.maximum(gamma, 1e-6, dtype=np.float32))
+        if o.strength != 1.0:
+            lg *= np.float32(o.strength)
+        np.clip(lg, *LOG_GAMMA_RANGE, out=lg)
+        if o.smoothing > 0:
+            a = np.float32(o.smoothing)
+            for i in range(lg.shape[0]):
+                prev, ps = self._prev_lg, self._prev_small
+                cut = prev is None or prev.shape != lg[i].shape or float(np.abs(small[i] - ps).mean()) > o.scene_cut
+                if cut:
+                    self.scene_cuts += prev is not None
+                else:
+                    lg[i] = a * prev + (1 - a) * lg[i]
+                self._prev_lg, self._prev_small = lg[i].copy(), small[i]
+        self.last_gamma = lg
+        return lg
+
+    # --- public entry points ------------------------------------------------------------
+    def __call__(self, x):
+        if torch.is_tensor(x):
+            return self.enhance_tensor(x)
+        x = np.asarray(x)
+        if x.dtype != np.uint8:
+            raise UserError(f"expected uint8 RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
+        if x.ndim == 3:
+            return self.enhance_frames(x[None])[0]
+        return self.enhance_frames(x)
+
+    def enhance_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB; frames are processed in order."""
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise UserError(f"expected (N, H, W, 3) RGB frames, got shape {frames.shape}", "pass H x W x 3 RGB images")
+        n, h, w, _ = frames.shape
+        sh, sw = working_size(h, w, self.options.infer_size)
+        if self.backend.full_frame:
+            return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee)
+        if (sh, sw) == (h, w):
+            small = frames
+        else:
+            interp = cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR
+            small = np.stack([cv2.resize(f, (sw, sh), interpolation=interp) for f in frames])
+        small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+        lg = self._post(self.backend.predict_gamma(small), small)
+        lut = self._get_lut()
+        lg_hwc = lg.transpose(0, 2, 3, 1)
+        out = np.empty_like(frames)
+        for i in range(n):
+            out[i] = lut.apply(np.ascontiguousarray(frames[i]), np.ascontiguousarray(lg_hwc[i]))
+        return out
+
+    def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) or (3, H, W) float in [0, 1] -> the same, exact (no lookup table)."""
+        squeeze = x.dim() == 3
+        if squeeze:
+            x = x[None]
+        if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            raise UserError(f"expected a float (N, 3, H, W) tensor, got {tuple(x.shape)} {x.dtype}", "scale uint8 images to [0, 1] floats first")
+        h, w = x.shape[2:]
+        sh, sw = working_size(h, w, self.options.infer_size)
+        xf = x.float().clamp(0, 1)
+        small = xf if (sh, sw) == (h, w) else F.interpolate(xf, size=(sh, sw), mode="bilinear", align_corners=False, antialias=sh < h)
+        small_np = small.detach().cpu().numpy()
+        lg = self._post(self.backend.predict_gamma(small_np), small_np)
+        y = apply_exact(xf, torch.from_numpy(lg).to(x.device), self.options.highlight_knee).to(x.dtype)
+        return y[0] if squeeze else y
+
+    def _get_lut(self) -> GammaLUT:
+        if self._lut is None:
+            self._lut = GammaLUT(self.options.highlight_knee)
+        return self._lut
+
+    def describe(self) -> str:
+        o = self.options
+        return f"backend {self.backend.describe()}, infer size {o.infer_size}, strength {o.strength:g}, smoothing {o.smoothing:g}"

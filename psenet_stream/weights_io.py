@@ -1,0 +1,145 @@
+"""Weight files: the project's own format, the shipped default, and the official importer.
+
+The project's files are plain ``torch.save`` dicts (tensors, strings, numbers) and are
+always read with ``weights_only=True``, so a weight file cannot run code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from psenet_stream.errors import BackendError as UserError
+from psenet_stream.model import PSENet
+
+FORMAT = "psenet-stream/weights-v1"
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.pt"
+ENV_WEIGHTS = "PSENET_STREAM_WEIGHTS"  # overrides the shipped default when set
+
+
+def default_weights_path() -> Path:
+    import os
+
+    return Path(os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write a weight file atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    payload = {"format": FORMAT, "state_dict": {k: v.detach().cpu().float() for k, v in state_dict.items()}, "meta": meta}
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a project weight file safely. Raises UserError with a fix on any problem."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"weights file not found: {path}", "pass an existing file to --weights, or omit it for the shipped default")
+    if path.is_dir():
+        raise UserError(f"weights path is a directory: {path}", "pass the .pt file itself")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt zip, pickle with code in it, ...
+        if _looks_like_lightning(path):
+            raise UserError(
+                f"{path} is an official PSENet Lightning checkpoint, not a psenet-stream weight file",
+                f"convert it once: psenet-stream import-weights {path} -o weights.pt",
+            ) from e
+        raise UserError(f"cannot read weights {path}: {str(e).splitlines()[0]}", "pass a file written by psenet-stream train or import-weights") from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{path} is not a psenet-stream weight file", "pass a file written by psenet-stream train or import-weights")
+    return payload["state_dict"], payload.get("meta", {})
+
+
+def load_model(path: str | Path | None = None) -> tuple[PSENet, dict[str, Any]]:
+    """Build the network and load weights strictly; the shipped default when path is None."""
+    path = Path(path) if path is not None else default_weights_path()
+    sd, meta = read_weights(path)
+    model = PSENet()
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", "use weights trained by this project") from e
+    meta = dict(meta)
+    meta.setdefault("path", str(path))
+    meta["sha256"] = file_sha256(path)
+    return model.eval(), meta
+
+
+# --- the official VinAI checkpoints -----------------------------------------------------
+
+
+def _stub(module: str, name: str) -> type:
+    """A do-nothing class standing in for a Lightning class recorded in a checkpoint."""
+
+    def __setstate__(self, state):  # keep nothing; we only want the state_dict
+        pass
+
+    cls = type(name, (), {"__setstate__": __setstate__, "__module__": module})
+    cls.__qualname__ = name
+    return cls
+
+
+_LIGHTNING_STUBS = [_stub("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")]
+
+
+def _looks_like_lightning(path: Path) -> bool:
+    try:
+        return any("pytorch_lightning" in g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except Exception:
+        return False
+
+
+def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read an official PSENet Lightning 1.4.9 checkpoint without Lightning installed.
+
+    Still ``weights_only=True``: only the Lightning callback class (replaced by an inert
+    stub) and argparse.Namespace are allowed beyond tensors and containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}", "pass the path of sice.pth or afifi.pth")
+    try:
+        with torch.serialization.safe_globals([*_LIGHTNING_STUBS, argparse.Namespace]):
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"cannot read {path} as an official PSENet checkpoint: {str(e).splitlines()[0]}", "pass sice.pth or afifi.pth from the official repository") from e
+    if not isinstance(ck, dict) or "state_dict" not in ck:
+        raise UserError(f"{path} has no state_dict", "pass sice.pth or afifi.pth from the official repository")
+    sd = {k.removeprefix("model."): v for k, v in ck["state_dict"].items() if k.startswith("model.")}
+    hp = ck.get("hyper_parameters", {}) or {}
+    meta = {
+        "source": "official PSENet checkpoint (VinAI, BSD-3-Clause)",
+        "imported_from": path.name,
+        "imported_sha256": file_sha256(path),
+        "epoch": int(ck.get("epoch", -1)),
+        "global_step": int(ck.get("global_step", -1)),
+        "tv_weight": float(hp.get("tv_w", float("nan"))) if isinstance(hp, dict) else None,
+    }
+    return sd, meta
+
+
+def import_official(path: str | Path, out: str | Path) -> dict[str, Any]:
+    sd, meta = read_official_checkpoint(path)
+    model = PSENet()
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", "pass sice.pth or afifi.pth from the official repository") from e
+    save_weights(out, model.state_dict(), meta)
+    return meta

@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests that need ../shared (official checkpoints) skip when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PSENET_SHARED", ROOT.parent / "shared"))
+PEERS = SHARED / "peers" / "psenet"
+
+
+@pytest.fixture(scope="session")
+def official_checkpoints() -> dict[str, Path]:
+    found = {n: PEERS / f"{n}.pth" for n in ("sice", "afifi") if (PEERS / f"{n}.pth").is_file()}
+    if len(found) < 2:
+        pytest.skip(f"official checkpoints not found under {PEERS}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def sice_weights(official_checkpoints, tmp_path_factory) -> Path:
+    """The official sice checkpoint imported into the project's format (never committed)."""
+    from psenet_stream.weights_io import import_official
+
+    out = tmp_path_factory.mktemp("weights") / "sice.pt"
+    import_official(official_checkpoints["sice"], out)
+    return out
