@@ -1,0 +1,1 @@
+"""Sources and sinks. Only this package imports av (PyAV)."""

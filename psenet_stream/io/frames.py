@@ -1,0 +1,56 @@
+"""The contract between sources, the pipeline and sinks.
+
+A source yields ``Frame`` objects in display order; a sink consumes them. Stages are
+passive: the pipeline (psenet_stream/pipeline.py) is the one place that adds threads and
+bounded queues.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterator, Protocol
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    rgb: np.ndarray  # (H, W, 3) uint8 RGB, coded orientation (not rotated)
+    index: int  # 0-based position in the source (after drops, the original index)
+    pts: int | None = None  # in time_base units, from the decoder; None for images / raw input
+    time_base: Fraction | None = None
+    t_capture: float = field(default_factory=time.perf_counter)  # when the source produced it
+    rotation: int = 0  # display rotation, degrees counter-clockwise (phone clips)
+    name: str | None = None  # for images: the source file name
+
+
+@dataclass
+class StreamInfo:
+    width: int
+    height: int
+    fps: Fraction | None = None  # average rate, if known
+    time_base: Fraction | None = None
+    frames: int | None = None  # estimate, for progress bars; None when unknown / live
+    live: bool = False  # live sources drop the oldest frame instead of blocking
+    rotation: int = 0
+    codec: str | None = None
+    pix_fmt: str | None = None
+    color: dict = field(default_factory=dict)  # color_range / colorspace / primaries / trc tags
+    description: str = ""  # safe to print: credentials masked
+
+
+class Source(Protocol):
+    info: StreamInfo
+    dropped: int  # frames dropped to keep latency bounded (live sources)
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    def write(self, frame: Frame, enhanced: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...  # finish; the output is complete only after close()
