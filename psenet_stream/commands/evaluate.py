@@ -1,0 +1,194 @@
+"""``psenet-stream eval``: score weights on synthetic exposure errors, paired folders and clips."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import click
+
+
+def _infer_size(value: str) -> int | str:
+    if value == "full":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a long side in pixels or 'full'") from None
+
+
+def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> str:
+    s = base
+    if sweep_size:
+        s += f" @{infer_size}"
+    if sweep_knee:
+        s += f" knee {knee:g}"
+    return s
+
+
+@click.command("eval")
+@click.option("--data", "data", type=click.Path(file_okay=False), help="Folder of well-exposed photos (synthetic exposure errors).")
+@click.option("--paired", type=click.Path(file_okay=False), help="Folder with input/ and gt/ sub-folders matched by file stem.")
+@click.option("--weights", "-w", multiple=True, help="Weight file(s) to score (.pt, or an official .pth imported on the fly). Default: the shipped weights.")
+@click.option("--compare", is_flag=True, help="Also score identity, CLAHE and the official sice/afifi checkpoints (when ../shared has them).")
+@click.option("--infer-size", "infer_sizes", multiple=True, help="Working resolution(s) for gamma: long side in pixels or 'full'. Repeat to sweep.")
+@click.option("--highlight-knee", "knees", multiple=True, type=float, help="Highlight protection knee(s); 1.0 turns it off. Repeat to sweep.")
+@click.option("--long-side", default=512, show_default=True, type=int, help="Photos are resized to this long side before the error is synthesised.")
+@click.option("--limit", type=int, help="Use only the first N photos (sorted by name).")
+@click.option("--backend", default="cpu", show_default=True, help="Backend for the networks (cpu is the reference).")
+@click.option("--flicker", "clips", multiple=True, type=click.Path(exists=True), help="Video clip(s) to measure flicker on (decoded with PyAV).")
+@click.option("--smoothing", "smoothings", multiple=True, type=float, help="Temporal smoothing value(s) for --flicker (default 0, 0.5, 0.8).")
+@click.option("--flicker-ev", "flicker_evs", multiple=True, type=float, help="Synthetic exposure error(s) on the clip frames (default 0 and -1.5).")
+@click.option("--max-frames", default=200, show_default=True, type=int, help="Frames per clip for --flicker.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write all results as JSON.")
+@click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the tables as Markdown.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limit, backend, clips, smoothings, flicker_evs, max_frames, json_out, md_out, quiet):
+    """Evaluate exposure correction: PSNR, SSIM, clipped pixels and the paper's score.
+
+    \b
+    psenet-stream eval --data photos/ --compare --json eval.json --markdown eval.md
+    psenet-stream eval --data photos/ -w sice.pth --infer-size 128 --infer-size 256 --infer-size full
+    psenet-stream eval --paired lol/ -w my.pt
+    psenet-stream eval --flicker clip.mp4 --smoothing 0 --smoothing 0.8
+
+    Under = EV -2.5, -1.5, -1; over = EV +1, +1.5, +2, applied in linear light to each
+    photo after resizing it to --long-side, then stored as 8-bit sRGB. Deterministic.
+    """
+    import logging
+    import sys
+
+    from psenet_stream import __version__
+    from psenet_stream import evaluate as ev
+    from psenet_stream.errors import UserError
+    from psenet_stream.weights_io import default_weights_path
+
+    log = logging.getLogger("psenet_stream")
+    if not (data or paired or clips):
+        raise UserError("nothing to evaluate", "pass --data FOLDER, --paired DIR or --flicker CLIP")
+
+    sizes = [_infer_size(s) for s in infer_sizes] or [None]
+    knee_list = list(knees) or [None]
+    progress = None if quiet else (lambda s: click.echo(s, err=True))
+    notes: list[str] = []
+
+    with ev.temp_weights_dir() as tmp:
+        # which networks
+        nets: list[tuple[str, Path]] = []
+        if compare:
+            off = ev.official_checkpoints()
+            for n in ("sice", "afifi"):
+                if n in off:
+                    nets.append((f"official {n}", ev.as_project_weights(off[n], tmp)))
+                else:
+                    notes.append(f"official {n}.pth not found (../shared/peers/psenet or $PSENET_SHARED): skipped")
+        if weights:
+            stems = [Path(w).stem for w in weights]
+            for w, s in zip(weights, stems):
+                label = s if stems.count(s) == 1 else str(w)
+                nets.append((label, ev.as_project_weights(w, tmp)))
+        else:
+            d = default_weights_path()
+            if d.is_file():
+                nets.append((f"shipped ({d.name})", d))
+            elif compare:
+                notes.append(f"shipped weights {d} not found: skipped")
+            else:
+                raise UserError(f"no weights: {d} does not exist", "pass --weights, or run psenet-stream train first")
+
+        def build_methods():
+            ms = []
+            if compare:
+                ms += [ev.identity_method(), ev.clahe_method()]
+            for base, path in nets:
+                for s in sizes:
+                    for k in knee_list:
+                        name = _label(base, s, k, len(sizes) > 1, len(knee_list) > 1)
+                        ms.append(ev.enhancer_method(path, name, infer_size=s, highlight_knee=k, backend=backend))
+            return ms
+
+        result: dict = {
+            "version": __version__,
+            "command": "psenet-stream " + " ".join(sys.argv[2:] if len(sys.argv) > 2 and sys.argv[1] == "eval" else sys.argv[1:]),
+            "python": platform.python_version(),
+            "notes": notes,
+        }
+        md: list[str] = []
+        for n in notes:
+            log.warning("note: %s", n)
+
+        if data or paired:
+            methods = build_methods()
+            if data:
+                files = ev.list_images(data)[: limit or None]
+                photos = [(p.name, ev.load_photo(p, long_side)) for p in files]
+                r = ev.evaluate_synthetic(methods, photos, progress=progress)
+                r["setup"] = {
+                    "data": str(data),
+                    "photos": [p.name for p in files],
+                    "long_side": long_side,
+                    "subsets": {k: list(v) for k, v in ev.SUBSETS.items()},
+                }
+                result["synthetic"] = r
+                title = (
+                    f"Synthetic exposure errors on {len(files)} photos from `{data}`, resized to long side {long_side} px; "
+                    f"under = EV {', '.join(f'{e:+g}' for e in ev.UNDER_EVS)}, over = EV {', '.join(f'{e:+g}' for e in ev.OVER_EVS)} "
+                    "(linear light, 8-bit). PSNR (dB) / SSIM against the original photo; clip % = pixels with a channel at 0 or 255; "
+                    "NR = mean paper quality score x1000."
+                )
+                md.append(ev.to_markdown(r, title))
+            if paired:
+                pairs = ev.find_pairs(paired)[: limit or None]
+                r = ev.evaluate_paired(methods, pairs, long_side, progress=progress)
+                r["setup"] = {"paired": str(paired), "pairs": len(pairs), "long_side": long_side}
+                result["paired"] = r
+                md.append(ev.to_markdown(r, f"Paired folder `{paired}`: {len(pairs)} inputs, ground truth resized to long side {long_side} px."))
+
+        if clips:
+            from psenet_stream.enhancer import Enhancer
+            from psenet_stream.flicker import measure_flicker
+
+            sm = list(smoothings) or [0.0, 0.5, 0.8]
+            evs = list(flicker_evs) or [0.0, -1.5]
+            base, path = nets[-1]
+            rows = []
+            for clip in clips:
+                for e in evs:
+                    for s in sm:
+                        opts = {"smoothing": s}
+                        if sizes[0] is not None:
+                            opts["infer_size"] = sizes[0]
+                        enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
+                        f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
+                        f.update({"clip": Path(clip).name, "weights": base})
+                        rows.append(f)
+                        if progress:
+                            progress(f"flicker {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
+            result["flicker"] = rows
+            lines = [
+                f"Flicker with `{base}` (frames resized to long side {long_side} px, at most {max_frames} frames): "
+                "mean |Δ mean luma| per frame in 8-bit levels (input, output), their ratio, and mean |Δ mean log γ|.",
+                "",
+                "| clip | EV | smoothing | frames | in |ΔY| | out |ΔY| | out/in | out std ΔY | |Δ log γ| | std Δ log γ | scene cuts |",
+                "|---|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for f in rows:
+                g = f.get("log_gamma", {})
+                lines.append(
+                    f"| {f['clip']} | {f['ev']:+g} | {f['smoothing']:g} | {f['frames']} | {f['input']['mean_abs_delta']:.3f} | "
+                    f"{f['output']['mean_abs_delta']:.3f} | {f['ratio']:.2f} | {f['output']['std_delta']:.3f} | "
+                    f"{g.get('mean_abs_delta', float('nan')):.4f} | {g.get('std_delta', float('nan')):.4f} | {f['scene_cuts']} |"
+                )
+            md.append("\n".join(lines) + "\n")
+
+    text = "\n".join(md)
+    click.echo(text)
+    for n in notes:
+        click.echo(f"note: {n}")
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if md_out:
+        Path(md_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(md_out).write_text(text + "".join(f"\nNote: {n}\n" for n in notes))
