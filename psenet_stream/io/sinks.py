@@ -1,0 +1,203 @@
+"""File, image and raw sinks, and the atomic-output rule they share.
+
+Outputs are written under a temporary name in the destination directory and renamed when
+complete, so the final name never holds a partial or corrupt file:
+
+    clip_enhanced.mp4                      final name, appears only after a complete run
+    .clip_enhanced.mp4.<pid>.tmp.mp4       while writing (same directory: rename is atomic)
+    clip_enhanced.partial.mp4              an interrupted run with --keep-partial (playable)
+
+Live outputs (``rtsp://`` publish, preview window, HTTP preview) are opened through
+``open_sink`` too; their classes live in io/rtsp_out.py, io/preview.py, io/http_preview.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from psenet_stream.errors import OutputError
+from psenet_stream.io.frames import Frame, StreamInfo
+
+log = logging.getLogger("psenet_stream")
+
+
+def partial_name(final: Path) -> Path:
+    """clip_enhanced.mp4 -> clip_enhanced.partial.mp4 (same extension, so it still plays)."""
+    return final.with_name(f"{final.stem}.partial{final.suffix}")
+
+
+def temp_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp{final.suffix}")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwrite: bool = False) -> None:
+    """Refuse to overwrite an input (ever) or an existing output (without --overwrite)."""
+    for i in inputs or []:
+        if same_file(output, i) or output.resolve() == Path(i).resolve():
+            raise OutputError(f"the output {output} is the input file", "choose another output name with -o; the input is never overwritten")
+    if output.exists() and not overwrite:
+        raise OutputError(f"output already exists: {output}", "pass --overwrite to replace it, or choose another name with -o")
+    if output.exists() and output.is_dir() and output.suffix:
+        raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
+    parent = output.parent
+    if not parent.exists():
+        raise OutputError(f"output directory does not exist: {parent}", f"create it first (mkdir -p {parent})")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write to directory {parent}", "choose an output location you can write to with -o")
+
+
+class AtomicFileSink:
+    """Wraps a sink writing a temporary path; ``close()`` renames it to the final path.
+
+    ``abort(keep_partial)`` finalizes what was written (a playable file) and renames it to
+    the ``.partial`` name when keep_partial, or deletes it.
+    """
+
+    def __init__(self, final: Path, make_sink, *, overwrite: bool = False):
+        self.final = Path(final)
+        self.tmp = temp_name(self.final)
+        self.overwrite = overwrite
+        self.sink = make_sink(self.tmp)
+        self.kept: Path | None = None
+        self._done = False
+
+    def write(self, frame: Frame, enhanced: np.ndarray) -> None:
+        self.sink.write(frame, enhanced)
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.sink.close()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if not self.tmp.exists():  # nothing was written (no frames)
+            return
+        if self.final.exists() and not self.overwrite:
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(f"output appeared while writing: {self.final}", "pass --overwrite to replace it")
+        os.replace(self.tmp, self.final)
+        self.kept = self.final
+
+    def abort(self, keep_partial: bool = False) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            finish = getattr(self.sink, "finish", None)
+            if keep_partial:
+                finish(audio=False) if finish else self.sink.close()
+            else:
+                try:
+                    finish(audio=False) if finish else self.sink.close()
+                except Exception:
+                    pass
+        finally:
+            if keep_partial and self.tmp.exists():
+                dest = partial_name(self.final)
+                os.replace(self.tmp, dest)
+                self.kept = dest
+            else:
+                self.tmp.unlink(missing_ok=True)
+
+
+class ImageSink:
+    """Write each frame as an image: to ``path`` (one image) or ``root/<frame.name>`` (folders).
+
+    The format follows the file extension (the input's, by default); each file is written
+    to a temporary name and renamed, and existing files are refused without overwrite.
+    """
+
+    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int = 95):
+        self.path = Path(path)
+        self.folder = folder
+        self.overwrite = overwrite
+        self.jpeg_quality = jpeg_quality
+        self.written: list[Path] = []
+
+    def target(self, frame: Frame) -> Path:
+        return self.path / (frame.name or f"{frame.index:06d}.png") if self.folder else self.path
+
+    def write(self, frame: Frame, enhanced: np.ndarray) -> None:
+        import cv2
+
+        dest = self.target(frame)
+        if dest.exists() and not self.overwrite:
+            raise OutputError(f"output already exists: {dest}", "pass --overwrite to replace it, or choose another name with -o")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        ext = dest.suffix.lower()
+        params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if ext in (".jpg", ".jpeg") else []
+        if ext == ".webp":
+            params = [cv2.IMWRITE_WEBP_QUALITY, self.jpeg_quality]
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp{dest.suffix}")
+        try:
+            ok = cv2.imwrite(str(tmp), cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
+        except cv2.error as e:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name") from None
+        if not ok:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write image {dest}", "check the directory is writable and the extension is jpg/png/bmp/tiff/webp")
+        os.replace(tmp, dest)
+        self.written.append(dest)
+
+    def close(self) -> None:
+        pass
+
+
+class RawSink:
+    """Raw frames to a binary stream (stdout by default) in rgb24, bgr24 or yuv420p."""
+
+    def __init__(self, stream: BinaryIO | None = None, *, pix_fmt: str = "rgb24"):
+        self.stream = stream if stream is not None else sys.stdout.buffer
+        self.pix_fmt = pix_fmt
+
+    def write(self, frame: Frame, enhanced: np.ndarray) -> None:
+        from psenet_stream.io.sources import rgb_to_raw
+
+        self.stream.write(memoryview(np.ascontiguousarray(rgb_to_raw(enhanced, self.pix_fmt))).cast("B"))
+
+    def close(self) -> None:
+        try:
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+
+def is_live_output(spec: str) -> bool:
+    return "://" in str(spec) and str(spec).split("://", 1)[0].lower() in ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp")
+
+
+def open_live_sink(spec: str, info: StreamInfo, **opts):
+    """``rtsp://``/``rtmp://`` publish (io/rtsp_out.py), imported lazily."""
+    from psenet_stream.io.rtsp_out import RtspSink
+
+    return RtspSink(spec, info, **opts)
+
+
+def open_preview_sink(kind: str, info: StreamInfo, **opts):
+    """``--preview window|http`` (io/preview.py, io/http_preview.py), imported lazily."""
+    if kind == "window":
+        from psenet_stream.io.preview import WindowSink
+
+        return WindowSink(info, **opts)
+    if kind == "http":
+        from psenet_stream.io.http_preview import HttpPreviewSink
+
+        return HttpPreviewSink(info, **opts)
+    raise OutputError(f"unknown preview {kind!r}", "use --preview window or --preview http")

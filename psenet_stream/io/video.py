@@ -1,0 +1,415 @@
+"""Video files through PyAV: a source that decodes, a sink that encodes and copies audio.
+
+The source yields ``Frame`` objects carrying the decoder's ``pts`` and ``time_base``; the
+sink re-uses them unchanged, so the output has the input's timestamps (VFR passes
+through). Audio is not touched by the pipeline at all: the sink demuxes the *input* a
+second time, audio streams only, and remuxes those packets byte for byte next to the
+video (``add_stream_from_template``), falling back to an AAC re-encode only when the
+output container refuses the codec. Rotation (display matrix) and the colour tags
+(range, matrix, primaries, transfer) are copied from the first decoded frame.
+
+Every ``av.open`` here has a timeout, so a stalled read (network file system, FIFO)
+ends with an error instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from psenet_stream.errors import InputError, OutputError
+from psenet_stream.io.frames import Frame, StreamInfo
+
+log = logging.getLogger("psenet_stream")
+
+OPEN_TIMEOUT_S = 15.0
+READ_TIMEOUT_S = 15.0
+AUDIO_LEAD_S = 1.0  # audio is muxed up to this far ahead of the last video frame written
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".gif")
+
+# Default codec per output container; libx264 unless the container cannot hold H.264.
+DEFAULT_CODEC = "libx264"
+CODEC_FOR_EXT = {".webm": "libvpx-vp9", ".ogv": "libtheora", ".gif": "gif"}
+DEFAULT_CRF = 18
+DEFAULT_PRESET = "veryfast"
+
+
+def _err_text(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return s[0] if s else type(e).__name__
+
+
+def _color_tags(fr) -> dict:
+    return {
+        "color_range": int(fr.color_range),
+        "colorspace": int(fr.colorspace),
+        "color_primaries": int(fr.color_primaries),
+        "color_trc": int(fr.color_trc),
+    }
+
+
+def check_input_file(path: str | Path) -> Path:
+    """Existence / type / size checks with one-line fixes, before PyAV sees the path."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"input not found: {p}", "check the path (or pass '-' to read raw frames from stdin)")
+    if p.is_dir():
+        raise InputError(f"input is a directory: {p}", "pass a video file, an image, or a folder that contains images")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"input is not readable: {p}", "check the file's permissions")
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(f"input is an empty file (0 bytes): {p}", "the file was not written completely; copy or record it again")
+    return p
+
+
+class VideoFileSource:
+    """Decode the first video stream of a file; yields RGB ``Frame``s with pts and time_base.
+
+    The first frame is decoded when the source opens, so a file that cannot be decoded
+    (truncated, not a video, no video stream) fails here with an ``InputError`` before
+    any output is created.
+    """
+
+    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S):
+        self.path = check_input_file(path)
+        self.dropped = 0
+        self.decode_errors = 0
+        try:
+            self._c = av.open(str(self.path), timeout=(OPEN_TIMEOUT_S, timeout_s))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise InputError(
+                f"cannot read {self.path.name}: {_err_text(e)}",
+                "the file is damaged, truncated, or not a video; check it plays, or re-download / re-export it",
+            ) from None
+        streams = self._c.streams.video
+        if not streams:
+            kinds = ", ".join(sorted({s.type for s in self._c.streams})) or "nothing"
+            self._c.close()
+            raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
+        self.stream = vs = streams[0]
+        vs.thread_type = thread_type
+        self._frames = self._decode()
+        try:
+            first = next(self._frames)
+        except StopIteration:
+            self._c.close()
+            raise InputError(
+                f"no decodable video frames in {self.path.name}", "the file is damaged or truncated; check it plays, or re-export it"
+            ) from None
+        self._first: Frame | None = first
+        cc = vs.codec_context
+        fps = vs.average_rate or vs.guessed_rate or vs.base_rate
+        frames = vs.frames or None
+        if not frames and fps and (vs.duration or self._c.duration):
+            dur = float(vs.duration * vs.time_base) if vs.duration else self._c.duration / 1e6
+            frames = max(1, round(dur * float(fps)))
+        self.info = StreamInfo(
+            width=first.rgb.shape[1],
+            height=first.rgb.shape[0],
+            fps=Fraction(fps) if fps else None,
+            time_base=Fraction(vs.time_base) if vs.time_base else None,
+            frames=frames,
+            live=False,
+            rotation=first.rotation,
+            codec=cc.name,
+            pix_fmt=cc.pix_fmt,
+            color=self._color,
+            description=self.path.name,
+        )
+        self.has_audio = bool(self._c.streams.audio)
+
+    def _decode(self) -> Iterator[Frame]:
+        vs = self.stream
+        index = 0
+        self._color: dict = {}
+        try:
+            # demux() also yields the demuxer's final flush packets (dts None): they must be
+            # decoded, or the last frames held by frame threading are lost (STREAMING.md 1.4).
+            for packet in self._c.demux(vs):
+                try:
+                    decoded = packet.decode()
+                except av.InvalidDataError:
+                    self.decode_errors += 1  # one corrupt packet: skip it, as players do
+                    continue
+                for fr in decoded:
+                    if not self._color:
+                        self._color = _color_tags(fr)
+                    rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
+                    rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
+                    yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=fr.time_base, rotation=int(fr.rotation or 0))
+                    index += 1
+        except (av.FFmpegError, OSError) as e:
+            if index == 0:
+                raise InputError(f"cannot decode {self.path.name}: {_err_text(e)}", "the file is damaged or truncated") from None
+            log.warning("warning: %s ended early after %d frames (%s); the output stops there", self.path.name, index, _err_text(e))
+        if self.decode_errors:
+            log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            first.t_capture = time.perf_counter()
+            yield first
+        yield from self._frames
+
+    def close(self) -> None:
+        self._frames.close()
+        self._c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def default_codec_for(path: str | Path) -> str:
+    return CODEC_FOR_EXT.get(Path(path).suffix.lower(), DEFAULT_CODEC)
+
+
+def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    if codec in ("libx264", "libx264rgb", "libx265"):
+        opts["crf"] = str(DEFAULT_CRF if crf is None else crf)
+        opts["preset"] = preset or DEFAULT_PRESET
+        if codec == "libx265":
+            opts["x265-params"] = "log-level=error"
+    elif codec in ("libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"):
+        opts["crf"] = str(31 if crf is None else crf)
+        if codec.startswith("libvpx"):
+            opts["b"] = "0"
+            opts["deadline"] = "realtime" if preset in ("ultrafast", "superfast", "veryfast") else "good"
+            opts["cpu-used"] = "8" if preset in ("ultrafast", "superfast", "veryfast") else "4"
+        elif codec == "libsvtav1" and preset:
+            opts["preset"] = "12" if preset in ("ultrafast", "superfast", "veryfast") else "8"
+    return opts
+
+
+class VideoFileSink:
+    """Encode frames into a video file; copy the audio of ``audio_from`` unchanged.
+
+    Writes ``path`` exactly (the caller picks a temporary name and renames; see
+    sinks.AtomicPath). The container opens on the first frame, which locks the size.
+    ``finish(audio=True)`` flushes the encoder, copies the rest of the audio and writes the
+    trailer; with ``audio=False`` (an interrupted run) audio stops at the last video frame.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: StreamInfo,
+        *,
+        codec: str | None = None,
+        crf: int | None = None,
+        preset: str | None = None,
+        audio_from: str | Path | None = None,
+        format: str | None = None,
+        threads: int = 0,
+    ):
+        self.path = Path(path)
+        self.info = info
+        self.codec = codec or default_codec_for(self.path)
+        self.crf, self.preset, self.format, self.threads = crf, preset, format, threads
+        self.audio_from = audio_from
+        self._oc = None
+        self._vs = None
+        self._closed = False
+        self._size: tuple[int, int] | None = None
+        self._audio: list[tuple] = []  # (input stream, output stream, mode 'copy'|'aac')
+        self._ain = None
+        self._apackets = None
+        self._pending = None
+        self.frames_written = 0
+        self.audio_packets = 0
+        try:
+            av.codec.Codec(self.codec, "w")
+        except (av.FFmpegError, ValueError) as e:
+            raise OutputError(f"unknown or unavailable encoder {self.codec!r}: {_err_text(e)}", "use --codec libx264 (see `psenet-stream doctor` for encoders)") from None
+
+    # --- opening ------------------------------------------------------------------------------
+    def _open(self, frame: Frame, h: int, w: int) -> None:
+        try:
+            self._open_container(frame, h, w, aac_fallback=False)
+        except (av.FFmpegError, ValueError) as e:
+            if not self._audio:
+                raise OutputError(f"cannot write {self.path.name}: {_err_text(e)}", "choose another output extension or --codec") from None
+            # the container refused a copied audio codec: start over, re-encoding audio to AAC
+            log.info("audio cannot be copied into %s (%s); re-encoding it to AAC", self.path.suffix or "this container", _err_text(e))
+            self._close_quietly()
+            self.path.unlink(missing_ok=True)
+            try:
+                self._open_container(frame, h, w, aac_fallback=True)
+            except (av.FFmpegError, ValueError) as e2:
+                raise OutputError(f"cannot write {self.path.name}: {_err_text(e2)}", "choose another output extension or --codec") from None
+
+    def _open_container(self, frame: Frame, h: int, w: int, aac_fallback: bool) -> None:
+        info = self.info
+        try:
+            self._oc = oc = av.open(str(self.path), "w", format=self.format)
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise OutputError(f"cannot create {self.path}: {_err_text(e)}", "check the directory exists and is writable, and the extension is a video container") from None
+        tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
+        rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
+        vs = oc.add_stream(self.codec, rate=rate, options=encoder_options(self.codec, self.crf, self.preset))
+        vs.width, vs.height = w, h
+        fmts = [f.name for f in (vs.codec_context.codec.video_formats or [])]
+        want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
+        vs.pix_fmt = want if (not fmts or want in fmts) else fmts[0]
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        if self.threads:
+            vs.codec_context.thread_count = self.threads
+        color = info.color or {}
+        for k in ("color_range", "colorspace", "color_primaries", "color_trc"):
+            if color.get(k):
+                try:
+                    setattr(vs.codec_context, k, color[k])
+                except (AttributeError, ValueError, TypeError):
+                    pass
+        rot = frame.rotation or info.rotation
+        if rot:
+            vs.set_display_rotation(rot)
+        self._vs = vs
+        self._enc_colorspace = color.get("colorspace") or None
+        self._enc_range = 2 if color.get("color_range") == 2 else 1
+        # audio: copy every audio stream of the input
+        self._audio = []
+        if self.audio_from is not None:
+            self._ain = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+            for ia in self._ain.streams.audio:
+                if aac_fallback:
+                    oa = oc.add_stream("aac", rate=ia.codec_context.sample_rate or 48000)
+                    try:
+                        oa.layout = ia.codec_context.layout
+                    except (AttributeError, ValueError):
+                        pass
+                    self._audio.append((ia, oa, "aac"))
+                else:
+                    self._audio.append((ia, oc.add_stream_from_template(ia), "copy"))
+            if self._audio:
+                self._apackets = self._ain.demux(*[a[0] for a in self._audio])
+            else:
+                self._ain.close()
+                self._ain = None
+        oc.start_encoding()
+
+    # --- writing ------------------------------------------------------------------------------
+    def write(self, frame: Frame, enhanced: np.ndarray) -> None:
+        if self._closed:
+            raise OutputError("write after close", "this is a bug in psenet-stream")
+        h, w = enhanced.shape[:2]
+        if self._oc is None:
+            self._open(frame, h, w)
+            self._size = (h, w)
+        elif (h, w) != self._size:
+            raise OutputError(f"frame size changed from {self._size[1]}x{self._size[0]} to {w}x{h} mid-stream", "split the input where its size changes")
+        vf = av.VideoFrame.from_ndarray(enhanced, format="rgb24")
+        vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
+        if frame.pts is not None and frame.time_base is not None:
+            vf.pts, vf.time_base = frame.pts, frame.time_base
+        else:
+            vf.pts, vf.time_base = self.frames_written, self._vs.codec_context.time_base
+        for pkt in self._vs.encode(vf):
+            self._oc.mux(pkt)
+        self.frames_written += 1
+        if self._audio:
+            self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
+
+    def _pump_audio(self, until_s: float | None) -> None:
+        """Mux input audio packets whose time is <= until_s (None: all of them)."""
+        if self._apackets is None:
+            return
+        by_in = {a[0].index: a for a in self._audio}
+        while True:
+            pkt = self._pending
+            if pkt is None:
+                try:
+                    pkt = next(self._apackets)
+                except StopIteration:
+                    self._apackets = None
+                    self._pending = None
+                    break
+                except av.FFmpegError:
+                    log.warning("warning: the input's audio ends early (damaged file?)")
+                    self._apackets = None
+                    break
+            if until_s is not None and pkt.dts is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) > until_s:
+                self._pending = pkt
+                return
+            self._pending = None
+            ia, oa, mode = by_in[pkt.stream.index]
+            if mode == "copy":
+                if pkt.dts is None:  # the demuxer's flush packet: never mux it
+                    continue
+                pkt.stream = oa
+                self._oc.mux(pkt)
+                self.audio_packets += 1
+            else:
+                for af in pkt.decode():
+                    af.pts = None
+                    for opkt in oa.encode(af):
+                        self._oc.mux(opkt)
+                        self.audio_packets += 1
+        for _ia, oa, mode in self._audio:
+            if mode == "aac":
+                for opkt in oa.encode(None):
+                    self._oc.mux(opkt)
+
+    # --- closing ------------------------------------------------------------------------------
+    def finish(self, audio: bool = True) -> None:
+        """Flush the encoder and write the trailer; the file is playable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._oc is None:
+            return
+        try:
+            for pkt in self._vs.encode(None):
+                self._oc.mux(pkt)
+            if self._audio and audio:
+                self._pump_audio(None)
+        finally:
+            self._close_quietly()
+
+    def close(self) -> None:
+        self.finish(audio=True)
+
+    def _close_quietly(self) -> None:
+        for c in (self._ain, self._oc):
+            if c is not None:
+                try:
+                    c.close()
+                except av.FFmpegError as e:  # pragma: no cover - trailer write failure
+                    log.warning("warning: closing %s: %s", self.path.name, _err_text(e))
+        self._ain = self._oc = None
+        self._apackets = None
+
+
+def transcode_plain(input: str | Path, output: str | Path, codec: str | None = None, preset: str | None = DEFAULT_PRESET, crf: int | None = DEFAULT_CRF):
+    """The baseline the benchmark compares against: decode -> RGB -> encode, audio copied.
+
+    The same source and sink ``enhance_file`` uses, with the same encoder settings, in a
+    plain single-threaded loop and without the network. Returns pipeline.Stats.
+    """
+    from psenet_stream.pipeline import Stats
+
+    t0 = time.perf_counter()
+    n = 0
+    with VideoFileSource(input) as src:
+        sink = VideoFileSink(output, src.info, codec=codec, crf=crf, preset=preset, audio_from=input if src.has_audio else None)
+        try:
+            for fr in src:
+                sink.write(fr, fr.rgb)
+                n += 1
+        finally:
+            sink.finish()
+    dt = time.perf_counter() - t0
+    return Stats(frames_in=n, frames_out=n, seconds=dt, backend="none (plain transcode)")

@@ -1,0 +1,256 @@
+"""The one place where threads and bounded queues are added.
+
+    reader thread          main thread                 writer thread
+    source ──► [q_in] ──► batch ─► enhancer ─► unbatch ──► [q_out] ──► sinks
+
+- A file source never loses a frame: ``q_in`` blocks the reader (back-pressure).
+- A live source (``source.info.live``) never lets latency grow: when ``q_in`` is full the
+  *oldest* queued frame is dropped and counted, and frames are enhanced one at a time.
+- PyAV releases the GIL in decode/encode and swscale, and cv2/torch release it in their
+  kernels, so the three stages overlap.
+- A stop ``Event`` (set by the CLI's SIGINT/SIGTERM handler) ends reading; frames already in
+  flight are still enhanced and written, so the sinks can be finished cleanly.
+- Any exception in a worker stops the others and is re-raised in the caller's thread.
+
+Stages stay passive: sources are iterables, sinks have ``write(frame, enhanced)``; the
+caller opens and closes them.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from psenet_stream.io.frames import Frame, Sink, Source
+
+DEFAULT_FILE_BATCH = 4
+_END = object()
+_POLL_S = 0.1
+
+
+@dataclass
+class Stats:
+    frames_in: int = 0  # frames read from the source (after the source's own drops)
+    frames_out: int = 0  # frames written to every sink
+    dropped: int = 0  # frames dropped to keep latency bounded (source + pipeline)
+    seconds: float = 0.0
+    backend: str = ""
+    interrupted: bool = False
+    latencies: list[float] = field(default_factory=list, repr=False)  # seconds, capture -> written
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
+
+    def _pct(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        return float(np.percentile(np.asarray(self.latencies), q)) * 1000.0
+
+    @property
+    def latency_p50_ms(self) -> float | None:
+        return self._pct(50)
+
+    @property
+    def latency_p95_ms(self) -> float | None:
+        return self._pct(95)
+
+    def summary(self) -> str:
+        s = f"{self.frames_out} frames in {self.seconds:.1f} s ({self.fps:.1f} fps), {self.dropped} dropped"
+        if self.latencies:
+            s += f", latency p50 {self.latency_p50_ms:.0f} ms / p95 {self.latency_p95_ms:.0f} ms"
+        if self.backend:
+            s += f", backend {self.backend}"
+        if self.interrupted:
+            s += " (interrupted)"
+        return s
+
+    def as_dict(self) -> dict:
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": self.dropped,
+            "seconds": round(self.seconds, 4),
+            "fps": round(self.fps, 2),
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p95_ms": self.latency_p95_ms,
+            "backend": self.backend,
+            "interrupted": self.interrupted,
+        }
+
+
+class _Worker(threading.Thread):
+    def __init__(self, name: str, target: Callable[[], None], failed: threading.Event):
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self._failed = failed
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as e:  # forwarded to the caller, re-raised there
+            self.error = e
+            self._failed.set()
+
+
+def _put(q: queue.Queue, item, halt: threading.Event) -> bool:
+    """Blocking put that gives up when halt is set (so shutdown never hangs on a full queue)."""
+    while True:
+        try:
+            q.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            if halt.is_set():
+                return False
+
+
+def run(
+    source: Source | Iterable[Frame],
+    enhancer,
+    sinks: Sequence[Sink],
+    *,
+    batch: int | None = None,
+    live: bool | None = None,
+    queue_size: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[Stats], None] | None = None,
+    max_frames: int | None = None,
+) -> Stats:
+    """Read ``source``, enhance with ``enhancer`` (None: pass through), write every sink.
+
+    batch: frames per enhancer call (default 4 for files, always 1 for live sources).
+    live: override ``source.info.live``. queue_size: bound of each queue (default 2 x batch
+    for files, 2 for live). stop: set it to end early (frames in flight are still written).
+    progress: called from the writer thread after each frame with the running Stats.
+    Returns Stats; the caller closes the source and the sinks.
+    """
+    info = getattr(source, "info", None)
+    if live is None:
+        live = bool(getattr(info, "live", False))
+    b = 1 if live else max(1, int(batch or DEFAULT_FILE_BATCH))
+    qsize = queue_size or (2 if live else 2 * b)
+    stop = stop or threading.Event()
+    failed = threading.Event()  # a worker raised: everybody stops now
+    halt = threading.Event()  # stop + failed, for blocking puts
+    q_in: queue.Queue = queue.Queue(maxsize=qsize)
+    q_out: queue.Queue = queue.Queue(maxsize=qsize)
+    stats = Stats()
+    if enhancer is not None:
+        try:
+            stats.backend = enhancer.backend.describe()
+        except AttributeError:
+            stats.backend = type(enhancer).__name__
+    lock = threading.Lock()
+    pipeline_drops = 0
+
+    def reader() -> None:
+        nonlocal pipeline_drops
+        try:
+            for frame in source:
+                if stop.is_set() or failed.is_set():
+                    break
+                if live:
+                    while True:
+                        try:
+                            q_in.put_nowait(frame)
+                            break
+                        except queue.Full:
+                            try:
+                                q_in.get_nowait()  # drop the oldest queued frame
+                                with lock:
+                                    pipeline_drops += 1
+                            except queue.Empty:
+                                pass
+                elif not _put(q_in, frame, halt):
+                    break
+                with lock:
+                    stats.frames_in += 1
+                if max_frames is not None and stats.frames_in >= max_frames:
+                    break
+        finally:
+            _put(q_in, _END, failed)
+
+    def writer() -> None:
+        while True:
+            try:
+                item = q_out.get(timeout=_POLL_S)
+            except queue.Empty:
+                if failed.is_set():
+                    return
+                continue
+            if item is _END:
+                return
+            frame, out = item
+            for s in sinks:
+                s.write(frame, out)
+            now = time.perf_counter()
+            with lock:
+                stats.frames_out += 1
+                stats.latencies.append(now - frame.t_capture)
+                stats.seconds = now - t0
+            if progress is not None:
+                progress(stats)
+
+    t0 = time.perf_counter()
+    workers = [_Worker("psenet-read", reader, failed), _Worker("psenet-write", writer, failed)]
+    for w in workers:
+        w.start()
+
+    def next_item():
+        while True:
+            try:
+                return q_in.get(timeout=_POLL_S)
+            except queue.Empty:
+                if failed.is_set():
+                    return _END
+
+    try:
+        carry = None
+        done = False
+        while not done and not failed.is_set():
+            item = carry if carry is not None else next_item()
+            carry = None
+            if item is _END:
+                break
+            frames = [item]
+            while len(frames) < b:
+                nxt = next_item()
+                if nxt is _END:
+                    done = True
+                    break
+                if nxt.rgb.shape != item.rgb.shape:  # never mix sizes in one batch
+                    carry = nxt
+                    break
+                frames.append(nxt)
+            if enhancer is None:
+                outs = [f.rgb for f in frames]
+            else:
+                outs = enhancer.enhance_frames(np.stack([f.rgb for f in frames]))
+            for f, o in zip(frames, outs):
+                if not _put(q_out, (f, o), failed):
+                    break
+        _put(q_out, _END, failed)
+    except BaseException:
+        failed.set()
+        raise
+    finally:
+        if failed.is_set():
+            halt.set()
+        for w in workers:
+            while w.is_alive():
+                w.join(timeout=_POLL_S)
+                if failed.is_set():
+                    halt.set()
+        stats.seconds = time.perf_counter() - t0
+        stats.dropped = pipeline_drops + int(getattr(source, "dropped", 0) or 0)
+        stats.interrupted = stop.is_set()
+    for w in workers:
+        if w.error is not None:
+            raise w.error
+    return stats
