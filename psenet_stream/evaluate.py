@@ -24,9 +24,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -45,21 +45,21 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
 METRIC_KEYS = ("psnr", "ssim", "clipped", "nr_score")
 
 __all__ = [
-    "UNDER_EVS",
     "OVER_EVS",
     "SUBSETS",
+    "UNDER_EVS",
     "Method",
-    "identity_method",
+    "as_project_weights",
     "clahe_method",
     "enhancer_method",
-    "official_checkpoints",
-    "as_project_weights",
+    "evaluate_paired",
+    "evaluate_synthetic",
+    "find_pairs",
+    "identity_method",
     "list_images",
     "load_photo",
+    "official_checkpoints",
     "synthesize",
-    "evaluate_synthetic",
-    "evaluate_paired",
-    "find_pairs",
     "to_markdown",
 ]
 
@@ -382,3 +382,39 @@ def to_markdown(result: dict, title: str = "") -> str:
 
 def temp_weights_dir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="psenet-eval-")
+
+
+# --- highlight noise (official PSENet issue #2) ------------------------------------------
+
+
+def highlight_scene(size: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A near-white field (255 minus 0-3 LSB of uniform noise, std ~1.1 LSB) with a small
+    skin-coloured ellipse in the middle, as in official PSENet issue #2.
+
+    Returns the uint8 RGB image and a boolean mask of the white region (the object and a
+    12-pixel margin around it excluded)."""
+    rng = np.random.default_rng(seed)
+    img = (255 - rng.integers(0, 4, size=(size, size, 3))).astype(np.uint8)
+    obj = np.zeros((size, size), np.uint8)
+    c = size // 2
+    cv2.ellipse(obj, (c, c), (size // 8, size // 6), 0, 0, 360, 255, -1)
+    skin = np.array([224, 172, 138], np.int16)
+    shade = rng.integers(-6, 7, size=(size, size, 1))
+    img[obj > 0] = np.clip(skin + shade, 0, 255).astype(np.uint8)[obj > 0]
+    near = cv2.dilate(obj, np.ones((25, 25), np.uint8))
+    return img, near == 0
+
+
+def highlight_noise(enhance: Callable[[np.ndarray], np.ndarray], size: int = 256, seed: int = 0) -> dict[str, float]:
+    """Noise of the white region before and after ``enhance``: std in 8-bit levels (mean of
+    the per-channel stds), the output's min value there, and the darkening."""
+    img, white = highlight_scene(size, seed)
+    out = enhance(img)
+    a = img[white].astype(np.float64)
+    b = out[white].astype(np.float64)
+    return {
+        "input_std": float(a.std(axis=0).mean()),
+        "output_std": float(b.std(axis=0).mean()),
+        "output_min": float(b.min()),
+        "output_mean": float(b.mean()),
+    }

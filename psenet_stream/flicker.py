@@ -15,12 +15,12 @@ the enhancer frame by frame as a live stream would.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["FlickerMeter", "delta_stats", "decode_frames", "measure_flicker"]
+__all__ = ["FlickerMeter", "decode_frames", "delta_stats", "measure_flicker"]
 
 
 def delta_stats(series: Iterable[float]) -> dict[str, float]:
@@ -75,10 +75,8 @@ def decode_frames(path: str | Path, max_frames: int | None = None) -> Iterator[n
             raise InputError(f"{path} has no video stream", "pass a video file")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        n = 0
-        for frame in container.decode(stream):
+        for n, frame in enumerate(container.decode(stream), start=1):
             yield frame.to_ndarray(format="rgb24")
-            n += 1
             if max_frames is not None and n >= max_frames:
                 return
 

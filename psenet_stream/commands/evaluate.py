@@ -167,10 +167,13 @@ def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limi
                             progress(f"flicker {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
             result["flicker"] = rows
             lines = [
-                f"Flicker with `{base}` (frames resized to long side {long_side} px, at most {max_frames} frames): "
-                "mean |Δ mean luma| per frame in 8-bit levels (input, output), their ratio, and mean |Δ mean log γ|.",
+                (
+                    f"Flicker with `{base}` (frames resized to long side {long_side} px, at most {max_frames} frames): "
+                    "mean absolute frame-to-frame change of mean luma in 8-bit levels (input, output), their ratio, "
+                    "and of mean log γ."
+                ),
                 "",
-                "| clip | EV | smoothing | frames | in |ΔY| | out |ΔY| | out/in | out std ΔY | |Δ log γ| | std Δ log γ | scene cuts |",
+                "| clip | EV | smoothing | frames | in mean abs ΔY | out mean abs ΔY | out/in | out std ΔY | mean abs Δ log γ | std Δ log γ | scene cuts |",
                 "|---|---|---|---|---|---|---|---|---|---|---|",
             ]
             for f in rows:
