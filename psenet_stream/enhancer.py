@@ -82,7 +82,11 @@ def working_size(h: int, w: int, infer_size: int | str) -> tuple[int, int]:
 class GammaLUT:
     """Y for every (log gamma level, 8-bit input) pair, as a uint8 image cv2.remap reads."""
 
-    LEVELS = 1024
+    # Rows of the table. The remap reads it with nearest-neighbour rounding along log gamma
+    # (cheaper than bilinear, ~4x at 720p); with 2048 levels over LOG_GAMMA_RANGE the
+    # quantisation moves Y by at most 0.19 of an 8-bit level, so the result stays within
+    # one level of apply_exact.
+    LEVELS = 2048
 
     def __init__(self, knee: float):
         lo, hi = LOG_GAMMA_RANGE
@@ -101,7 +105,8 @@ class GammaLUT:
             idx = cv2.resize(idx, (w, h), interpolation=cv2.INTER_LINEAR)
         mapy = idx.reshape(h, w * 3)
         mapx = frame.reshape(h, w * 3).astype(np.float32)
-        out = cv2.remap(self.table, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # x (the 8-bit input) is integral, y (log gamma) rounds to the nearest of LEVELS rows
+        out = cv2.remap(self.table, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         return out.reshape(h, w, 3)
 
 
