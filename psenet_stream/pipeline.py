@@ -254,3 +254,48 @@ def run(
         if w.error is not None:
             raise w.error
     return stats
+
+
+def enhance_file(
+    input,
+    output,
+    enhancer,
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    batch: int | None = None,
+    overwrite: bool = False,
+    keep_partial: bool = False,
+    stop: threading.Event | None = None,
+    progress: Callable[[Stats], None] | None = None,
+) -> Stats:
+    """Enhance a video file into ``output`` (audio copied, pts/rotation/colour kept).
+
+    Written under a temporary name and renamed when complete; refuses to replace the
+    input, or an existing output unless ``overwrite``. When ``stop`` is set mid-run the
+    partial output is finalized as ``<name>.partial.<ext>`` with keep_partial, else removed,
+    and the returned Stats has ``interrupted=True``.
+    """
+    from pathlib import Path
+
+    from psenet_stream.io.sinks import AtomicFileSink, check_output_path
+    from psenet_stream.io.video import VideoFileSink, VideoFileSource
+
+    input, output = Path(input), Path(output)
+    with VideoFileSource(input) as src:
+        check_output_path(output, [input], overwrite=overwrite)
+        audio = input if src.has_audio else None
+        sink = AtomicFileSink(
+            output, lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio), overwrite=overwrite
+        )
+        try:
+            stats = run(src, enhancer, [sink], batch=batch, stop=stop, progress=progress)
+        except BaseException:
+            sink.abort(keep_partial=False)
+            raise
+        if stats.interrupted:
+            sink.abort(keep_partial=keep_partial)
+        else:
+            sink.close()
+    return stats

@@ -60,7 +60,7 @@ def make_video(
         vs.set_display_rotation(rotation)
     a_s = None
     if audio:
-        a_s = oc.add_stream(audio, rate=48000 if audio != "pcm_s16le" else 16000, layout="mono")
+        a_s = oc.add_stream(audio, rate=48000 if audio in ("aac", "libopus") else 8000, layout="mono")
     pts_list = []
     t = 0
     for i in range(frames):

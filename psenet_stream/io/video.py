@@ -239,7 +239,7 @@ class VideoFileSink:
         try:
             self._open_container(frame, h, w, aac_fallback=False)
         except (av.FFmpegError, ValueError) as e:
-            if not self._audio:
+            if self.audio_from is None:
                 raise OutputError(f"cannot write {self.path.name}: {_err_text(e)}", "choose another output extension or --codec") from None
             # the container refused a copied audio codec: start over, re-encoding audio to AAC
             log.info("audio cannot be copied into %s (%s); re-encoding it to AAC", self.path.suffix or "this container", _err_text(e))
