@@ -21,7 +21,7 @@ import torch
 
 from psenet_stream import ops
 
-__all__ = ["to_tensor", "psnr", "ssim", "clipped_fraction", "nr_score", "luma_mean", "image_metrics"]
+__all__ = ["clipped_fraction", "image_metrics", "luma_mean", "nr_score", "psnr", "ssim", "to_tensor"]
 
 
 def to_tensor(img: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -60,9 +60,15 @@ def clipped_fraction(img) -> float:
     return float(((a == 0) | (a == 255)).any(axis=-1).mean())
 
 
+def _score_map(t: torch.Tensor) -> torch.Tensor:
+    # the 25x25 reflect-padded window needs a side > 12 px; smaller images use a smaller window
+    size = min(ops.PATCH, 2 * min(t.shape[-2:]) - 1)
+    return ops.quality_score(t, size=size)
+
+
 def nr_score(img) -> float:
     """Mean of the paper's per-pixel no-reference quality score (ops.quality_score)."""
-    return float(ops.quality_score(to_tensor(img)).mean())
+    return float(_score_map(to_tensor(img)).mean())
 
 
 def luma_mean(img) -> float:
@@ -73,7 +79,7 @@ def luma_mean(img) -> float:
 def image_metrics(out: np.ndarray, ref: np.ndarray | None) -> dict[str, float]:
     """All the per-image numbers the evaluation reports; psnr/ssim only with a reference."""
     o = to_tensor(out)
-    m = {"clipped": clipped_fraction(out), "nr_score": float(ops.quality_score(o).mean())}
+    m = {"clipped": clipped_fraction(out), "nr_score": float(_score_map(o).mean())}
     if ref is not None:
         r = to_tensor(ref)
         if r.shape != o.shape:
