@@ -152,6 +152,17 @@ def _probe_decoder(av, name: str) -> str:
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'cannot open'}"
 
 
+def _nvidia_driver_reason() -> str:
+    """'' when the NVIDIA driver library loads (NVDEC/NVENC need it, not a CUDA torch build)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return "the NVIDIA driver (libcuda.so.1) is not installed"
+    return ""
+
+
 @functools.lru_cache(maxsize=1)
 def hw_codecs() -> dict[str, dict[str, str]]:
     """{'decoders': {name: ''|reason}, 'encoders': {...}} for NVIDIA codecs in PyAV.
@@ -167,7 +178,7 @@ def hw_codecs() -> dict[str, dict[str, str]]:
         reason = f"PyAV is not importable: {e}"
         return {"decoders": dict.fromkeys(NV_DECODERS, reason), "encoders": dict.fromkeys(NV_ENCODERS, reason)}
     have = set(av.codecs_available)
-    cuda = _cuda_reason()
+    cuda = _nvidia_driver_reason()
     import av.logging as avlog
 
     prev = avlog.get_level()
@@ -178,7 +189,7 @@ def hw_codecs() -> dict[str, dict[str, str]]:
                 if n not in have:
                     out[kind][n] = "not in this FFmpeg build"
                 elif cuda:
-                    out[kind][n] = f"needs an NVIDIA GPU ({cuda})"
+                    out[kind][n] = f"needs an NVIDIA GPU: {cuda}"
                 else:
                     out[kind][n] = probe(av, n)
     finally:

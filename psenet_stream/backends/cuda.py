@@ -171,6 +171,7 @@ class _Ring:
 class CudaBackend(Backend):
     name = "cuda"
     full_frame = True
+    capture_net = True  # capture the network phase as a CUDA graph (the tensorrt subclass does not)
 
     def __init__(
         self,
@@ -279,11 +280,13 @@ class CudaBackend(Backend):
             torch.cuda.synchronize(self.device)
             for slot in ring.slots:  # each graph keeps its own private memory pool
                 g1, g2 = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-                with torch.cuda.graph(g1):
-                    self._phase_net(slot, ring.down)
+                if self.capture_net:
+                    with torch.cuda.graph(g1):
+                        self._phase_net(slot, ring.down)
+                    slot.graph_net = g1
                 with torch.cuda.graph(g2):
                     self._phase_curve(slot, knee)
-                slot.graph_net, slot.graph_curve = g1, g2
+                slot.graph_curve = g2
             ring.knee = knee
             ring.graphs_ok = True
         except Exception as e:  # capture is an optimisation: never fail the run for it

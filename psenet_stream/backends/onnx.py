@@ -43,13 +43,20 @@ def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4)
     import io
     import warnings
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    import logging
+
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping ..." is noise here
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.ExitStack() as stack:
+        stack.callback(quiet.setLevel, level)
         warnings.simplefilter("ignore")
         torch.onnx.export(
             net,
             (x,),
             str(tmp),
             dynamo=True,
+            external_data=False,  # one self-contained file (the weights are 60 kB)
             input_names=["x"],
             output_names=["gamma"],
             dynamic_shapes={"x": {0: d("batch", min=1, max=256), 2: d("height", min=8, max=8192), 3: d("width", min=8, max=8192)}},
@@ -85,7 +92,11 @@ def _session(path, threads: int | None = None):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
     so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # a truncated or foreign file
+        raise BackendError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0]}", "re-export it with psenet-stream export-onnx") from e
 
 
 class OnnxBackend(Backend):
@@ -96,11 +107,14 @@ class OnnxBackend(Backend):
         super().__init__(model, meta)
         if onnx_path is None:
             key = meta.get("sha256", "nohash")[:16]
-            onnx_path = cache_dir() / f"psenet-{key}-torch{torch.__version__.split('+')[0]}.onnx"
+            onnx_path = cache_dir() / f"psenet-{key}-torch{torch.__version__.split('+')[0]}-v2.onnx"
             if not onnx_path.exists():
                 export_onnx(model, onnx_path)
         self.onnx_path = Path(onnx_path)
         self.session = _session(self.onnx_path, threads)
+
+    def describe(self) -> str:
+        return f"{self.name} (onnxruntime CPU, {self.onnx_path.name})"
 
     def predict_gamma(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
