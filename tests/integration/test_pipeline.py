@@ -1,0 +1,208 @@
+"""pipeline.run: back-pressure for files, drop-oldest for live, errors, stop; atomic file sink."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from psenet_stream import pipeline
+from psenet_stream.errors import OutputError
+from psenet_stream.io.frames import Frame, StreamInfo
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class FakeSource:
+    def __init__(self, n, *, live=False, period_s=0.0, shape=(8, 12, 3), fail_at=None):
+        self.n, self.period_s, self.shape, self.fail_at = n, period_s, shape, fail_at
+        first = shape(0) if callable(shape) else shape
+        self.info = StreamInfo(width=first[1], height=first[0], live=live, frames=n)
+        self.dropped = 0
+
+    def __iter__(self):
+        for i in range(self.n):
+            if self.fail_at == i:
+                raise RuntimeError("camera fell over")
+            if self.period_s:
+                time.sleep(self.period_s)
+            shape = self.shape(i) if callable(self.shape) else self.shape
+            yield Frame(rgb=np.full(shape, i % 256, np.uint8), index=i, t_capture=time.perf_counter())
+
+
+class ListSink:
+    def __init__(self, delay_s=0.0, fail_at=None):
+        self.frames, self.delay_s, self.fail_at = [], delay_s, fail_at
+
+    def write(self, frame, enhanced):
+        if self.fail_at is not None and len(self.frames) == self.fail_at:
+            raise OutputError("disk full", "free some space")
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        self.frames.append((frame.index, enhanced.copy()))
+
+    def close(self):
+        pass
+
+
+class PlusOne:
+    """An enhancer stand-in that records its batch sizes."""
+
+    def __init__(self, delay_s=0.0):
+        self.batches, self.delay_s = [], delay_s
+
+    def enhance_frames(self, x):
+        self.batches.append(len(x))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return x + 1
+
+
+def test_file_source_never_drops_and_keeps_order():
+    sink, enh = ListSink(delay_s=0.002), PlusOne()
+    stats = pipeline.run(FakeSource(50), enh, [sink], batch=4)
+    assert [i for i, _ in sink.frames] == list(range(50))
+    assert all(int(out[0, 0, 0]) == (i % 256) + 1 for i, out in sink.frames)
+    assert stats.frames_in == stats.frames_out == 50 and stats.dropped == 0
+    assert max(enh.batches) == 4 and sum(enh.batches) == 50
+    assert stats.latency_p50_ms is not None and stats.fps > 0
+
+
+def test_batches_never_mix_frame_sizes():
+    shapes = lambda i: (8, 12, 3) if i < 5 else (10, 6, 3)  # noqa: E731
+    sink, enh = ListSink(), PlusOne()
+    pipeline.run(FakeSource(11, shape=shapes), enh, [sink], batch=4)
+    assert [i for i, _ in sink.frames] == list(range(11))
+    assert enh.batches == [4, 1, 4, 2]
+
+
+def test_live_source_drops_oldest_and_bounds_latency():
+    # the camera delivers every 2 ms, enhancement takes 20 ms: most frames must be dropped
+    sink, enh = ListSink(), PlusOne(delay_s=0.02)
+    stats = pipeline.run(FakeSource(150, live=True, period_s=0.002), enh, [sink])
+    assert enh.batches and max(enh.batches) == 1
+    assert stats.dropped > 50
+    assert stats.frames_in == 150 and stats.frames_out + stats.dropped == 150  # every frame written or counted
+    idx = [i for i, _ in sink.frames]
+    assert idx == sorted(idx) and idx[-1] >= 140  # the newest frames got through
+    assert stats.latency_p95_ms < 200  # bounded: about queue size x enhance time
+
+
+def test_sink_error_propagates_without_hanging():
+    with pytest.raises(OutputError, match="disk full"):
+        pipeline.run(FakeSource(1000), PlusOne(), [ListSink(fail_at=3)], batch=2)
+
+
+def test_source_error_propagates():
+    sink = ListSink()
+    with pytest.raises(RuntimeError, match="fell over"):
+        pipeline.run(FakeSource(100, fail_at=10), PlusOne(), [sink], batch=4)
+
+
+def test_enhancer_error_propagates():
+    class Boom:
+        def enhance_frames(self, x):
+            raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        pipeline.run(FakeSource(100), Boom(), [ListSink()], batch=4)
+
+
+def test_stop_event_ends_early_and_writes_what_was_read():
+    stop = threading.Event()
+    sink = ListSink()
+
+    def progress(stats):
+        if stats.frames_out == 5:
+            stop.set()
+
+    stats = pipeline.run(FakeSource(10_000), PlusOne(), [sink], batch=2, stop=stop, progress=progress)
+    assert stats.interrupted
+    assert 5 <= stats.frames_out < 200
+    assert stats.frames_out == stats.frames_in == len(sink.frames)  # nothing read was lost
+
+
+def test_pass_through_without_enhancer():
+    sink = ListSink()
+    stats = pipeline.run(FakeSource(7), None, [sink])
+    assert stats.frames_out == 7 and int(sink.frames[3][1][0, 0, 0]) == 3
+
+
+def test_stats_summary_names_everything():
+    s = pipeline.Stats(frames_in=10, frames_out=10, dropped=2, seconds=2.0, backend="cpu (cpu)", latencies=[0.01, 0.02])
+    text = s.summary()
+    assert "10 frames" in text and "5.0 fps" in text and "2 dropped" in text and "cpu" in text and "latency" in text
+    assert s.as_dict()["fps"] == 5.0
+
+
+# --- the file side -----------------------------------------------------------------------------
+def test_atomic_sink_renames_only_when_complete(tmp_path):
+    from psenet_stream.io.sinks import AtomicFileSink
+    from psenet_stream.io.video import VideoFileSink
+    from tests.media import read_video
+
+    info = StreamInfo(width=32, height=24, fps=30)
+    final = tmp_path / "out.mp4"
+    sink = AtomicFileSink(final, lambda tmp: VideoFileSink(tmp, info, preset="ultrafast"))
+    for i in range(5):
+        sink.write(Frame(rgb=np.full((24, 32, 3), 50, np.uint8), index=i), np.full((24, 32, 3), 60, np.uint8))
+    assert not final.exists() and sink.tmp.exists()
+    sink.close()
+    assert final.exists() and not sink.tmp.exists()
+    assert read_video(final)["frames"] == 5
+
+    partial = AtomicFileSink(tmp_path / "p.mp4", lambda tmp: VideoFileSink(tmp, info, preset="ultrafast"))
+    for i in range(3):
+        partial.write(Frame(rgb=np.zeros((24, 32, 3), np.uint8), index=i), np.zeros((24, 32, 3), np.uint8))
+    partial.abort(keep_partial=True)
+    assert not (tmp_path / "p.mp4").exists()
+    assert read_video(tmp_path / "p.partial.mp4")["frames"] == 3
+
+
+def test_video_sink_locks_size(tmp_path):
+    from psenet_stream.io.video import VideoFileSink
+
+    sink = VideoFileSink(tmp_path / "x.mp4", StreamInfo(width=32, height=24, fps=30))
+    sink.write(Frame(rgb=np.zeros((24, 32, 3), np.uint8), index=0), np.zeros((24, 32, 3), np.uint8))
+    with pytest.raises(OutputError, match="size changed"):
+        sink.write(Frame(rgb=np.zeros((20, 32, 3), np.uint8), index=1), np.zeros((20, 32, 3), np.uint8))
+    sink.close()
+    sink.close()  # idempotent
+    with pytest.raises(OutputError):
+        sink.write(Frame(rgb=np.zeros((24, 32, 3), np.uint8), index=2), np.zeros((24, 32, 3), np.uint8))
+
+
+def test_enhance_file_and_transcode_plain(tmp_path):
+    from psenet_stream.io.video import transcode_plain
+    from tests.media import make_video, read_video
+
+    src = tmp_path / "in.mp4"
+    make_video(src, frames=12, audio="aac")
+    plain = transcode_plain(src, tmp_path / "plain.mp4", codec="libx264", preset="ultrafast", crf=23)
+    assert plain.frames_out == 12
+    stats = pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne(), preset="ultrafast", batch=5)
+    assert stats.frames_out == 12
+    a, b, c = read_video(src), read_video(tmp_path / "plain.mp4"), read_video(tmp_path / "enh.mp4")
+    assert a["pts_s"] == b["pts_s"] == c["pts_s"]
+    assert a["audio_packets"] == b["audio_packets"] == c["audio_packets"]
+    with pytest.raises(OutputError, match="exists"):
+        pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne())
+
+
+def test_open_source_dispatch(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from psenet_stream.io import sources
+
+    calls = []
+    fake = types.ModuleType("psenet_stream.io.live")
+    fake.open_live_source = lambda spec, **kw: calls.append((spec, kw)) or "live"
+    monkeypatch.setitem(sys.modules, "psenet_stream.io.live", fake)
+    for spec in ("rtsp://u:p@cam/s", "rtmp://x/app", "tcp://127.0.0.1:9", "udp://1.2.3.4:5", "http://cam/v.mjpg", "https://c/x.m3u8",
+                 "/dev/video0", "lavfi:testsrc2"):
+        assert sources.open_source(spec, read_timeout=2) == "live"
+    assert [c[0] for c in calls][-1] == "lavfi:testsrc2" and calls[0][1] == {"read_timeout": 2}
+    assert isinstance(sources.open_source("-", size="4x2"), sources.RawSource)
