@@ -14,6 +14,8 @@ ends with an error instead of hanging.
 
 from __future__ import annotations
 
+import collections
+import heapq
 import logging
 import os
 import time
@@ -31,7 +33,8 @@ log = logging.getLogger("psenet_stream")
 
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 15.0
-AUDIO_LEAD_S = 1.0  # audio is muxed up to this far ahead of the last video frame written
+AUDIO_LEAD_S = 1.0
+REORDER_WINDOW = 4  # frames held back to repair permuted timestamps (see VideoFileSource._decode)  # audio is muxed up to this far ahead of the last video frame written
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".gif")
 
@@ -127,6 +130,49 @@ class VideoFileSource:
         self.has_audio = bool(self._c.streams.audio)
 
     def _decode(self) -> Iterator[Frame]:
+        """Decoded frames in display order, with strictly increasing pts.
+
+        Some containers (AVI with packed B-frames) hand the decoder timestamps that come out
+        permuted (1, 2, 3, 5, 4, 6, 8, 7); an encoder refuses those. A small window re-assigns
+        the window's smallest pts to its oldest frame: a no-op on well-formed files (the
+        oldest frame already has the smallest pts), and the right order on broken ones.
+        """
+        pending: collections.deque[Frame] = collections.deque()
+        heap: list[int] = []
+        last = [None]
+        self.retimed = 0
+
+        def emit() -> Frame:
+            f = pending.popleft()
+            p = heapq.heappop(heap)
+            if last[0] is not None and p <= last[0]:
+                p = last[0] + 1
+            if p != f.pts:
+                self.retimed += 1
+            f.pts = last[0] = p
+            return f
+
+        for f in self._decode_raw():
+            if f.pts is None:
+                f.pts = (max(heap) if heap else (last[0] if last[0] is not None else -1)) + self._tick()
+            heapq.heappush(heap, f.pts)
+            pending.append(f)
+            if len(pending) > REORDER_WINDOW:
+                yield emit()
+        while pending:
+            yield emit()
+        if self.retimed:
+            log.info("note: %d frame timestamp(s) of %s were out of order and were re-ordered", self.retimed, self.path.name)
+
+    def _tick(self) -> int:
+        """One frame duration in time_base units (for frames without pts)."""
+        vs = self.stream
+        rate = vs.average_rate or vs.guessed_rate
+        if rate and vs.time_base:
+            return max(1, round(1 / (float(rate) * float(vs.time_base))))
+        return 1
+
+    def _decode_raw(self) -> Iterator[Frame]:
         vs = self.stream
         index = 0
         self._color: dict = {}
@@ -144,7 +190,7 @@ class VideoFileSource:
                         self._color = _color_tags(fr)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
                     rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
-                    yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=fr.time_base, rotation=int(fr.rotation or 0))
+                    yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=fr.time_base or vs.time_base, rotation=int(fr.rotation or 0))
                     index += 1
         except (av.FFmpegError, OSError) as e:
             if index == 0:
