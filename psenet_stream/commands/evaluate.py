@@ -37,6 +37,7 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
 @click.option("--long-side", default=512, show_default=True, type=int, help="Photos are resized to this long side before the error is synthesised.")
 @click.option("--limit", type=int, help="Use only the first N photos (sorted by name).")
 @click.option("--backend", default="cpu", show_default=True, help="Backend for the networks (cpu is the reference).")
+@click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for torch and OpenCV (1 is fastest on a busy machine).")
 @click.option("--flicker", "clips", multiple=True, type=click.Path(exists=True), help="Video clip(s) to measure flicker on (decoded with PyAV).")
 @click.option("--smoothing", "smoothings", multiple=True, type=float, help="Temporal smoothing value(s) for --flicker (default 0, 0.5, 0.8).")
 @click.option("--flicker-ev", "flicker_evs", multiple=True, type=float, help="Synthetic exposure error(s) on the clip frames (default 0 and -1.5).")
@@ -44,7 +45,7 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write all results as JSON.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the tables as Markdown.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limit, backend, clips, smoothings, flicker_evs, max_frames, json_out, md_out, quiet):
+def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limit, backend, threads, clips, smoothings, flicker_evs, max_frames, json_out, md_out, quiet):
     """Evaluate exposure correction: PSNR, SSIM, clipped pixels and the paper's score.
 
     \b
@@ -65,6 +66,12 @@ def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limi
     from psenet_stream.weights_io import default_weights_path
 
     log = logging.getLogger("psenet_stream")
+    if threads > 0:
+        import cv2
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
     if not (data or paired or clips):
         raise UserError("nothing to evaluate", "pass --data FOLDER, --paired DIR or --flicker CLIP")
 
