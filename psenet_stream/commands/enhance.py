@@ -179,7 +179,7 @@ def enhance(input, output, overwrite, keep_partial, codec, crf, preset, backend,
         stats, wrote = _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_progress, batch, codec, crf, preset)
     else:
         stats, wrote = _run_stream(input, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress,
-                                   batch, preview)
+                                   batch, preview, verbose)
     if stats_json:
         Path(stats_json).write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
     if not quiet:
@@ -251,25 +251,35 @@ def _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_prog
     return stats, "wrote stdout"
 
 
-def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress, batch, preview):
+def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress, batch, preview, verbose=0):
     from psenet_stream.io.sinks import is_live_output, open_live_sink, open_preview_sink
     from psenet_stream.io.sources import open_source
 
-    src = open_source(spec)  # reads the first frame: a bad input fails before any output exists
+    live = kind == "live"
+    if live and not output and preview == "none":
+        raise UserError("a live input needs an output", "pass -o out.mp4, -o rtsp://server/path, or --preview window|http")
+    enh = None
+    if live:  # load the model first: a camera starts delivering (and dropping) frames once opened
+        enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
+    src = open_source(spec)  # a file source decodes its first frame: a bad input fails before any output exists
     try:
         info = src.info
         inp = Path(spec) if kind == "video" else None
-        if kind == "live" and not output and preview == "none":
-            raise UserError("a live input needs an output", "pass -o out.mp4, -o rtsp://server/path, or --preview window|http")
+        if verbose:
+            click.echo(f"input: {info.description or spec}: {info.width}x{info.height}, {float(info.fps or 0):.3g} fps, "
+                       f"{info.frames or 'unknown'} frames, codec {info.codec}, rotation {info.rotation}", err=True)
+        if enh is None:
+            enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
+        if verbose:
+            click.echo(f"enhancer: {enh.describe()}", err=True)
         extra = []
         if preview != "none":
             extra.append(open_preview_sink(preview, info))
-        enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
         stop = threading.Event()
         prog = Progress(info.frames if not info.live else None, show_progress)
         if output and is_live_output(output):
             return _run_live_output(src, enh, output, info, stop, prog, batch, extra)
-        if output is None and kind == "live":
+        if output is None and live:
             return _run_live_output(src, enh, None, info, stop, prog, batch, extra)
         out = Path(output) if output else default_output(inp, "video")
         audio = inp if (inp is not None and getattr(src, "has_audio", False)) else None

@@ -177,3 +177,23 @@ def test_truncated_and_audio_only_inputs(media, tmp_path):
         assert r.returncode == 3, err
         assert fragment in err and "hint:" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*_enhanced*"))
+
+
+def test_live_lavfi_input_to_file(tmp_path, cli_main):
+    """A paced virtual camera (io/live.py) through the live path: batch 1, drops counted."""
+    out = tmp_path / "cam.mp4"
+    code, err = cli_main(["lavfi:testsrc2=size=160x120:rate=30:duration=1,realtime", "-o", out, *FAST, "--stats-json", tmp_path / "s.json"])
+    assert code == 0, err
+    import json
+
+    stats = json.loads((tmp_path / "s.json").read_text())
+    r = read_video(out)
+    assert r["frames"] == stats["frames_out"] > 10
+    assert stats["frames_out"] + stats["dropped"] >= 25
+    assert r["pts_s"] == sorted(set(r["pts_s"]))  # strictly increasing
+    assert stats["latency_p95_ms"] < 1000
+
+
+def test_live_input_needs_an_output(cli_main):
+    code, err = cli_main(["lavfi:testsrc2=size=160x120:rate=30:duration=1", *FAST])
+    assert code == 1 and "needs an output" in err and "-o" in err

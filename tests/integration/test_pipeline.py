@@ -206,3 +206,26 @@ def test_open_source_dispatch(tmp_path, monkeypatch):
         assert sources.open_source(spec, read_timeout=2) == "live"
     assert [c[0] for c in calls][-1] == "lavfi:testsrc2" and calls[0][1] == {"read_timeout": 2}
     assert isinstance(sources.open_source("-", size="4x2"), sources.RawSource)
+
+
+def test_video_source_repairs_permuted_timestamps(tmp_path, monkeypatch):
+    """AVI with packed B-frames decodes with pts 1,2,3,5,4,6,8,7: re-ordered, never duplicated."""
+    from fractions import Fraction
+
+    from psenet_stream.io import video
+    from tests.media import make_video
+
+    make_video(tmp_path / "x.mp4", frames=3)
+    permuted = [1, 2, 3, 5, 4, 6, 8, 7, None, 9, 9, 12]
+
+    def fake_raw(self):
+        self._color = {}
+        for i, p in enumerate(permuted):
+            yield Frame(rgb=np.zeros((4, 4, 3), np.uint8), index=i, pts=p, time_base=Fraction(1, 25))
+
+    monkeypatch.setattr(video.VideoFileSource, "_decode_raw", fake_raw)
+    monkeypatch.setattr(video.VideoFileSource, "_tick", lambda self: 1)
+    pts = [f.pts for f in video.VideoFileSource(tmp_path / "x.mp4")]
+    assert len(pts) == len(permuted)
+    assert pts[:8] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert all(b > a for a, b in zip(pts, pts[1:]))
