@@ -158,35 +158,35 @@ def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limi
 
             sm = list(smoothings) or [0.0, 0.5, 0.8]
             evs = list(flicker_evs) or [0.0, -1.5]
-            base, path = nets[-1]
             rows = []
-            for clip in clips:
-                for e in evs:
-                    for s in sm:
-                        opts = {"smoothing": s}
-                        if sizes[0] is not None:
-                            opts["infer_size"] = sizes[0]
-                        enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
-                        f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
-                        f.update({"clip": Path(clip).name, "weights": base})
-                        rows.append(f)
-                        if progress:
-                            progress(f"flicker {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
+            for base, path in nets:
+                for clip in clips:
+                    for e in evs:
+                        for s in sm:
+                            opts = {"smoothing": s}
+                            if sizes[0] is not None:
+                                opts["infer_size"] = sizes[0]
+                            enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
+                            f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
+                            f.update({"clip": Path(clip).name, "weights": base})
+                            rows.append(f)
+                            if progress:
+                                progress(f"flicker {base} {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
             result["flicker"] = rows
             lines = [
                 (
-                    f"Flicker with `{base}` (frames resized to long side {long_side} px, at most {max_frames} frames): "
+                    f"Flicker (frames resized to long side {long_side} px, at most {max_frames} frames): "
                     "mean absolute frame-to-frame change of mean luma in 8-bit levels (input, output), their ratio, "
                     "and of mean log γ."
                 ),
                 "",
-                "| clip | EV | smoothing | frames | in mean abs ΔY | out mean abs ΔY | out/in | out std ΔY | mean abs Δ log γ | std Δ log γ | scene cuts |",
-                "|---|---|---|---|---|---|---|---|---|---|---|",
+                "| weights | clip | EV | smoothing | frames | in mean abs ΔY | out mean abs ΔY | out/in | out std ΔY | mean abs Δ log γ | std Δ log γ | scene cuts |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|",
             ]
             for f in rows:
                 g = f.get("log_gamma", {})
                 lines.append(
-                    f"| {f['clip']} | {f['ev']:+g} | {f['smoothing']:g} | {f['frames']} | {f['input']['mean_abs_delta']:.3f} | "
+                    f"| {f['weights']} | {f['clip']} | {f['ev']:+g} | {f['smoothing']:g} | {f['frames']} | {f['input']['mean_abs_delta']:.3f} | "
                     f"{f['output']['mean_abs_delta']:.3f} | {f['ratio']:.2f} | {f['output']['std_delta']:.3f} | "
                     f"{g.get('mean_abs_delta', float('nan')):.4f} | {g.get('std_delta', float('nan')):.4f} | {f['scene_cuts']} |"
                 )
