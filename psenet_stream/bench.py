@@ -1,0 +1,488 @@
+"""Benchmarks behind ``psenet-stream bench``: reproducible speed figures for every backend.
+
+For each backend and frame size:
+
+* inference fps: ``Enhancer.enhance_frames`` on real-looking frames already in memory
+  (frames of a real clip resized, or a synthetic scene; never random noise);
+* end-to-end file fps, and the ratio of the enhanced transcode's wall time to a plain
+  transcode (decode -> encode, same codec settings) of the same H.264 clip, measured side
+  by side in the same run;
+* at 1280x720, live-mode added latency p50/p95 (a paced 30 fps in-memory source through
+  the pipeline's live mode, with and without the enhancer);
+* peak memory: process RSS high-water mark (VmHWM, reset per measurement where the kernel
+  allows) and, on CUDA, torch.cuda.max_memory_allocated.
+
+On a GPU the full-resolution gamma (``infer_size='full'``) is measured too, and 3840x2160
+is added to the default sizes. Targets are printed next to the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+log = logging.getLogger("psenet_stream")
+
+DEFAULT_SIZES = ((640, 360), (1280, 720), (1920, 1080))
+GPU_EXTRA_SIZES = ((3840, 2160),)
+CLIPS_DIR = Path(os.path.expanduser("~/.cache/psenet-stream/data/clips"))
+GPU_BACKENDS = ("cuda", "tensorrt")
+
+# targets from the issue: (what, backend kind, size or None, infer, comparison, value)
+TARGET_INFER_CPU_720 = 100.0  # fps, CPU backends, 1280x720, default infer size
+TARGET_FILE_720 = 30.0  # fps end to end, 1280x720, libx264 ultrafast
+TARGET_RATIO_CPU = 1.5
+TARGET_RATIO_GPU = 1.05
+TARGET_INFER_GPU_1080 = 2000.0  # fps, 1920x1080, default infer size
+TARGET_INFER_GPU_FULL = 500.0  # fps, 1920x1080, infer_size='full'
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """'640x360,1280x720' -> [(640, 360), (1280, 720)] as (width, height)."""
+    from psenet_stream.errors import UserError
+
+    out = []
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        try:
+            w, h = (int(v) for v in part.split("x"))
+        except ValueError:
+            raise UserError(f"bad size {part!r}", "write WIDTHxHEIGHT, e.g. 1280x720") from None
+        if w < 16 or h < 16 or w % 2 or h % 2:
+            raise UserError(f"bad size {part!r}", "width and height must be even and at least 16 (H.264 4:2:0)")
+        out.append((w, h))
+    if not out:
+        raise UserError("no sizes given", "e.g. --sizes 640x360,1280x720")
+    return out
+
+
+# --- frames ---------------------------------------------------------------------------------
+
+
+def synthetic_scene(w: int, h: int, n: int, seed: int = 0) -> np.ndarray:
+    """(n, h, w, 3) uint8: an under-exposed scene with smooth shading, edges, texture and motion.
+
+    Used when no real clip is available; it has the statistics of a dim photograph (large
+    smooth regions, sharp edges, a bright window), not of noise.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = xx / w, yy / h
+    base = np.stack([0.35 + 0.25 * u, 0.30 + 0.2 * v, 0.25 + 0.15 * (1 - u)], -1)
+    frames = []
+    for i in range(n):
+        img = base.copy()
+        cx, cy = (0.3 + 0.01 * i) * w, 0.55 * h
+        r = 0.18 * min(w, h)
+        disc = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
+        img[disc] = (0.55, 0.25, 0.2)
+        img[int(0.1 * h) : int(0.35 * h), int(0.65 * w) : int(0.85 * w)] = (0.95, 0.95, 0.9)  # a window
+        img[:, :, :] *= (0.85 + 0.15 * np.sin(xx / 9.0 + i) * np.cos(yy / 13.0))[..., None]  # texture
+        img = img**2.2 * 0.45  # under-exposed
+        img += rng.normal(0, 0.008, img.shape).astype(np.float32)  # sensor noise
+        frames.append(np.clip(img * 255, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def default_clip() -> Path | None:
+    if CLIPS_DIR.is_dir():
+        clips = sorted(p for p in CLIPS_DIR.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
+        for pref in ("vtest.avi", "tree.avi"):
+            for p in clips:
+                if p.name == pref:
+                    return p
+        return clips[0] if clips else None
+    return None
+
+
+def clip_frames(path: str | Path, w: int, h: int, n: int) -> np.ndarray:
+    """The first n frames of a clip, resized to w x h RGB (looping the clip if it is short)."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as c:
+        for fr in c.decode(video=0):
+            img = fr.to_ndarray(format="rgb24")
+            interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
+            frames.append(cv2.resize(img, (w, h), interpolation=interp))
+            if len(frames) >= n:
+                break
+    if not frames:
+        raise ValueError(f"no video frames in {path}")
+    while len(frames) < n:
+        frames.extend(frames[: n - len(frames)])
+    return np.stack(frames)
+
+
+def bench_frames(w: int, h: int, n: int, clip: str | Path | None = None) -> tuple[np.ndarray, str]:
+    """(frames, description): from ``clip``, else the data clips, else a synthetic scene."""
+    src = Path(clip) if clip else default_clip()
+    if src is not None:
+        try:
+            return clip_frames(src, w, h, n), f"clip {src.name}"
+        except Exception as e:
+            log.warning("bench: cannot read %s (%s); using a synthetic scene", src, e)
+    return synthetic_scene(w, h, n), "synthetic scene"
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: int = 30) -> Path:
+    """Encode frames as an H.264 (yuv420p) MP4 with PyAV: the input of the file benchmark."""
+    import av
+
+    h, w = frames.shape[1:3]
+    with av.open(str(path), "w") as oc:
+        st = oc.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "18"})
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                oc.mux(pkt)
+        for pkt in st.encode(None):
+            oc.mux(pkt)
+    return path
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except Exception:
+        return None
+
+
+def _cuda_reset(backend) -> None:
+    if getattr(backend, "device", "cpu") != "cpu" and str(backend.device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _cuda_peak_mb(backend) -> float | None:
+    if str(getattr(backend, "device", "cpu")).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() / 2**20
+    return None
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    backend: str
+    size: str
+    infer_size: str
+    frames: int = 0
+    source: str = ""
+    describe: str = ""
+    infer_fps: float | None = None
+    infer_target: float | None = None
+    file_fps: float | None = None
+    file_target: float | None = None
+    plain_fps: float | None = None
+    ratio: float | None = None
+    ratio_target: float | None = None
+    live_p50_ms: float | None = None
+    live_p95_ms: float | None = None
+    live_added_p50_ms: float | None = None
+    live_added_p95_ms: float | None = None
+    peak_rss_mb: float | None = None
+    cuda_peak_mb: float | None = None
+    skipped: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def measure_inference(enhancer, frames: np.ndarray, total: int, batch: int) -> float:
+    """fps of enhance_frames over ``total`` frames taken cyclically from ``frames``."""
+    enhancer.enhance_frames(frames[: min(batch, len(frames))])  # warm-up (allocation, graphs, autotune)
+    enhancer.reset()
+    done, i = 0, 0
+    t0 = time.perf_counter()
+    while done < total:
+        b = min(batch, total - done)
+        idx = [(i + k) % len(frames) for k in range(b)]
+        chunk = frames[idx[0] : idx[0] + b] if idx == list(range(idx[0], idx[0] + b)) else frames[idx]
+        enhancer.enhance_frames(chunk)
+        done += b
+        i += b
+    return total / (time.perf_counter() - t0)
+
+
+def _pipeline():
+    try:
+        from psenet_stream import pipeline
+
+        return pipeline
+    except ImportError:
+        return None
+
+
+def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int) -> float:
+    """Wall seconds of one transcode (enhanced, or plain with enhancer=None), libx264 ultrafast."""
+    t0 = time.perf_counter()
+    if enhancer is None and hasattr(pipeline, "transcode_plain"):
+        pipeline.transcode_plain(src, dst, preset="ultrafast", overwrite=True)
+    else:
+        pipeline.enhance_file(src, dst, enhancer, preset="ultrafast", batch=batch, overwrite=True)
+    return time.perf_counter() - t0
+
+
+class _NullSink:
+    def write(self, frame, enhanced) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def measure_live(pipeline, enhancer, frames: np.ndarray, n: int, fps: float = 30.0) -> tuple[float | None, float | None]:
+    """(p50, p95) ms from capture to written, for a paced in-memory source in live mode."""
+    from psenet_stream.io.frames import Frame
+
+    def source() -> Iterator[Frame]:
+        t_next = time.perf_counter()
+        for i in range(n):
+            delay = t_next - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            yield Frame(rgb=frames[i % len(frames)], index=i, t_capture=time.perf_counter())
+            t_next += 1.0 / fps
+
+    if enhancer is not None:
+        enhancer.reset()
+    stats = pipeline.run(source(), enhancer, [_NullSink()], live=True)
+    return stats.latency_p50_ms, stats.latency_p95_ms
+
+
+def _targets(row: Row, kind: str, w: int, h: int, infer: str) -> None:
+    gpu = kind in GPU_BACKENDS
+    if (w, h) == (1280, 720) and not gpu and infer == "default":
+        row.infer_target = TARGET_INFER_CPU_720
+    if (w, h) == (1920, 1080) and gpu:
+        row.infer_target = TARGET_INFER_GPU_1080 if infer == "default" else TARGET_INFER_GPU_FULL
+    if (w, h) == (1280, 720) and infer == "default":
+        row.file_target = TARGET_FILE_720
+    if infer == "default":
+        row.ratio_target = TARGET_RATIO_GPU if gpu else TARGET_RATIO_CPU
+
+
+def run_bench(
+    backends: list[str] | str = "auto",
+    sizes: list[tuple[int, int]] | None = None,
+    frames: int = 64,
+    weights: str | None = None,
+    clip: str | None = None,
+    batch: int | None = None,
+    file: bool = True,
+    live: bool = True,
+    live_frames: int = 60,
+    workdir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark; return {'meta': ..., 'rows': [...]} (JSON-serialisable)."""
+    from psenet_stream import backends as B
+    from psenet_stream.enhancer import Enhancer
+    from psenet_stream.errors import UserError
+    from psenet_stream.weights_io import load_model
+
+    avail = B.available()
+    if backends == "auto" or backends == ["auto"]:
+        names = [n for n in ("cpu", "onnx", "cuda", "tensorrt") if avail[n] == ""]
+    else:
+        names = [backends] if isinstance(backends, str) else list(backends)
+        for n in names:
+            if n not in avail:
+                raise UserError(f"unknown backend {n!r}", f"choose from {', '.join(avail)} or auto")
+    any_gpu = any(n in GPU_BACKENDS and avail[n] == "" for n in names)
+    if sizes is None:
+        sizes = list(DEFAULT_SIZES) + (list(GPU_EXTRA_SIZES) if any_gpu else [])
+    model, meta = load_model(weights)
+    pipeline = _pipeline() if (file or live) else None
+    rows: list[Row] = []
+    tmp = tempfile.TemporaryDirectory(prefix="psenet-bench-", dir=workdir)
+    tmpdir = Path(tmp.name)
+    clips: dict[tuple[int, int], tuple[np.ndarray, str, Path | None]] = {}
+    try:
+        for w, h in sizes:
+            pool, desc = bench_frames(w, h, min(frames, 16), clip)
+            clip_path = None
+            if file and pipeline is not None:
+                clip_path = write_clip(tmpdir / f"in-{w}x{h}.mp4", bench_frames(w, h, frames, clip)[0] if frames > len(pool) else pool[:frames])
+            clips[(w, h)] = (pool, desc, clip_path)
+        for name in names:
+            for w, h in sizes:
+                infers = ["default"] + (["full"] if name in GPU_BACKENDS else [])
+                for infer in infers:
+                    row = Row(backend=name, size=f"{w}x{h}", infer_size=infer, frames=frames)
+                    rows.append(row)
+                    _targets(row, name, w, h, infer)
+                    if avail.get(name):
+                        row.skipped = avail[name]
+                        continue
+                    pool, desc, clip_path = clips[(w, h)]
+                    row.source = desc
+                    b = batch or (8 if name in GPU_BACKENDS else 1)
+                    try:
+                        be = B.create(name, model, meta, batch=b)
+                    except UserError as e:
+                        row.skipped = e.problem
+                        continue
+                    opts = {} if infer == "default" else {"infer_size": "full"}
+                    enh = Enhancer(be, **opts)
+                    row.describe = be.describe()
+                    reset_peak_rss()
+                    _cuda_reset(be)
+                    try:
+                        row.infer_fps = round(measure_inference(enh, pool, frames, b), 2)
+                        if clip_path is not None and infer == "default":
+                            plain, enhanced = [], []
+                            for _ in range(2 if frames <= 120 else 1):  # side by side, alternating
+                                plain.append(transcode(pipeline, clip_path, tmpdir / "plain.mp4", None, b))
+                                enh.reset()
+                                enhanced.append(transcode(pipeline, clip_path, tmpdir / "enh.mp4", enh, b))
+                            tp, te = min(plain), min(enhanced)
+                            row.plain_fps = round(frames / tp, 2)
+                            row.file_fps = round(frames / te, 2)
+                            row.ratio = round(te / tp, 3)
+                        if live and pipeline is not None and (w, h) == (1280, 720) and infer == "default":
+                            base50, base95 = measure_live(pipeline, None, pool, live_frames)
+                            p50, p95 = measure_live(pipeline, enh, pool, live_frames)
+                            row.live_p50_ms, row.live_p95_ms = _r(p50), _r(p95)
+                            if None not in (p50, base50):
+                                row.live_added_p50_ms = _r(p50 - base50)
+                            if None not in (p95, base95):
+                                row.live_added_p95_ms = _r(p95 - base95)
+                    except UserError as e:
+                        row.notes.append(f"{e.problem}")
+                    finally:
+                        row.peak_rss_mb = _r(peak_rss_mb())
+                        row.cuda_peak_mb = _r(_cuda_peak_mb(be))
+                        be.close()
+    finally:
+        tmp.cleanup()
+    if (file or live) and pipeline is None:
+        for r in rows:
+            r.notes.append("psenet_stream.pipeline is not available: file/live figures skipped")
+    return {"meta": bench_meta(meta, names), "rows": [asdict(r) for r in rows]}
+
+
+def _r(v: float | None, nd: int = 1) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+def bench_meta(weights_meta: dict, names: list[str]) -> dict[str, Any]:
+    import torch
+
+    out = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "weights_sha256": weights_meta.get("sha256", ""),
+        "backends": names,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "file_codec": "libx264 preset=ultrafast (input: H.264 veryfast crf 18)",
+    }
+    try:
+        import onnxruntime
+
+        out["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return out
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _fmt(v, target=None, higher=True, nd=1) -> str:
+    if v is None:
+        return "-"
+    s = f"{v:.{nd}f}"
+    if target is not None:
+        ok = v >= target if higher else v <= target
+        s += f" ({'ok' if ok else 'MISS'} {'>=' if higher else '<='}{target:g})"
+    return s
+
+
+def format_table(result: dict[str, Any]) -> str:
+    head = ["backend", "size", "infer", "infer fps", "file fps", "plain fps", "ratio", "live +p50/+p95 ms", "RSS MB", "CUDA MB"]
+    lines = []
+    for r in result["rows"]:
+        if r["skipped"]:
+            lines.append([r["backend"], r["size"], r["infer_size"], f"skipped: {r['skipped']}"] + [""] * (len(head) - 4))
+            continue
+        live = "-" if r["live_added_p50_ms"] is None else f"{r['live_added_p50_ms']:.1f}/{r['live_added_p95_ms']:.1f}"
+        lines.append(
+            [
+                r["backend"],
+                r["size"],
+                r["infer_size"],
+                _fmt(r["infer_fps"], r["infer_target"]),
+                _fmt(r["file_fps"], r["file_target"]),
+                _fmt(r["plain_fps"]),
+                _fmt(r["ratio"], r["ratio_target"], higher=False, nd=2),
+                live,
+                _fmt(r["peak_rss_mb"], nd=0),
+                _fmt(r["cuda_peak_mb"], nd=0),
+            ]
+        )
+    widths = [max(len(head[i]), *(len(l[i]) for l in lines)) if lines else len(head[i]) for i in range(len(head))]
+    out = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(head)), "  ".join("-" * w for w in widths)]
+    for l in lines:
+        out.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(l)).rstrip())
+    m = result["meta"]
+    out.append("")
+    out.append(f"{m['date']}  {m['platform']}  {m['cpu_count']} CPUs  gpu: {m['gpu'] or 'none'}  torch {m['torch']}")
+    out.append(
+        "targets: CPU >=100 fps inference at 720p; >=30 fps end to end at 720p (ultrafast); "
+        "ratio enhanced/plain transcode <=1.5 (CPU) / <=1.05 (GPU); GPU >=2000 fps 1080p default infer size, >=500 fps full-res gamma"
+    )
+    notes = sorted({n for r in result["rows"] for n in r["notes"]})
+    out.extend(f"note: {n}" for n in notes)
+    return "\n".join(out)
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+__all__ = ["run_bench", "format_table", "write_json", "parse_sizes", "synthetic_scene", "bench_frames"]

@@ -1,0 +1,47 @@
+"""``psenet-stream bench``: speed figures for every backend, as a table and as JSON."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("bench")
+@click.option("--backends", default="auto", show_default=True, help="'auto' (every backend usable here) or a list, e.g. cpu,onnx,cuda.")
+@click.option("--sizes", default=None, help="Frame sizes WxH, comma-separated [default: 640x360,1280x720,1920x1080 (+3840x2160 on a GPU)].")
+@click.option("--frames", default=64, show_default=True, type=click.IntRange(1, 100000), help="Frames per measurement.")
+@click.option("--batch", default=None, type=click.IntRange(1, 256), help="Frames per enhancer call [default: 8 on a GPU, 1 on the CPU].")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
+@click.option("--clip", default=None, type=click.Path(exists=True, dir_okay=False), help="Take frames from this clip (default: the data clips, else a synthetic scene).")
+@click.option("--weights", default=None, type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
+@click.option("--no-file", is_flag=True, help="Skip the file transcode measurements.")
+@click.option("--no-live", is_flag=True, help="Skip the live-latency measurement (720p).")
+@click.option("--live-frames", default=60, show_default=True, type=click.IntRange(2, 10000), help="Frames of the paced 30 fps live source.")
+def bench(backends, sizes, frames, batch, json_path, clip, weights, no_file, no_live, live_frames) -> None:
+    """Benchmark backends: inference fps, file fps, transcode ratio, live latency, memory.
+
+    \b
+    psenet-stream bench --backends cpu,onnx --sizes 1280x720 --frames 120 --json bench.json
+    """
+    from psenet_stream.bench import format_table, parse_sizes, run_bench, write_json
+    from psenet_stream.cli import setup_logging
+
+    setup_logging(quiet=True)
+    names = "auto" if backends.strip() == "auto" else [b.strip() for b in backends.split(",") if b.strip()]
+    result = run_bench(
+        names,
+        parse_sizes(sizes) if sizes else None,
+        frames=frames,
+        weights=weights,
+        clip=clip,
+        batch=batch,
+        file=not no_file,
+        live=not no_live,
+        live_frames=live_frames,
+    )
+    import sys
+
+    result["meta"]["command"] = "psenet-stream " + " ".join(sys.argv[1:])
+    click.echo(format_table(result))
+    if json_path:
+        write_json(result, json_path)
+        click.echo(f"wrote {json_path}")
