@@ -85,7 +85,7 @@ def gst_rtsp_available() -> str | None:
     if not os.path.exists(SYSTEM_PYTHON):
         return f"{SYSTEM_PYTHON} not found"
     try:
-        r = subprocess.run([SYSTEM_PYTHON, str(RTSP_SERVER), "--probe"], capture_output=True, timeout=30)
+        r = subprocess.run([SYSTEM_PYTHON, str(RTSP_SERVER), "--probe"], capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"cannot run {SYSTEM_PYTHON}: {e}"
     if r.returncode != 0:
@@ -98,7 +98,7 @@ class Proc:
 
     def __init__(self, args, *, env=None, log: Path | None = None, cwd=None):
         self.log = log
-        self._logf = open(log, "wb") if log else subprocess.DEVNULL
+        self._logf = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._logf, env=env, cwd=cwd, start_new_session=True)
 
     def wait_line(self, prefix: str, timeout: float = 20.0) -> str | None:

@@ -6,7 +6,7 @@ Run with Debian's python (python3-gi is built for it, not for the venv):
 
 - PLAY  rtsp://127.0.0.1:PORT/in   loops SRC (an H.264 mp4) in real time (a "camera")
 - RECORD rtsp://127.0.0.1:PORT/out  accepts a published H.264 stream and writes it to REC
-  (matroska; with --record-dir, each RECORD session gets its own numbered file)
+  (matroska)
 
 Prints "ready PORT" on stdout once listening; exits on SIGTERM/SIGINT.
 ``--probe`` only checks that gi and GstRtspServer import (exit 0) for skip decisions.
@@ -22,7 +22,6 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=8554)
     ap.add_argument("--play", help="H.264 mp4 served at /in")
     ap.add_argument("--record", help="mkv written from RECORD /out")
-    ap.add_argument("--record-dir", help="write RECORD sessions to DIR/out-N.mkv")
     ap.add_argument("--probe", action="store_true")
     a = ap.parse_args()
 
@@ -50,25 +49,10 @@ def main() -> int:
         play.set_shared(True)
         mounts.add_factory("/in", play)
 
-    if a.record or a.record_dir:
+    if a.record:
         rec = GstRtspServer.RTSPMediaFactory()
         rec.set_transport_mode(GstRtspServer.RTSPTransportMode.RECORD)
-        if a.record_dir:
-            location = f"{a.record_dir}/out-%d.mkv"
-            sink = f"splitmuxsink location={location} muxer=matroskamux"  # noqa: F841 (kept simple below)
-            counter = {"n": 0}
-
-            def on_configure(_factory, media):
-                counter["n"] += 1
-                el = media.get_element()
-                fs = el.get_by_name("fsink")
-                if fs is not None:
-                    fs.set_property("location", f"{a.record_dir}/out-{counter['n']}.mkv")
-
-            rec.connect("media-configure", on_configure)
-            rec.set_launch("( rtph264depay name=depay0 ! h264parse ! matroskamux ! filesink name=fsink location=/dev/null )")
-        else:
-            rec.set_launch(f"( rtph264depay name=depay0 ! h264parse ! matroskamux ! filesink location={a.record} )")
+        rec.set_launch(f"( rtph264depay name=depay0 ! h264parse ! matroskamux ! filesink location={a.record} )")
         rec.set_shared(False)
         mounts.add_factory("/out", rec)
 

@@ -59,10 +59,10 @@ def webcam(device, size, fps, input_format, preview, bind, port, output, overwri
         preview=preview,
         output=output,
         overwrite=overwrite,
-        source_opts=dict(size=size, fps=fps, input_format=input_format, read_timeout=read_timeout, open_timeout=connect_timeout, max_retries=max_retries),
-        output_opts=dict(open_timeout=connect_timeout, max_retries=max_retries),
-        preview_opts=dict(bind=bind, port=port, snapshot_dir=snapshot_dir, mode=view),
-        enhancer_opts=dict(weights=weights, backend=backend, infer_size=infer_size, strength=strength, smoothing=smoothing, threads=threads),
+        source_opts={"size": size, "fps": fps, "input_format": input_format, "read_timeout": read_timeout, "open_timeout": connect_timeout, "max_retries": max_retries},
+        output_opts={"open_timeout": connect_timeout, "max_retries": max_retries},
+        preview_opts={"bind": bind, "port": port, "snapshot_dir": snapshot_dir, "mode": view},
+        enhancer_opts={"weights": weights, "backend": backend, "infer_size": infer_size, "strength": strength, "smoothing": smoothing, "threads": threads},
         duration=duration,
     )
     if stats_json:

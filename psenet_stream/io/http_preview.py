@@ -99,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
     def latest(self) -> _Latest:
         return self.server.latest  # type: ignore[attr-defined]
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
             body = INDEX_HTML.format(title=self.server.title).encode()  # type: ignore[attr-defined]
@@ -220,7 +220,7 @@ class HttpPreviewSink:
         self.server.server_close()
         self._thread.join(timeout=2.0)
 
-    def __enter__(self) -> "HttpPreviewSink":
+    def __enter__(self) -> HttpPreviewSink:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:

@@ -36,13 +36,15 @@ How it behaves:
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterator
+from typing import Any
 
 from psenet_stream.errors import InputError, UserError
 from psenet_stream.io.frames import Frame, StreamInfo
@@ -57,7 +59,7 @@ NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "tcp", "udp", "srt", "http"
 def is_live_spec(spec: str) -> bool:
     """True for specs this module opens (devices, lavfi graphs, network URLs)."""
     s = str(spec)
-    if s.startswith("lavfi:") or s.startswith("/dev/video"):
+    if s.startswith(("lavfi:", "/dev/video")):
         return True
     scheme = s.split("://", 1)[0].lower() if "://" in s else ""
     return scheme in NETWORK_SCHEMES
@@ -348,7 +350,7 @@ class LiveSource:
             self._close_container(c)
         self._queue.clear()
 
-    def __enter__(self) -> "LiveSource":
+    def __enter__(self) -> LiveSource:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
@@ -469,16 +471,12 @@ class LiveSource:
                 continue
             t = time.perf_counter()
             rgb = vf.to_ndarray(format="rgb24")
-            rotation = 0
-            try:
-                rotation = int(vf.rotation or 0) % 360
-            except Exception:
-                pass
+            rotation = int(getattr(vf, "rotation", 0) or 0) % 360
             del vf
             self.decoded += 1
             if self._t0 is None:
                 self._t0 = t
-            pts = max(int(round((t - self._t0) * LIVE_TIME_BASE.denominator)), self._last_pts + 1)
+            pts = max(round((t - self._t0) * LIVE_TIME_BASE.denominator), self._last_pts + 1)
             self._last_pts = pts
             idx = self._index
             self._index += 1
@@ -496,7 +494,7 @@ class LiveSource:
                     frame = self._next_frame(c)
                 except _Stopped:
                     return
-                except Exception as e:  # lost the stream
+                except Exception as e:  # lost the stream  # noqa: BLE001
                     frame, lost = None, e
                 else:
                     lost = None
@@ -525,7 +523,7 @@ class LiveSource:
                     self._error = e
                     return
                 self._queue.put(frame)
-        except BaseException as e:  # a bug: hand it to the consumer rather than dying silently
+        except BaseException as e:  # a bug: hand it to the consumer rather than dying silently  # noqa: BLE001
             self._error = e
         finally:
             self._queue.wake()
@@ -537,10 +535,8 @@ class LiveSource:
 
     @staticmethod
     def _close_container(c) -> None:
-        try:
+        with contextlib.suppress(Exception):
             c.close()
-        except Exception:
-            pass
 
 
 class _Stopped(Exception):

@@ -20,14 +20,16 @@ real key handling under Xvfb.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -205,15 +207,13 @@ class WindowSink:
         else:
             self._close_flag = True  # the writer thread owns the window; it closes on its next call
             self._closed = True
-            try:  # best effort from another thread: SDL tolerates quit after the loop stopped
+            with contextlib.suppress(Exception):  # best effort from another thread
                 import pygame
 
                 if pygame.display.get_init():
                     pygame.display.quit()
-            except Exception:
-                pass
 
-    def __enter__(self) -> "WindowSink":
+    def __enter__(self) -> WindowSink:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
@@ -232,7 +232,7 @@ class WindowSink:
         pygame.display.set_caption(self.title)
         try:
             self._font = pygame.font.Font(None, 22)
-        except Exception:
+        except Exception:  # noqa: BLE001
             self._font = None
         self._screen = True  # set_mode happens in _draw (size depends on the mode)
 
@@ -325,10 +325,8 @@ class WindowSink:
         if self._screen is None:
             return
         self._screen = None
-        try:
+        with contextlib.suppress(Exception):
             import pygame
 
             pygame.display.quit()
             pygame.font.quit()
-        except Exception:
-            pass

@@ -149,7 +149,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             msg = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001
             return True
         masked = mask_text(msg, self.secrets)
         if masked != msg:

@@ -30,6 +30,7 @@ timestamps are wall-clock (time base 1/90000).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -87,7 +88,7 @@ class RtspSink:
         self.safe_url = self._redact.safe
         fmt = output_format(self.url)
         rate = fps or (float(info.fps) if info is not None and info.fps else 30.0)
-        rate = max(1, int(round(rate)))
+        rate = max(1, round(rate))
         self.config = {
             "url": self.url,
             "format": fmt,
@@ -193,10 +194,8 @@ class RtspSink:
         for t in self._threads[1:]:
             t.join(timeout=2.0)
         for f in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 f.close()
-            except Exception:
-                pass
         if self._child_stats:
             log.info(
                 "published %d frames to %s (%d sessions, %d dropped)",
@@ -219,7 +218,7 @@ class RtspSink:
                 except subprocess.TimeoutExpired:
                     pass
 
-    def __enter__(self) -> "RtspSink":
+    def __enter__(self) -> RtspSink:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
@@ -323,7 +322,7 @@ class _Inbox:
                 head = _read_exact(f, _HEADER.size)
                 if head is None:
                     break
-                magic, w, h, t = _HEADER.unpack(head)
+                magic, w, h, _t = _HEADER.unpack(head)
                 if magic != _MAGIC:
                     _emit("fatal", message="corrupt frame stream from the parent process")
                     break
@@ -388,10 +387,8 @@ class _Publisher:
             if cfg.get("bitrate"):
                 s.codec_context.bit_rate = _parse_bitrate(cfg["bitrate"])
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):
                 c.close()
-            except Exception:
-                pass
             raise
         self.container, self.stream, self.size = c, s, (w, h)
 
@@ -415,16 +412,12 @@ class _Publisher:
         self.t0, self.last_pts = None, -1
         if c is None:
             return
-        try:
-            if flush:
+        if flush:
+            with contextlib.suppress(Exception):
                 for pkt in s.encode(None):
                     c.mux(pkt)
-        except Exception:
-            pass
-        try:
+        with contextlib.suppress(Exception):
             c.close()
-        except Exception:
-            pass
 
 
 def _parse_bitrate(v) -> int:
@@ -478,7 +471,7 @@ def child_main() -> int:
             else:
                 pub.send(rgb)
             last = rgb
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001
             was_connected = pub.frames > 0 and pub.container is not None and pub.sessions > 0
             pub.close(flush=False)
             failures += 1

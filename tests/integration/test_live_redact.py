@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from psenet_stream.io.redact import Redactor, RedactingFilter, mask_text, mask_url, secrets_of
+from psenet_stream.io.redact import RedactingFilter, Redactor, mask_text, mask_url, secrets_of
 
 
 @pytest.mark.parametrize(

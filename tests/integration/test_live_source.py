@@ -47,7 +47,7 @@ def test_drop_oldest_queue_counts_and_never_blocks():
 def test_open_args_per_kind():
     o = LiveOptions(size=(1280, 720), fps=30, input_format="mjpeg", read_timeout=3)
     assert build_open_args("/dev/video0", o) == ("/dev/video0", "v4l2", {"video_size": "1280x720", "framerate": "30", "input_format": "mjpeg"})
-    target, fmt, opts = build_open_args("rtsp://u:p@cam/s", o)
+    _target, fmt, opts = build_open_args("rtsp://u:p@cam/s", o)
     assert fmt is None and opts["rtsp_transport"] == "tcp" and opts["timeout"] == "3000000" and opts["fflags"] == "nobuffer"
     assert build_open_args("lavfi:testsrc2", o)[:2] == ("testsrc2", "lavfi")
     assert build_open_args("/dev/video0", LiveOptions(fps=29.97))[2]["framerate"] == "2997/100"
@@ -87,7 +87,7 @@ def test_lavfi_realtime_paces_and_latency_stays_bounded():
     assert src.dropped <= 3  # a fast consumer drops (almost) nothing
     assert np.percentile(lat, 50) < 0.05
     pts = [f.pts for f in frames]
-    assert all(b > a for a, b in zip(pts, pts[1:])) and frames[0].time_base.denominator == 90000
+    assert all(b > a for a, b in zip(pts[:-1], pts[1:])) and frames[0].time_base.denominator == 90000  # noqa: RUF007
     assert frames[0].rgb.shape == (240, 320, 3) and frames[0].rgb.dtype == np.uint8
 
 

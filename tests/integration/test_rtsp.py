@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_helpers import PSENET, decode_all, free_port, gst_rtsp_available, make_h264_clip, start_rtsp_server, subprocess_env, weights_for_tests
+from tests.live_helpers import (
+    PSENET,
+    decode_all,
+    free_port,
+    gst_rtsp_available,
+    make_h264_clip,
+    start_rtsp_server,
+    subprocess_env,
+    weights_for_tests,
+)
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.timeout(150)]
 

@@ -100,11 +100,10 @@ def test_cli_exits_with_clear_error_on_unreachable_output(silent_server, tmp_pat
         [*PSENET, "webcam", "--device", "lavfi:testsrc2=size=160x120:rate=15,realtime", "--preview", "none",
          "-o", f"rtsp://u:Pa55word@127.0.0.1:{silent_server}/out", "--connect-timeout", "3",
          "--backend", "cpu", "--threads", "1", "--infer-size", "64"],
-        env=env, capture_output=True, timeout=60,
+        env=env, capture_output=True, timeout=60, check=False,
     )
     err = r.stderr.decode()
     assert r.returncode == 4, err
     assert "error: cannot publish to rtsp://u:***@127.0.0.1" in err and "hint:" in err
     assert "Pa55word" not in err and "Traceback" not in err
     assert time.monotonic() - t < 45
-    assert subprocess.run(["pgrep", "-f", "psenet_stream.io.rtsp_out"], capture_output=True).stdout.strip() == b"" or True
