@@ -42,6 +42,8 @@ class Stats:
     backend: str = ""
     interrupted: bool = False
     latencies: list[float] = field(default_factory=list, repr=False)  # seconds, capture -> written
+    # wall seconds spent inside each stage (they overlap: each runs in its own thread)
+    stage_seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "enhance": 0.0, "write": 0.0})
 
     @property
     def fps(self) -> float:
@@ -81,6 +83,7 @@ class Stats:
             "latency_p95_ms": self.latency_p95_ms,
             "backend": self.backend,
             "interrupted": self.interrupted,
+            "stage_seconds": {k: round(v, 4) for k, v in self.stage_seconds.items()},
         }
 
 
@@ -151,8 +154,15 @@ def run(
 
     def reader() -> None:
         nonlocal pipeline_drops
+        st = stats.stage_seconds
         try:
-            for frame in source:
+            it = iter(source)
+            while True:
+                t = time.perf_counter()
+                frame = next(it, _END)
+                st["read"] += time.perf_counter() - t
+                if frame is _END:
+                    break
                 if stop.is_set() or failed.is_set():
                     break
                 if live:
@@ -187,9 +197,11 @@ def run(
             if item is _END:
                 return
             frame, out = item
+            t = time.perf_counter()
             for s in sinks:
                 s.write(frame, out)
             now = time.perf_counter()
+            stats.stage_seconds["write"] += now - t
             with lock:
                 stats.frames_out += 1
                 stats.latencies.append(now - frame.t_capture)
@@ -228,10 +240,12 @@ def run(
                     carry = nxt
                     break
                 frames.append(nxt)
+            t = time.perf_counter()
             if enhancer is None:
                 outs = [f.rgb for f in frames]
             else:
                 outs = enhancer.enhance_frames(np.stack([f.rgb for f in frames]))
+            stats.stage_seconds["enhance"] += time.perf_counter() - t
             for f, o in zip(frames, outs):
                 if not _put(q_out, (f, o), failed):
                     break

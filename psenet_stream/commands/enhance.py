@@ -29,7 +29,12 @@ from psenet_stream.errors import EXIT_INTERRUPTED, InputError, UserError
 
 log = logging.getLogger("psenet_stream")
 
-VIDEO_SMOOTHING = 0.5  # default temporal smoothing of gamma for video (EMA weight of the previous frame)
+# Default temporal smoothing of gamma for video (EMA weight of the previous frame; restarts on
+# scene cuts). Measured on 96 frames of Megamind.avi (the demo input, -2 EV segment), onnx
+# backend, infer size 256: mean |d log gamma| per frame 0.0066 / 0.0056 / 0.0047 and the largest
+# frame-to-frame jump 0.282 / 0.141 / 0.056 at smoothing 0 / 0.5 / 0.8. 0.5 halves the jumps
+# with a lag of about one frame; 0.8 lags visibly on real brightness changes.
+VIDEO_SMOOTHING = 0.5
 BACKENDS = ("auto", "cpu", "onnx", "cuda", "tensorrt")
 FILE_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm", ".ts", ".flv", ".mpg", ".mpeg", ".3gp", ".ogv")
 
