@@ -1,0 +1,133 @@
+"""Bad and unusual inputs through the real CLI in a subprocess (issue 5: nothing lost, nothing hangs).
+
+Each input either fails with exit code 3 and one 'error:' line naming the problem plus a
+'hint:' line naming the fix, or produces a correct output: every frame, the same size,
+rotation and colour tags, and (with --strength 0) the same pixels within coding loss.
+Never a traceback; never a hang (the subprocess timeout fails the test).
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from tests.faults.conftest import FAST, assert_clean_error, run_cli
+from tests.media import sha256
+
+EXIT_INPUT = 3
+
+ERRORS = {
+    # name: fragments the error must contain
+    "missing": ("input not found", "does-not-exist.mp4"),
+    "directory": ("a-directory",),
+    "zero-byte": ("empty file", "0 bytes"),
+    "truncated-half": ("cannot read", "half.mp4", "truncated"),
+    "audio-only": ("no video stream", "audio"),
+}
+
+
+def probe(path) -> dict:
+    """Every decoded frame's facts (PyAV, no ffprobe)."""
+    out = {"frames": 0, "errors": 0}
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        for pkt in c.demux(vs):
+            try:
+                frames = pkt.decode()
+            except av.InvalidDataError:
+                out["errors"] += 1
+                continue
+            for f in frames:
+                if out["frames"] == 0:
+                    out.update(
+                        size=(f.width, f.height),
+                        rotation=f.rotation,
+                        pix_fmt=f.format.name,
+                        color=(int(f.color_range), int(f.colorspace), int(f.color_primaries), int(f.color_trc)),
+                        first=f.to_ndarray(format="rgb24"),
+                    )
+                out["frames"] += 1
+        out["codec"] = vs.codec_context.name
+    return out
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_unusable_input_is_one_clear_error(fault_media, tmp_path, name):
+    inp = fault_media[name]
+    before = sha256(inp) if inp.is_file() else None
+    r = run_cli([inp, "-o", tmp_path / "out.mp4", *FAST], cwd=inp.parent if inp.parent.exists() else tmp_path, timeout=60)
+    assert_clean_error(r, EXIT_INPUT, *ERRORS[name])
+    assert list(tmp_path.iterdir()) == [], "a failed run must leave no output (not even a temporary file)"
+    if before:
+        assert sha256(inp) == before
+
+
+# name: (expected frames or None for 'at least most', size, rotation, colour tags kept?)
+GOOD = {
+    "odd-321x241": dict(frames=12, size=(321, 241)),
+    "tiny-2x2": dict(frames=6, size=(2, 2)),
+    "10bit-hevc": dict(frames=12, size=(160, 120)),
+    "10bit-h264": dict(frames=12, size=(160, 120)),
+    "gray": dict(frames=12, size=(160, 120)),
+    "yuvj420p-mjpeg": dict(frames=12, size=(160, 120), color=True),
+    "rgba-png": dict(frames=12, size=(160, 120)),
+    "rgba-qtrle": dict(frames=12, size=(160, 120)),
+    "vfr": dict(frames=24, size=(160, 120)),
+    "rotated-90": dict(frames=12, size=(160, 120), rotation=90),
+    "hdr10": dict(frames=12, size=(160, 120), color=True),
+    "8k": dict(frames=2, size=(7680, 4320)),
+}
+SLOW_GOOD = {"8k"}  # ~25 s on the shared machine: run with -m slow
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_GOOD else n for n in GOOD])
+def test_unusual_input_gives_a_correct_output(fault_media, tmp_path, forkcli, name):
+    if name == "8k":
+        from tests.faults.faultmedia import big_input
+
+        inp = big_input(tmp_path)
+    else:
+        inp = fault_media[name]
+    want = GOOD[name]
+    before = sha256(inp)
+    out = tmp_path / f"out-{name}{inp.suffix}"
+    r = forkcli.run([inp, "-o", out, *FAST, "--strength", "0"], timeout=120)
+    assert not r["timed_out"], f"HANG: {r['stderr'][-800:]}"
+    err = r["stderr"]
+    assert r["rc"] == 0, err
+    assert "Traceback" not in err
+    assert sha256(inp) == before
+    src, got = probe(inp), probe(out)
+    assert got["errors"] == 0
+    assert got["frames"] == want["frames"] == src["frames"], (got["frames"], src["frames"])
+    assert got["size"] == want["size"]
+    assert got["rotation"] == want.get("rotation", 0)
+    if want.get("color"):
+        assert got["color"] == src["color"], (got["color"], src["color"])
+    # --strength 0: the pixels pass through (within 8-bit coding loss), so no range/matrix mix-up
+    if name == "tiny-2x2":
+        return  # one chroma sample for the 4 pixels in 4:2:0: saturated colours shift (plain transcode too)
+    luma = np.array([0.299, 0.587, 0.114])
+    mad = np.abs(got["first"] @ luma - src["first"] @ luma).mean()
+    assert mad < 6.0, f"first frame's luma differs from the input by {mad:.1f} levels on average"
+
+
+@pytest.mark.parametrize("name, min_frames", [("corrupt-mp4", 40), ("corrupt-mkv", 12)])
+def test_corrupt_packets_in_the_middle(fault_media, tmp_path, forkcli, name, min_frames):
+    """Damaged packets are skipped like a player would (and said so), never a crash or hang."""
+    inp = fault_media[name]
+    out = tmp_path / f"out{inp.suffix}"
+    r = forkcli.run([inp, "-o", out, *FAST], timeout=90)
+    assert not r["timed_out"], f"HANG: {r['stderr'][-800:]}"
+    err = r["stderr"]
+    assert "Traceback" not in err
+    if r["rc"] != 0:
+        assert r["rc"] == EXIT_INPUT and err.startswith("error: ") and "hint: " in err, err
+        assert not out.exists()
+        return
+    got = probe(out)
+    assert got["errors"] == 0
+    assert min_frames <= got["frames"] <= 48
+    if name == "corrupt-mp4":
+        assert "corrupt packet" in err  # the loss is reported, not silent
