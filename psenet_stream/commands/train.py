@@ -49,6 +49,8 @@ def data(dest: str, force: bool) -> None:
 @click.option("--strategy", type=click.Choice(["delay", "stale"]), default="delay", show_default=True, help="delay: official one-batch delay; stale: previous output from the current weights on the same batch.")
 @click.option("--ev-under", default="-3,-0.5", show_default=True, help="EV range of synthetic under-exposure.")
 @click.option("--ev-over", default="0.5,2", show_default=True, help="EV range of synthetic over-exposure.")
+@click.option("--synth", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Synthetic exposure errors (auto: on for plain photo folders, off for SICE/Afifi/LOL).")
+@click.option("--max-side", default=512, show_default=True, help="Photos are preloaded with the long side at most this.")
 @click.option("--p-clean", default=0.2, show_default=True, help="Fraction of crops left unmodified.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--val-every", default=100, show_default=True, help="Steps between held-out checks.")

@@ -1,0 +1,148 @@
+"""Training photos: discovery, preloading, random crops and synthetic exposure errors.
+
+Layouts (REFERENCE.md 3), detected from the folder given to ``--data``:
+
+* any folder of images, searched recursively: well-exposed photos; synthetic exposure
+  errors (linear light, ``ops.expose``) turn them into training inputs;
+* SICE: ``<root>/[sice/]train_data/*`` (the Zero-DCE part-1 images, already badly exposed);
+* Afifi: ``<root>/[afifi/]training/INPUT_IMAGES/*`` (already rendered at -1.5 .. +1.5 EV);
+* LOL: ``<root>/[lol/]our485/{low,high}/*``.
+
+For the three benchmark layouts the images already carry exposure errors, so synthetic
+errors are off unless asked for (``synth="on"``), as in the official training.
+Everything is preloaded as uint8 tensors (long side <= max_side): small sets, fast steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from psenet_stream.errors import InputError
+from psenet_stream.ops import expose
+
+EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def find_images(root: str | Path) -> list[Path]:
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTS and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def detect_layout(root: str | Path) -> tuple[str, list[Path]]:
+    """(layout name, training image files) for a data folder. Raises InputError if there are none."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise InputError(f"data folder not found: {root}", "pass a folder of photos to --data (psenet-stream data --dest DIR fetches one into DIR/train)")
+    if not root.is_dir():
+        raise InputError(f"--data must be a folder, not a file: {root}", "pass the folder that holds the photos")
+    for base in (root, root / "sice"):
+        if (base / "train_data").is_dir():
+            return "sice", find_images(base / "train_data")
+    for base in (root, root / "afifi"):
+        if (base / "training" / "INPUT_IMAGES").is_dir():
+            return "afifi", find_images(base / "training" / "INPUT_IMAGES")
+    for base in (root, root / "lol"):
+        if (base / "our485").is_dir():
+            return "lol", find_images(base / "our485" / "low") + find_images(base / "our485" / "high")
+    files = find_images(root)
+    if not files:
+        raise InputError(f"no images in {root} (looked for {', '.join(sorted(EXTS))}, recursively)", "pass a folder of photos to --data, e.g. DIR/train after psenet-stream data --dest DIR")
+    return "folder", files
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> torch.Tensor:
+    """uint8 (3, H, W) RGB; downscaled (INTER_AREA) so the long side is <= max_side."""
+    import cv2
+    import numpy as np
+
+    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError(f"cannot decode image {path}", "remove the file or convert it to PNG/JPEG")
+    h, w = img.shape[:2]
+    if max_side and max(h, w) > max_side:
+        s = max_side / max(h, w)
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1])).permute(2, 0, 1).contiguous()
+
+
+def split_holdout(files: list[Path], count: int) -> tuple[list[Path], list[Path]]:
+    """(train, held-out): every k-th file of the sorted list, fixed regardless of the seed."""
+    files = sorted(files)
+    if count <= 0 or len(files) < 2:
+        return files, []
+    count = min(count, len(files) // 2)
+    k = len(files) / count
+    idx = {int(k * i + k / 2) for i in range(count)}
+    return [f for i, f in enumerate(files) if i not in idx], [f for i, f in enumerate(files) if i in idx]
+
+
+@dataclass
+class Sampler:
+    """Random crops + flips + exposure errors from preloaded images. All randomness from ``generator``."""
+
+    images: list[torch.Tensor]
+    crop: int = 128
+    scale: tuple[float, float] = (0.5, 1.0)
+    synth: bool = True
+    ev_under: tuple[float, float] = (-3.0, -0.5)
+    ev_over: tuple[float, float] = (0.5, 2.0)
+    p_clean: float = 0.2
+    hflip: bool = True
+    vflip: bool = False
+
+    def _u(self, g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
+        return lo + (hi - lo) * float(torch.rand((), generator=g))
+
+    def _crop(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        c = self.crop
+        _, h, w = img.shape
+        s = self._u(g, *self.scale)
+        side = min(h, w, max(c, round(c / s))) if min(h, w) >= c else min(h, w)
+        y = int(torch.randint(0, h - side + 1, (), generator=g))
+        x = int(torch.randint(0, w - side + 1, (), generator=g))
+        patch = img[:, y : y + side, x : x + side].float().div_(255.0).unsqueeze(0)
+        if side != c:
+            patch = F.interpolate(patch, size=(c, c), mode="bilinear", align_corners=False, antialias=side > c).clamp_(0, 1)
+        if self.hflip and self._u(g) < 0.5:
+            patch = patch.flip(-1)
+        if self.vflip and self._u(g) < 0.5:
+            patch = patch.flip(-2)
+        return patch
+
+    def evs(self, n: int, g: torch.Generator) -> torch.Tensor:
+        """Per-crop EV: 0 with p_clean, else under or over (equally likely), uniform in its range."""
+        out = torch.zeros(n)
+        for i in range(n):
+            r = self._u(g)
+            if r < self.p_clean:
+                continue
+            lo, hi = self.ev_under if self._u(g) < 0.5 else self.ev_over
+            out[i] = self._u(g, lo, hi)
+        return out
+
+    def batch(self, n: int, g: torch.Generator) -> torch.Tensor:
+        """(n, 3, crop, crop) float in [0, 1]: the training inputs."""
+        idx = torch.randint(0, len(self.images), (n,), generator=g).tolist()
+        x = torch.cat([self._crop(self.images[i], g) for i in idx])
+        if self.synth:
+            ev = self.evs(n, g)
+            x = torch.where((ev == 0).reshape(-1, 1, 1, 1), x, expose(x, ev))
+        return x.contiguous()
+
+
+def validation_set(images: list[torch.Tensor], side: int, evs: tuple[float, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed held-out pairs (input, reference): each photo at long side ``side`` under each EV."""
+    pairs = []
+    for img in images:
+        ref = img.float().div(255.0).unsqueeze(0)
+        h, w = ref.shape[-2:]
+        if max(h, w) > side:
+            s = side / max(h, w)
+            ref = F.interpolate(ref, size=(max(2, round(h * s)), max(2, round(w * s))), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+        for ev in evs:
+            pairs.append((expose(ref, float(ev)), ref))
+    return pairs
