@@ -38,9 +38,14 @@ def bench(backends, sizes, frames, batch, json_path, clip, weights, no_file, no_
         live=not no_live,
         live_frames=live_frames,
     )
-    import sys
+    import shlex
 
-    result["meta"]["command"] = "psenet-stream " + " ".join(sys.argv[1:])
+    args = ["psenet-stream", "bench", "--backends", backends, "--frames", str(frames)]
+    for flag, value in (("--sizes", sizes), ("--batch", batch), ("--clip", clip), ("--weights", weights), ("--json", json_path)):
+        if value is not None:
+            args += [flag, str(value)]
+    args += ["--no-file"] * no_file + ["--no-live"] * no_live + ([] if no_live else ["--live-frames", str(live_frames)])
+    result["meta"]["command"] = shlex.join(args)
     click.echo(format_table(result))
     if json_path:
         write_json(result, json_path)

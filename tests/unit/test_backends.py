@@ -33,15 +33,36 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+def session_weights(tmp_path_factory):
+    """One weight file per test session (shared by the backend, ONNX and CLI test modules,
+    so the ONNX export cached by weights hash happens once)."""
+    path = tmp_path_factory.getbasetemp() / "psenet-test-weights.pt"
+    if not path.exists():
+        torch.manual_seed(3)
+        m = PSENet()
+        with torch.no_grad():  # a gentle, non-trivial gamma map (random init is near gamma = 1)
+            m.last_conv.conv[-1].bias.add_(0.3)
+        save_weights(path, m.state_dict(), {"source": "test"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """$PSENET_STREAM_CACHE -> a per-session directory, restored afterwards."""
+    import os
+
+    old = os.environ.get("PSENET_STREAM_CACHE")
+    os.environ["PSENET_STREAM_CACHE"] = str(tmp_path_factory.getbasetemp() / "psenet-cache")
+    yield
+    if old is None:
+        os.environ.pop("PSENET_STREAM_CACHE", None)
+    else:
+        os.environ["PSENET_STREAM_CACHE"] = old
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    torch.manual_seed(3)
-    m = PSENet()
-    with torch.no_grad():  # a gentle, non-trivial gamma map (random init is near gamma = 1)
-        m.last_conv.conv[-1].bias.add_(0.3)
-    path = tmp_path_factory.mktemp("w") / "w.pt"
-    save_weights(path, m.state_dict(), {"source": "test"})
-    return path
+    return session_weights(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +71,13 @@ def model_meta(weights):
 
 
 @pytest.fixture(scope="module")
-def onnx_backend(model_meta, tmp_path_factory):
+def onnx_backend(model_meta, onnx_cache):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from psenet_stream.backends.onnx import OnnxBackend, export_onnx
+    from psenet_stream.backends.onnx import OnnxBackend
 
     model, meta = model_meta
-    path = tmp_path_factory.mktemp("onnx") / "m.onnx"
-    export_onnx(model, path)
-    return OnnxBackend(model, meta, onnx_path=path)
+    return OnnxBackend(model, meta)  # exported once per session into the cache, by weights hash
 
 
 def clip(n=7, h=72, w=128, seed=0):
