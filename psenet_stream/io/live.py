@@ -38,7 +38,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -53,18 +52,6 @@ from psenet_stream.io.redact import Redactor
 log = logging.getLogger("psenet_stream.live")
 
 LIVE_TIME_BASE = Fraction(1, 90000)
-NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "tcp", "udp", "srt", "http", "https", "rtp")
-
-
-def is_live_spec(spec: str) -> bool:
-    """True for specs this module opens (devices, lavfi graphs, network URLs)."""
-    s = str(spec)
-    if s.startswith(("lavfi:", "/dev/video")):
-        return True
-    scheme = s.split("://", 1)[0].lower() if "://" in s else ""
-    return scheme in NETWORK_SCHEMES
-
-
 def spec_kind(spec: str) -> str:
     """'v4l2', 'lavfi', or the URL scheme ('rtsp', 'tcp', ...)."""
     s = str(spec)
@@ -82,15 +69,10 @@ def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
     if size is None or size == "":
         return None
     if isinstance(size, (tuple, list)):
-        w, h = (int(v) for v in size)
-    else:
-        try:
-            w, h = (int(v) for v in str(size).lower().split("x"))
-        except ValueError:
-            raise UserError(f"bad size {size!r}", "use WIDTHxHEIGHT, e.g. 1280x720") from None
-    if w <= 0 or h <= 0:
-        raise UserError(f"bad size {size!r}", "use positive WIDTHxHEIGHT, e.g. 1280x720")
-    return w, h
+        size = "x".join(str(v) for v in size)
+    from psenet_stream.io.sources import parse_size as parse_wxh
+
+    return parse_wxh(size)
 
 
 class Backoff:
@@ -320,22 +302,6 @@ class LiveSource:
                 continue
             yield frame
 
-    def read(self, timeout: float | None = None) -> Frame | None:
-        """The next frame, or None at the end; raises TimeoutError after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic()))
-            try:
-                return self._queue.get(timeout=wait)
-            except TimeoutError:
-                if self._error is not None:
-                    err, self._error = self._error, None
-                    raise err from None
-                if self._ended or self._stop.is_set():
-                    return None
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
     def close(self) -> None:
         """Stop the reader and close the camera; idempotent, bounded in time."""
         self._stop.set()
@@ -431,7 +397,7 @@ class LiveSource:
 
     def _retry_first(self) -> bool:
         """Whether a failing first connection is retried (by default not: a typo fails at once)."""
-        return bool(self.options.wait_first) or os.environ.get("PSENET_LIVE_WAIT_FIRST", "") not in ("", "0")
+        return bool(self.options.wait_first)
 
     def _hint(self) -> str:
         if self.kind in ("rtsp", "rtsps"):
@@ -551,8 +517,8 @@ def open_live_source(spec: str, **opts: Any) -> LiveSource:
     max_retries (None = forever), backoff_initial (0.5 s), backoff_max (30 s), queue_size (1),
     low_delay (True), wait_first (False), options (extra FFmpeg options).
 
-    The first connection is not retried (a typo should fail at once) unless the environment
-    sets PSENET_LIVE_WAIT_FIRST=1; raises InputError with the URL's credentials masked.
+    The first connection is not retried (a typo should fail at once) unless wait_first=True;
+    raises InputError with the URL's credentials masked.
     """
     return LiveSource(str(spec), _live_options(opts))
 

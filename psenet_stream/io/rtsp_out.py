@@ -33,7 +33,6 @@ import collections
 import contextlib
 import json
 import logging
-import os
 import struct
 import subprocess
 import sys
@@ -118,15 +117,12 @@ class RtspSink:
 
         self._queue = DropOldestQueue(max(1, int(queue_size)))
         self._t_start = time.monotonic()
-        env = dict(os.environ)
-        env.pop("PSENET_RTSP_OUT_DEBUG", None)
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "psenet_stream.io.rtsp_out"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=env,
                 close_fds=True,
             )
         except OSError as e:

@@ -52,7 +52,7 @@ def test_open_args_per_kind():
     assert build_open_args("lavfi:testsrc2", o)[:2] == ("testsrc2", "lavfi")
     assert build_open_args("/dev/video0", LiveOptions(fps=29.97))[2]["framerate"] == "2997/100"
     assert parse_size("640x480") == (640, 480)
-    with pytest.raises(Exception, match="bad size"):
+    with pytest.raises(Exception, match="bad frame size"):
         parse_size("640by480")
 
 
