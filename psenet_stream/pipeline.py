@@ -301,7 +301,9 @@ def enhance_file(
         check_output_path(output, [input], overwrite=overwrite)
         audio = input if src.has_audio else None
         sink = AtomicFileSink(
-            output, lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio), overwrite=overwrite
+            output,
+            lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio, name=output.name),
+            overwrite=overwrite,
         )
         try:
             stats = run(src, enhancer, [sink], batch=batch, stop=stop, progress=progress)

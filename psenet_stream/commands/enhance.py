@@ -273,6 +273,14 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
         if verbose:
             click.echo(f"input: {info.description or spec}: {info.width}x{info.height}, {float(info.fps or 0):.3g} fps, "
                        f"{info.frames or 'unknown'} frames, codec {info.codec}, rotation {info.rotation}", err=True)
+        to_file = not (output and is_live_output(output)) and not (output is None and live)
+        if to_file:  # check the output before loading the model: mistakes fail fast
+            from psenet_stream.io.sinks import check_output_path
+            from psenet_stream.io.video import check_video_output
+
+            out = Path(output) if output else default_output(inp, "video")
+            check_output_path(out, [inp] if inp else [], overwrite=overwrite)
+            check_video_output(out)
         if enh is None:
             enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
         if verbose:
@@ -282,11 +290,8 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
             extra.append(open_preview_sink(preview, info))
         stop = threading.Event()
         prog = Progress(info.frames if not info.live else None, show_progress)
-        if output and is_live_output(output):
+        if not to_file:
             return _run_live_output(src, enh, output, info, stop, prog, batch, extra)
-        if output is None and live:
-            return _run_live_output(src, enh, None, info, stop, prog, batch, extra)
-        out = Path(output) if output else default_output(inp, "video")
         audio = inp if (inp is not None and getattr(src, "has_audio", False)) else None
         return _run_file_output(src, enh, out, audio, [inp] if inp else [], overwrite, keep_partial, codec, crf, preset, stop, prog, batch, extra)
     finally:
@@ -318,7 +323,9 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
 
     check_output_path(out, inputs, overwrite=overwrite)
     info = src.info
-    sink = AtomicFileSink(out, lambda tmp: VideoFileSink(tmp, info, codec=codec, crf=crf, preset=preset, audio_from=audio_from), overwrite=overwrite)
+    sink = AtomicFileSink(
+        out, lambda tmp: VideoFileSink(tmp, info, codec=codec, crf=crf, preset=preset, audio_from=audio_from, name=out.name), overwrite=overwrite
+    )
     sinks = [sink, *extra]
     try:
         with stop_on_signals(stop):

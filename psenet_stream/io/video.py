@@ -239,6 +239,16 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     return opts
 
 
+def check_video_output(path: str | Path, format: str | None = None) -> None:
+    """Fail early (before any work) when the output's extension is not a writable container."""
+    try:
+        av.open(str(path), "w", format=format).close()  # creates nothing until the header is written
+    except (av.FFmpegError, ValueError) as e:
+        raise OutputError(
+            f"cannot write a video to {Path(path).name}: {_err_text(e)}", "use a video container extension: mp4, mkv, mov, webm, avi"
+        ) from None
+
+
 class VideoFileSink:
     """Encode frames into a video file; copy the audio of ``audio_from`` unchanged.
 
@@ -259,8 +269,10 @@ class VideoFileSink:
         audio_from: str | Path | None = None,
         format: str | None = None,
         threads: int = 0,
+        name: str | None = None,
     ):
         self.path = Path(path)
+        self.name = name or self.path.name  # for messages (the final name, not the temporary one)
         self.info = info
         self.codec = codec or default_codec_for(self.path)
         self.crf, self.preset, self.format, self.threads = crf, preset, format, threads
@@ -282,26 +294,30 @@ class VideoFileSink:
 
     # --- opening ------------------------------------------------------------------------------
     def _open(self, frame: Frame, h: int, w: int) -> None:
-        try:
-            self._open_container(frame, h, w, aac_fallback=False)
-        except (av.FFmpegError, ValueError) as e:
-            if self.audio_from is None:
-                raise OutputError(f"cannot write {self.path.name}: {_err_text(e)}", "choose another output extension or --codec") from None
-            # the container refused a copied audio codec: start over, re-encoding audio to AAC
-            log.info("audio cannot be copied into %s (%s); re-encoding it to AAC", self.path.suffix or "this container", _err_text(e))
-            self._close_quietly()
-            self.path.unlink(missing_ok=True)
+        # audio: copy the packets; if the container refuses the codec, re-encode (AAC, or Opus
+        # for WebM-like containers); as a last resort write the video without audio
+        webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
+        encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
+        modes = ["copy", *encoders, None] if self.audio_from is not None else [None]
+        for i, mode in enumerate(modes):
             try:
-                self._open_container(frame, h, w, aac_fallback=True)
-            except (av.FFmpegError, ValueError) as e2:
-                raise OutputError(f"cannot write {self.path.name}: {_err_text(e2)}", "choose another output extension or --codec") from None
+                self._open_container(frame, h, w, audio_mode=mode)
+                break
+            except (av.FFmpegError, ValueError) as e:
+                self._close_quietly()
+                self.path.unlink(missing_ok=True)
+                if i == len(modes) - 1:
+                    raise OutputError(f"cannot write {self.name}: {_err_text(e)}", "choose another output extension or --codec") from None
+                nxt = modes[i + 1]
+                how = f"re-encoding it to {nxt.replace('lib', '').upper()}" if nxt else "writing the video without audio"
+                log.warning("note: the audio cannot go into %s as %s (%s); %s", self.name, "is" if mode == "copy" else mode, _err_text(e), how)
 
-    def _open_container(self, frame: Frame, h: int, w: int, aac_fallback: bool) -> None:
+    def _open_container(self, frame: Frame, h: int, w: int, audio_mode: str | None) -> None:
         info = self.info
         try:
             self._oc = oc = av.open(str(self.path), "w", format=self.format)
         except (av.FFmpegError, OSError, ValueError) as e:
-            raise OutputError(f"cannot create {self.path}: {_err_text(e)}", "check the directory exists and is writable, and the extension is a video container") from None
+            raise OutputError(f"cannot create {self.name}: {_err_text(e)}", "check the directory is writable and the extension is a video container (mp4, mkv, mov, webm, avi)") from None
         tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
         rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
         vs = oc.add_stream(self.codec, rate=rate, options=encoder_options(self.codec, self.crf, self.preset))
@@ -328,18 +344,19 @@ class VideoFileSink:
         self._enc_range = 2 if color.get("color_range") == 2 else 1
         # audio: copy every audio stream of the input
         self._audio = []
-        if self.audio_from is not None:
+        if audio_mode is not None:
             self._ain = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
             for ia in self._ain.streams.audio:
-                if aac_fallback:
-                    oa = oc.add_stream("aac", rate=ia.codec_context.sample_rate or 48000)
-                    try:
-                        oa.layout = ia.codec_context.layout
-                    except (AttributeError, ValueError):
-                        pass
-                    self._audio.append((ia, oa, "aac"))
-                else:
+                if audio_mode == "copy":
                     self._audio.append((ia, oc.add_stream_from_template(ia), "copy"))
+                    continue
+                rate = 48000 if audio_mode == "libopus" else (ia.codec_context.sample_rate or 48000)
+                oa = oc.add_stream(audio_mode, rate=rate)
+                try:
+                    oa.layout = ia.codec_context.layout
+                except (AttributeError, ValueError):
+                    pass
+                self._audio.append((ia, oa, "encode"))
             if self._audio:
                 self._apackets = self._ain.demux(*[a[0] for a in self._audio])
             else:
@@ -405,7 +422,7 @@ class VideoFileSink:
                         self._oc.mux(opkt)
                         self.audio_packets += 1
         for _ia, oa, mode in self._audio:
-            if mode == "aac":
+            if mode == "encode":
                 for opkt in oa.encode(None):
                     self._oc.mux(opkt)
 
