@@ -257,7 +257,7 @@ def _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_prog
 
 
 def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress, batch, preview, verbose=0):
-    from psenet_stream.io.sinks import is_live_output, open_live_sink, open_preview_sink
+    from psenet_stream.io.sinks import is_live_output, open_preview_sink
     from psenet_stream.io.sources import open_source
 
     live = kind == "live"
@@ -285,10 +285,10 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
             enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
         if verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
-        extra = []
-        if preview != "none":
-            extra.append(open_preview_sink(preview, info))
         stop = threading.Event()
+        extra = []
+        if preview != "none":  # 'q' in the window sets stop: the run ends cleanly, as on Ctrl-C
+            extra.append(open_preview_sink(preview, info, stop=stop, source=src))
         prog = Progress(info.frames if not info.live else None, show_progress)
         if not to_file:
             return _run_live_output(src, enh, output, info, stop, prog, batch, extra)

@@ -87,3 +87,15 @@ def test_raw_broken_pipe_is_quiet(tmp_path):
 def test_raw_needs_size(cli_main):
     code, err = cli_main(["-", *FAST])
     assert code != 0 and "--size" in err and "Traceback" not in err
+
+
+def test_raw_stdin_to_video_file(tmp_path):
+    from tests.media import read_video
+
+    w, h, n = 64, 48, 8
+    data = np.full(w * h * 3 * n, 30, np.uint8).tobytes()
+    r = run_module(["-", "--size", f"{w}x{h}", "--fps", "25", "-o", "out.mp4", *FAST, "-q"], input=data, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    v = read_video(tmp_path / "out.mp4")
+    assert v["frames"] == n and v["size"] == (w, h)
+    assert v["pts_s"][1] - v["pts_s"][0] == pytest.approx(1 / 25)

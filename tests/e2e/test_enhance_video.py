@@ -113,8 +113,8 @@ def _wait_for_progress(p, timeout=30.0) -> bytes:
     raise AssertionError(f"no progress seen: {buf[-500:]!r}")
 
 
-@pytest.mark.parametrize("keep", [False, True])
-def test_sigint_leaves_no_corrupt_output(media, tmp_path, keep):
+@pytest.mark.parametrize("keep, sig", [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM)], ids=["int", "int-keep", "term"])
+def test_sigint_leaves_no_corrupt_output(media, tmp_path, keep, sig):
     inp = _copy(media["long"], tmp_path)
     args = [sys.executable, "-m", "psenet_stream", inp.name, *FAST, "--progress", "--batch", "1"]
     if keep:
@@ -125,7 +125,7 @@ def test_sigint_leaves_no_corrupt_output(media, tmp_path, keep):
     p = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     try:
         _wait_for_progress(p)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         rest = p.communicate(timeout=60)[1]
     finally:
         if p.poll() is None:
