@@ -33,7 +33,8 @@ def main() -> int:
 
     if a.probe:
         Gst.init(None)
-        return 0 if Gst.ElementFactory.find("rtph264pay") and Gst.ElementFactory.find("matroskamux") else 3
+        need = ("filesrc", "qtdemux", "h264parse", "rtph264pay", "rtph264depay", "matroskamux", "filesink")
+        return 0 if all(Gst.ElementFactory.find(n) for n in need) else 3
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()

@@ -33,6 +33,8 @@ import collections
 import contextlib
 import json
 import logging
+import math
+import signal
 import struct
 import subprocess
 import sys
@@ -101,6 +103,7 @@ class RtspSink:
             "max_retries": max_retries,
             "queue_size": int(queue_size),
             "keepalive": float(keepalive),
+            "open_timeout": float(open_timeout),
         }
         self.open_timeout = float(open_timeout)
         self.connected = False
@@ -430,10 +433,17 @@ def _reason(e: BaseException) -> str:
 
 
 def child_main() -> int:
-    """The publisher process: config JSON line, then frames, on stdin; events on stdout."""
+    """The publisher process: config JSON line, then frames, on stdin; events on stdout.
+
+    A connect that hangs inside FFmpeg holds the GIL, so no Python timer could fire: the
+    guard is SIGALRM with its default action (terminate), armed around each connect. It
+    also bounds the life of a publisher whose parent died mid-connect; otherwise the
+    child ends when its stdin closes.
+    """
     import av  # noqa: F401
 
     cfg = json.loads(sys.stdin.buffer.readline().decode())
+    connect_guard = max(1, math.ceil(float(cfg.get("open_timeout", 10.0)) + 5))
     red = Redactor(cfg["url"])
     inbox = _Inbox(int(cfg.get("queue_size", 2)))
     threading.Thread(target=inbox.reader, args=(sys.stdin.buffer,), daemon=True).start()
@@ -459,8 +469,12 @@ def child_main() -> int:
             if pub.container is not None and pub.size != (w, h):
                 pub.close(flush=True)  # new size: a new session with a new SDP
             if pub.container is None:
-                pub.open(w, h)
-                pub.send(rgb)  # the header goes out with the first packet: this connects
+                signal.alarm(connect_guard)
+                try:
+                    pub.open(w, h)
+                    pub.send(rgb)  # the header goes out with the first packet: this connects
+                finally:
+                    signal.alarm(0)
                 pub.sessions += 1
                 _emit("connected")
                 delay, attempt, failures = 0.5, 0, 0

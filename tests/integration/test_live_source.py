@@ -84,7 +84,7 @@ def test_lavfi_realtime_paces_and_latency_stays_bounded():
         dt = time.perf_counter() - t0
     rate = (len(frames) - 1) / dt
     assert 20 <= rate <= 40, f"{rate:.1f} fps from a 30 fps paced source"
-    assert src.dropped <= 3  # a fast consumer drops (almost) nothing
+    assert src.dropped <= 5  # a fast consumer drops (almost) nothing
     assert np.percentile(lat, 50) < 0.05
     pts = [f.pts for f in frames]
     assert all(b > a for a, b in zip(pts[:-1], pts[1:])) and frames[0].time_base.denominator == 90000  # noqa: RUF007
