@@ -168,7 +168,11 @@ class RtspSink:
             self._kill()
             raise OutputError(self._fatal, self._hint())
         if self._proc.poll() is not None and not self._closed:
-            self._fatal = self._fatal or f"the publisher for {self.safe_url} stopped (exit code {self._proc.returncode}){self._tail()}"
+            if self._proc.returncode == -signal.SIGALRM:
+                why = f"the server accepted the connection but did not answer within {self.open_timeout + 5:g} s"
+            else:
+                why = f"the publisher process stopped (exit code {self._proc.returncode}){self._tail()}"
+            self._fatal = self._fatal or f"cannot publish to {self.safe_url}: {why}"
             raise OutputError(self._fatal, self._hint())
 
     def _hint(self) -> str:
