@@ -127,7 +127,7 @@ def test_port_in_use_is_a_clear_error():
 
 
 def test_webcam_command_serves_http_preview(tmp_path):
-    """The `webcam` command end to end with a lavfi camera and --preview http."""
+    """The `webcam` command end to end with a lavfi camera, --preview http and -o file.mp4."""
     import os
     import subprocess
 
@@ -136,7 +136,7 @@ def test_webcam_command_serves_http_preview(tmp_path):
     env = subprocess_env(PSENET_STREAM_WEIGHTS=weights_for_tests(tmp_path))
     p = subprocess.Popen(
         [*PSENET, "webcam", "--device", "lavfi:testsrc2=size=160x120:rate=15,realtime", "--preview", "http", "--port", "0",
-         "--backend", "cpu", "--threads", "1", "--infer-size", "64", "--duration", "30", "--stats-json", str(tmp_path / "s.json")],
+         "--backend", "cpu", "--threads", "1", "--infer-size", "64", "--duration", "30", "--stats-json", str(tmp_path / "s.json"), "-o", str(tmp_path / "rec.mp4")],
         env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True,
     )
     try:
@@ -157,6 +157,12 @@ def test_webcam_command_serves_http_preview(tmp_path):
         rc = p.wait(timeout=20)
         assert rc == 0, p.stderr.read().decode()
         assert (tmp_path / "s.json").is_file()
+        # Ctrl-C is how a live recording ends: the file is kept, complete and playable
+        import av
+
+        with av.open(str(tmp_path / "rec.mp4")) as c:
+            n = sum(1 for _ in c.decode(video=0))
+        assert n >= 2 and not list(tmp_path.glob(".rec.mp4*"))
     finally:
         if p.poll() is None:
             os.killpg(p.pid, 9)

@@ -242,3 +242,24 @@ def test_silent_server_times_out_instead_of_hanging():
         assert time.monotonic() - t < 10
     finally:
         srv.close()
+
+
+def test_lock_size_keeps_a_recording_going_when_the_camera_changes_size(tmp_path):
+    """A real file encoder behind LockSize: frames of a new size are scaled, not fatal."""
+    import av
+
+    from psenet_stream.io.frames import Frame, StreamInfo
+    from psenet_stream.io.live import LIVE_TIME_BASE, LockSize
+    from psenet_stream.io.video import VideoFileSink
+
+    out = tmp_path / "rec.mp4"
+    sink = LockSize(VideoFileSink(out, StreamInfo(64, 48, fps=30, time_base=LIVE_TIME_BASE, live=True)))
+    for i in range(10):
+        h, w = (48, 64) if i < 5 else (60, 80)
+        rgb = np.full((h, w, 3), 20 * i, np.uint8)
+        sink.write(Frame(rgb=rgb, index=i, pts=i * 3000, time_base=LIVE_TIME_BASE), rgb)
+    sink.close()
+    assert sink.resized == 5
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 10 and all(f.shape == (48, 64, 3) for f in frames)
