@@ -111,9 +111,9 @@ def test_rtsp_filter_survives_camera_restart(gst, clip, tmp_path):
     frames = decode_all(rec)
     print(f"reconnect {reconnect_s:.2f} s, recorded {len(frames)} frames, stats {stats}")
     assert rec.stat().st_size > size_before  # still recording after the camera came back
-    assert len(frames) >= 90, len(frames)
+    assert len(frames) >= 60, len(frames)
     assert frames[0].shape == (240, 320, 3)
-    assert stats["frames_out"] >= 90
+    assert stats["frames_out"] >= 60
 
 
 def test_rtsp_sink_reconnects_when_the_server_restarts(gst, tmp_path):
