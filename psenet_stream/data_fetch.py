@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import logging
 import shutil
@@ -48,7 +47,11 @@ MAX_SIDE = 1024
 # --- pinned archives ----------------------------------------------------------------------
 
 DEBS = {
-    "mate-backgrounds": ("1.26.0-1", "mate-backgrounds_1.26.0-1_all.deb", "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04"),
+    "mate-backgrounds": (
+        "1.26.0-1",
+        "mate-backgrounds_1.26.0-1_all.deb",
+        "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
+    ),
     "opencv-doc": ("4.6.0+dfsg-12", "opencv-doc_4.6.0+dfsg-12_all.deb", "4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a"),
 }
 # scipy wheels differ per platform / Python; the face.dat inside is the same bytes in all of
@@ -190,7 +193,6 @@ MEMBER_SHA256: dict[str, str] = {
     "cup.mp4": "37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f",
 }
 
-
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -243,7 +245,7 @@ def _apt_download(pkg: str, downloads: Path) -> Path:
             )
         log.info("apt-get download %s=%s", pkg, version)
         with tempfile.TemporaryDirectory(dir=downloads) as tmp:
-            r = subprocess.run(["apt-get", "download", f"{pkg}={version}"], cwd=tmp, capture_output=True, text=True)
+            r = subprocess.run(["apt-get", "download", f"{pkg}={version}"], cwd=tmp, capture_output=True, text=True, check=False)
             got = list(Path(tmp).glob("*.deb"))
             if r.returncode != 0 or not got:
                 msg = (r.stderr or r.stdout).strip().splitlines()
@@ -258,8 +260,10 @@ def _apt_download(pkg: str, downloads: Path) -> Path:
 
 def _extract_deb(deb: Path, into: Path) -> None:
     if shutil.which("dpkg-deb") is None:
-        raise UserError("dpkg-deb is not available to unpack the Debian packages", "run this on Debian/Ubuntu (dpkg is part of the base system)")
-    r = subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], capture_output=True, text=True)
+        raise UserError(
+            "dpkg-deb is not available to unpack the Debian packages", "run this on Debian/Ubuntu (dpkg is part of the base system)"
+        )
+    r = subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise UserError(f"dpkg-deb -x {deb.name} failed: {r.stderr.strip()[:200]}", f"delete {deb} and rerun psenet-stream data")
 
@@ -273,10 +277,15 @@ def _scipy_face(downloads: Path) -> bytes | None:
             [sys.executable, "-m", "pip", "download", SCIPY_SPEC, "--no-deps", "--disable-pip-version-check", "-q", "-d", str(downloads)],
             capture_output=True,
             text=True,
+            check=False,
         )
         wheels = sorted(downloads.glob("scipy-1.9.3-*.whl"))
         if r.returncode != 0 or not wheels:
-            log.warning("warning: could not download %s (%s); skipping the raccoon face photo", SCIPY_SPEC, (r.stderr.strip().splitlines() or ["?"])[-1])
+            log.warning(
+                "warning: could not download %s (%s); skipping the raccoon face photo",
+                SCIPY_SPEC,
+                (r.stderr.strip().splitlines() or ["?"])[-1],
+            )
             return None
     whl = wheels[0]
     if whl.name in SCIPY_WHEELS:
@@ -323,6 +332,8 @@ def _decode_resize_write(name: str, data: bytes, out: Path, raw_rgb_shape: tuple
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     path = out / (stem + ".png")
     ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise UserError(f"cannot encode {name} as PNG", "check the free space in the data folder")
     path.write_bytes(buf.tobytes())
     return path
 
@@ -376,14 +387,31 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
     sources: dict[str, dict] = {}
 
     def add(path: Path, kind: str, source: str, member: str) -> None:
-        files.append({"path": str(path.relative_to(dest)), "kind": kind, "source": source, "member": member, "license": LICENSES[source], "sha256": sha256_file(path), "size": path.stat().st_size})
+        files.append(
+            {
+                "path": str(path.relative_to(dest)),
+                "kind": kind,
+                "source": source,
+                "member": member,
+                "license": LICENSES[source],
+                "sha256": sha256_file(path),
+                "size": path.stat().st_size,
+            }
+        )
 
     with tempfile.TemporaryDirectory(dir=downloads) as tmp:
         root = Path(tmp)
         for pkg, (version, fname, sha) in DEBS.items():
             deb = _apt_download(pkg, downloads)
             _extract_deb(deb, root)
-            sources[pkg] = {"kind": "debian", "package": pkg, "version": version, "file": fname, "sha256": sha, "how": f"apt-get download {pkg}={version}"}
+            sources[pkg] = {
+                "kind": "debian",
+                "package": pkg,
+                "version": version,
+                "file": fname,
+                "sha256": sha,
+                "how": f"apt-get download {pkg}={version}",
+            }
             cp = root / "usr/share/doc" / pkg / "copyright"
             if cp.is_file():
                 lic = dest / "licenses" / f"{pkg}.copyright"
@@ -393,7 +421,12 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
         import skimage
 
         skdir = Path(skimage.__file__).parent / "data"
-        sources["scikit-image"] = {"kind": "wheel (installed)", "package": "scikit-image", "version": skimage.__version__, "how": "files in skimage/data"}
+        sources["scikit-image"] = {
+            "kind": "wheel (installed)",
+            "package": "scikit-image",
+            "version": skimage.__version__,
+            "how": "files in skimage/data",
+        }
         if (skdir / "README.txt").is_file():
             lic = dest / "licenses" / "scikit-image-data-README.txt"
             shutil.copyfile(skdir / "README.txt", lic)
@@ -401,13 +434,20 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
 
         face = _scipy_face(downloads)
         if face is not None:
-            sources["scipy"] = {"kind": "wheel", "package": "scipy", "version": "1.9.3", "how": f"pip download {SCIPY_SPEC} --no-deps; {SCIPY_FACE_MEMBER}"}
+            sources["scipy"] = {
+                "kind": "wheel",
+                "package": "scipy",
+                "version": "1.9.3",
+                "how": f"pip download {SCIPY_SPEC} --no-deps; {SCIPY_FACE_MEMBER}",
+            }
 
         for name, (source, member) in PHOTOS.items():
             if source in DEBS:
                 p = root / member
                 if not p.is_file():
-                    raise ChecksumError(f"{member} is missing from the {source} package", f"delete {downloads} and rerun psenet-stream data")
+                    raise ChecksumError(
+                        f"{member} is missing from the {source} package", f"delete {downloads} and rerun psenet-stream data"
+                    )
                 data = p.read_bytes()
                 raw = None
             elif source == "scikit-image":

@@ -29,14 +29,20 @@ EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 def find_images(root: str | Path) -> list[Path]:
     root = Path(root)
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTS and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in EXTS and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def detect_layout(root: str | Path) -> tuple[str, list[Path]]:
     """(layout name, training image files) for a data folder. Raises InputError if there are none."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise InputError(f"data folder not found: {root}", "pass a folder of photos to --data (psenet-stream data --dest DIR fetches one into DIR/train)")
+        raise InputError(
+            f"data folder not found: {root}", "pass a folder of photos to --data (psenet-stream data --dest DIR fetches one into DIR/train)"
+        )
     if not root.is_dir():
         raise InputError(f"--data must be a folder, not a file: {root}", "pass the folder that holds the photos")
     for base in (root, root / "sice"):
@@ -50,7 +56,10 @@ def detect_layout(root: str | Path) -> tuple[str, list[Path]]:
             return "lol", find_images(base / "our485" / "low") + find_images(base / "our485" / "high")
     files = find_images(root)
     if not files:
-        raise InputError(f"no images in {root} (looked for {', '.join(sorted(EXTS))}, recursively)", "pass a folder of photos to --data, e.g. DIR/train after psenet-stream data --dest DIR")
+        raise InputError(
+            f"no images in {root} (looked for {', '.join(sorted(EXTS))}, recursively)",
+            "pass a folder of photos to --data, e.g. DIR/train after psenet-stream data --dest DIR",
+        )
     return "folder", files
 
 
@@ -142,7 +151,9 @@ def validation_set(images: list[torch.Tensor], side: int, evs: tuple[float, ...]
         h, w = ref.shape[-2:]
         if max(h, w) > side:
             s = side / max(h, w)
-            ref = F.interpolate(ref, size=(max(2, round(h * s)), max(2, round(w * s))), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+            ref = F.interpolate(
+                ref, size=(max(2, round(h * s)), max(2, round(w * s))), mode="bilinear", align_corners=False, antialias=True
+            ).clamp(0, 1)
         for ev in evs:
             pairs.append((expose(ref, float(ev)), ref))
     return pairs

@@ -14,7 +14,6 @@ import argparse
 import json
 
 import torch
-from torch.nn import functional as F
 
 from psenet_stream.ops import expose, psnr, ssim
 from psenet_stream.weights_io import load_model

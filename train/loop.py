@@ -65,11 +65,18 @@ def _load_set(files: list[Path], max_side: int) -> list[torch.Tensor]:
 
 
 def _manifest_sha(data_dir: Path) -> str | None:
+    """sha256 of the data MANIFEST's file list (path + sha256 of each file), if there is one.
+
+    Content-based, so rebuilding the same data folder (psenet-stream data --force) keeps it."""
+    import hashlib
+
     for p in (data_dir / "MANIFEST.json", data_dir.parent / "MANIFEST.json"):
         if p.is_file():
-            import hashlib
-
-            return hashlib.sha256(p.read_bytes()).hexdigest()
+            try:
+                files = json.loads(p.read_text())["files"]
+                return hashlib.sha256(json.dumps(sorted((f["path"], f["sha256"]) for f in files)).encode()).hexdigest()
+            except (ValueError, KeyError, TypeError):
+                return hashlib.sha256(p.read_bytes()).hexdigest()
     return None
 
 
@@ -91,7 +98,9 @@ class Trainer:
         if cfg.resume:
             sd, resume_meta = read_weights(cfg.resume)
             if "train_state" not in resume_meta:
-                raise UserError(f"{cfg.resume} has no training state", "resume from a last.pt written by psenet-stream train (best.pt is weights only)")
+                raise UserError(
+                    f"{cfg.resume} has no training state", "resume from a last.pt written by psenet-stream train (best.pt is weights only)"
+                )
             saved = TrainConfig.from_dict(resume_meta["config"])
             for k in RESUME_OVERRIDES:
                 setattr(saved, k, getattr(cfg, k))
@@ -133,7 +142,7 @@ class Trainer:
         # model and optimisation
         self.model = PSENet()
         if cfg.init and not resume_meta:
-            sd0, m0 = read_weights(cfg.init)
+            sd0, _ = read_weights(cfg.init)
             self.model.load_state_dict(sd0, strict=True)
         self.model.train()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
@@ -286,7 +295,14 @@ class Trainer:
                 acc["n"] = acc.get("n", 0) + 1
                 if self.step % cfg.log_every == 0:
                     n = acc.pop("n")
-                    self.log({"step": self.step, **{k: v / n for k, v in acc.items()}, "lr": self.opt.param_groups[0]["lr"], "images_per_s": round(ips, 2)})
+                    self.log(
+                        {
+                            "step": self.step,
+                            **{k: v / n for k, v in acc.items()},
+                            "lr": self.opt.param_groups[0]["lr"],
+                            "images_per_s": round(ips, 2),
+                        }
+                    )
                     acc = {}
                 last_val = self.step % cfg.val_every == 0 or self.step == total
                 if last_val:

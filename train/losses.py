@@ -22,7 +22,9 @@ def tv_log2(g: torch.Tensor) -> torch.Tensor:
 TV = {"l1": tv_l1, "log2": tv_log2}
 
 
-def total_loss(y: torch.Tensor, target: torch.Tensor, gamma: torch.Tensor, alpha: float, tv: str = "log2") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def total_loss(
+    y: torch.Tensor, target: torch.Tensor, gamma: torch.Tensor, alpha: float, tv: str = "log2"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, mse, tv)."""
     mse = F.mse_loss(y, target)
     t = TV[tv](gamma)

