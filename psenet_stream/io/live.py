@@ -373,10 +373,10 @@ class LiveSource:
                     self._close_container(c)
                 with self._lock:
                     self._container = None
-                reason = self._reason(e)
-                if isinstance(e, FileNotFoundError) and self.kind == "v4l2":
+                reason = self._reason(e, opening=c is None)
+                if first and isinstance(e, FileNotFoundError) and self.kind == "v4l2":  # later: unplugged, retry
                     raise InputError(f"no camera at {self.spec}", "list cameras with `ls /dev/video*`; pass --device /dev/videoN") from None
-                if isinstance(e, PermissionError) and self.kind == "v4l2":
+                if first and isinstance(e, PermissionError) and self.kind == "v4l2":
                     raise InputError(f"no permission to open {self.spec}", "add yourself to the 'video' group") from None
                 if isinstance(e, InputError) or self.kind == "lavfi" or not o.reconnect:
                     if isinstance(e, InputError):
@@ -401,17 +401,19 @@ class LiveSource:
 
     def _hint(self) -> str:
         if self.kind in ("rtsp", "rtsps"):
-            return "check the URL, credentials and that the camera is reachable; try --rtsp-transport udp for cameras without TCP"
+            return "check the URL, the credentials and that the camera is reachable (RTSP over TCP)"
         if self.kind == "lavfi":
             return "check the lavfi graph, e.g. lavfi:testsrc2=size=640x480:rate=30,realtime"
         if self.kind == "v4l2":
             return "check --size/--fps/--input-format against `v4l2-ctl --list-formats-ext`"
         return "check the URL and that the server is reachable"
 
-    def _reason(self, e: BaseException) -> str:
+    def _reason(self, e: BaseException, opening: bool = False) -> str:
         import av
 
         if isinstance(e, av.error.ExitError):
+            if opening:
+                return f"no answer within {self.options.open_timeout:g} s (timed out)"
             return f"no data for {self.options.read_timeout:g} s (timed out)"
         if isinstance(e, ConnectionRefusedError):
             return "connection refused"
