@@ -268,9 +268,10 @@ def build_engine(
             log.warning("tensorrt: rebuilding %s: %s", path.name, e.problem)
     dev = torch.device("cuda", torch.cuda.current_device())
     net = _GammaOnly(copy.deepcopy(model)).to(dev).half().eval()
-    example = torch.rand(sopt, device=dev).half()
     names = ("batch", None, "height", "width")
     dyn = {i: torch.export.Dim(names[i], min=smin[i], max=smax[i]) for i in (0, 2, 3) if smin[i] != smax[i]}
+    # torch.export specialises a dimension traced at size 1: trace dynamic ones at >= 2
+    example = torch.rand(tuple(max(v, 2) if i in dyn else v for i, v in enumerate(sopt)), device=dev).half()
     spec = tt.Input(min_shape=smin, opt_shape=sopt, max_shape=smax, dtype=torch.half)
     log.info("tensorrt: compiling %s (min %s, opt %s, max %s); this takes a minute", path.name, fmt_shape(smin), fmt_shape(sopt), fmt_shape(smax))
     with torch.no_grad():
@@ -279,11 +280,12 @@ def build_engine(
             trt_gm = tt.dynamo.compile(exported, inputs=[spec], use_explicit_typing=True, min_block_size=1)
         except TypeError:  # older releases: weak typing
             trt_gm = tt.dynamo.compile(exported, inputs=[spec], enabled_precisions={torch.half}, min_block_size=1)
-    tmp = path.with_name(path.name + ".partial.ep")
-    try:
+    tmp = path.with_name(".partial-" + path.name)  # not matched by find_engines while written
+    try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
         tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[spec])
-    except TypeError:
-        tt.save(trt_gm, str(tmp), output_format="exported_program", inputs=[example])
+    except Exception as first:
+        log.debug("tensorrt: save with an Input spec failed (%s); retrying with explicit dynamic shapes", first)
+        tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[example], dynamic_shapes={"x": dyn} if dyn else None)
     tmp.replace(path)
     BUILD_COUNT += 1
     write_sidecar(path, weights_sha256=meta["sha256"], weights_path=str(meta.get("path", "")), smin=smin, sopt=sopt, smax=smax, gpu=gpu, vers=vers)
