@@ -368,3 +368,19 @@ def test_shape_range_must_be_ordered():
     trt.check_range((1, 3, 16, 16), (8, 3, 144, 256), (16, 3, 512, 512))
     with pytest.raises(BackendError, match="not ordered"):
         trt.check_range((1, 3, 16, 16), (32, 3, 144, 256), (16, 3, 512, 512))
+
+
+def test_threaded_host_copy_equals_a_plain_copy(monkeypatch):
+    from psenet_stream.backends.cuda import _Copier
+
+    monkeypatch.setattr(_Copier, "MIN_BYTES", 0)
+    src = np.random.default_rng(5).integers(0, 256, (3, 101, 37, 3), dtype=np.uint8)
+    for threads in (1, 3, 8):
+        c = _Copier(threads)
+        dst = np.zeros_like(src)
+        c(dst, src)
+        np.testing.assert_array_equal(dst, src)
+        part = np.zeros_like(src)
+        c(part[:2], src[1:])
+        np.testing.assert_array_equal(part[:2], src[1:])
+        c.close()
