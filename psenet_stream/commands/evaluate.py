@@ -167,7 +167,12 @@ def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limi
                             if sizes[0] is not None:
                                 opts["infer_size"] = sizes[0]
                             enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
-                            f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
+                            try:
+                                f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
+                            except UserError as err:  # one unreadable clip does not lose the others
+                                notes.append(f"flicker: {err.problem}: skipped")
+                                log.warning("flicker: %s: skipped", err.problem)
+                                continue
                             f.update({"clip": Path(clip).name, "weights": base})
                             rows.append(f)
                             if progress:
