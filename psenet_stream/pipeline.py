@@ -137,7 +137,7 @@ def run(
     if live is None:
         live = bool(getattr(info, "live", False))
     b = 1 if live else max(1, int(batch or DEFAULT_FILE_BATCH))
-    qsize = queue_size or (2 if live else 2 * b)
+    qsize = queue_size or (1 if live else 2 * b)
     stop = stop or threading.Event()
     failed = threading.Event()  # a worker raised: everybody stops now
     halt = threading.Event()  # stop + failed, for blocking puts
@@ -184,7 +184,7 @@ def run(
                 if max_frames is not None and stats.frames_in >= max_frames:
                     break
         finally:
-            _put(q_in, _END, failed)
+            _put(q_in, _END, halt)
 
     def writer() -> None:
         while True:
@@ -219,7 +219,9 @@ def run(
             try:
                 return q_in.get(timeout=_POLL_S)
             except queue.Empty:
-                if failed.is_set():
+                # a stopped live source may block in its read (a dead camera) until its
+                # timeout: do not wait for it; a file reader ends right after its current frame
+                if failed.is_set() or (live and stop.is_set()):
                     return _END
 
     try:
@@ -256,11 +258,17 @@ def run(
     finally:
         if failed.is_set():
             halt.set()
-        for w in workers:
-            while w.is_alive():
-                w.join(timeout=_POLL_S)
-                if failed.is_set():
-                    halt.set()
+        reader_w, writer_w = workers
+        while writer_w.is_alive():
+            writer_w.join(timeout=_POLL_S)
+            if failed.is_set():
+                halt.set()
+        halt.set()  # nothing consumes q_in any more
+        deadline = time.perf_counter() + (2.0 if live else float("inf"))
+        while reader_w.is_alive() and time.perf_counter() < deadline:
+            reader_w.join(timeout=_POLL_S)
+        # a live reader still blocked in its source's read is a daemon thread: it ends when
+        # the caller closes the source
         stats.seconds = time.perf_counter() - t0
         stats.dropped = pipeline_drops + int(getattr(source, "dropped", 0) or 0)
         stats.interrupted = stop.is_set()

@@ -258,3 +258,21 @@ def test_rgb_to_yuv420p_matches_swscale(colorspace, color_range):
     err_mine = np.abs(back(rgb_to_yuv420p(rgb, colorspace, color_range == 2)) - rgb).mean()
     err_ref = np.abs(back(ref.to_ndarray()) - rgb).mean()
     assert err_mine <= err_ref * 1.25 + 0.1
+
+
+def test_stopping_a_stalled_live_source_does_not_hang():
+    """A camera that stops sending: stop must not wait for its read timeout."""
+    release = threading.Event()
+
+    class Stalls(FakeSource):
+        def __iter__(self):
+            yield from super().__iter__()
+            release.wait(30)  # the dead camera: a read that blocks
+
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    t = time.perf_counter()
+    stats = pipeline.run(Stalls(3, live=True), PlusOne(), [ListSink()], stop=stop)
+    release.set()
+    assert time.perf_counter() - t < 5
+    assert stats.interrupted and stats.frames_out >= 1 and stats.frames_out + stats.dropped == 3
