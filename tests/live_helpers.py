@@ -197,24 +197,27 @@ def read_xwd(path: Path) -> np.ndarray:
 # --- weights ---------------------------------------------------------------------------------
 
 
-def weights_for_tests(tmp_dir: Path) -> Path:
+def weights_for_tests(tmp_dir: Path, *, brighten: bool = False) -> Path:
     """Weights for end-to-end live tests: $PSENET_STREAM_WEIGHTS, the shipped default, the
-    official sice checkpoint from ../shared, or (last resort) a deterministic network whose
-    output brightens dark frames (gamma ~ 0.5 everywhere), so 'enhanced' is visibly brighter."""
-    env = os.environ.get("PSENET_STREAM_WEIGHTS")
-    if env and Path(env).is_file():
-        return Path(env)
+    official sice checkpoint from ../shared, or (last resort) a deterministic network that
+    brightens every frame (gamma = 3 everywhere: Y = 1 - (1 - I)^3), so 'enhanced' is
+    visibly brighter. ``brighten=True`` always gives that last one: for tests that check the
+    enhanced picture is brighter whatever weights this checkout ships."""
     from psenet_stream.weights_io import DEFAULT_WEIGHTS, import_official, save_weights
 
-    if DEFAULT_WEIGHTS.is_file():
-        return DEFAULT_WEIGHTS
-    shared = Path(os.environ.get("PSENET_SHARED", ROOT.parent / "shared")) / "peers" / "psenet" / "sice.pth"
-    out = Path(tmp_dir) / "live-test-weights.pt"
+    out = Path(tmp_dir) / ("live-test-gamma3.pt" if brighten else "live-test-weights.pt")
     if out.is_file():
         return out
-    if shared.is_file():
-        import_official(shared, out)
-        return out
+    if not brighten:
+        env = os.environ.get("PSENET_STREAM_WEIGHTS")
+        if env and Path(env).is_file():
+            return Path(env)
+        if DEFAULT_WEIGHTS.is_file():
+            return DEFAULT_WEIGHTS
+        shared = Path(os.environ.get("PSENET_SHARED", ROOT.parent / "shared")) / "peers" / "psenet" / "sice.pth"
+        if shared.is_file():
+            import_official(shared, out)
+            return out
     import torch
 
     from psenet_stream.model import PSENet
@@ -224,11 +227,11 @@ def weights_for_tests(tmp_dir: Path) -> Path:
     with torch.no_grad():
         for p in m.last_conv.parameters():
             p.zero_()
-        # gamma = |r + 1| with r the last block's output; a bias of -0.5 on its final conv
+        # gamma = |r + 1| with r the output of last_conv (no residual there): with every
+        # weight zero, r is the bias of its final 1x1 conv
         last = [mod for mod in m.last_conv.modules() if isinstance(mod, torch.nn.Conv2d)][-1]
-        if last.bias is not None:
-            last.bias.fill_(-0.5)
-    save_weights(out, m.state_dict(), {"note": "psenet-stream live tests: constant gamma ~0.5"})
+        last.bias.fill_(2.0)
+    save_weights(out, m.state_dict(), {"note": "psenet-stream live tests: constant gamma 3"})
     return out
 
 

@@ -48,7 +48,7 @@ def test_window_shows_original_and_enhanced_side_by_side(xvfb, tmp_path):
         DISPLAY=display,
         SDL_VIDEODRIVER="x11",
         SDL_AUDIODRIVER="dummy",
-        PSENET_STREAM_WEIGHTS=weights_for_tests(tmp_path),
+        PSENET_STREAM_WEIGHTS=weights_for_tests(tmp_path, brighten=True),
         PSENET_PREVIEW_KEYS="8:s,45:q",  # snapshot after 8 frames, quit after 45 (~3 s at 15 fps)
     )
     env.pop("WAYLAND_DISPLAY", None)
