@@ -499,25 +499,3 @@ class VideoFileSink:
                     log.warning("warning: closing %s: %s", self.path.name, _err_text(e))
         self._ain = self._oc = None
         self._apackets = None
-
-
-def transcode_plain(input: str | Path, output: str | Path, codec: str | None = None, preset: str | None = DEFAULT_PRESET, crf: int | None = DEFAULT_CRF):
-    """The baseline the benchmark compares against: decode -> RGB -> encode, audio copied.
-
-    The same source and sink ``enhance_file`` uses, with the same encoder settings, in a
-    plain single-threaded loop and without the network. Returns pipeline.Stats.
-    """
-    from psenet_stream.pipeline import Stats
-
-    t0 = time.perf_counter()
-    n = 0
-    with VideoFileSource(input) as src:
-        sink = VideoFileSink(output, src.info, codec=codec, crf=crf, preset=preset, audio_from=input if src.has_audio else None)
-        try:
-            for fr in src:
-                sink.write(fr, fr.rgb)
-                n += 1
-        finally:
-            sink.finish()
-    dt = time.perf_counter() - t0
-    return Stats(frames_in=n, frames_out=n, seconds=dt, backend="none (plain transcode)")

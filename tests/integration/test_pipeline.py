@@ -175,12 +175,11 @@ def test_video_sink_locks_size(tmp_path):
 
 
 def test_enhance_file_and_transcode_plain(tmp_path):
-    from psenet_stream.io.video import transcode_plain
     from tests.media import make_video, read_video
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=12, audio="aac")
-    plain = transcode_plain(src, tmp_path / "plain.mp4", codec="libx264", preset="ultrafast", crf=23)
+    plain = pipeline.transcode_plain(src, tmp_path / "plain.mp4", codec="libx264", preset="ultrafast", crf=23)
     assert plain.frames_out == 12
     stats = pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne(), preset="ultrafast", batch=5)
     assert stats.frames_out == 12
@@ -189,6 +188,8 @@ def test_enhance_file_and_transcode_plain(tmp_path):
     assert a["audio_packets"] == b["audio_packets"] == c["audio_packets"]
     with pytest.raises(OutputError, match="exists"):
         pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne())
+    assert pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne(), overwrite=True).frames_out == 12
+    assert pipeline.transcode_plain(src, tmp_path / "plain.mp4", preset="ultrafast", overwrite=True).frames_out == 12
 
 
 def test_open_source_dispatch(tmp_path, monkeypatch):
