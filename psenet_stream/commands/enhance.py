@@ -148,7 +148,7 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
 @click.argument("input", metavar="INPUT")
 @click.option("-o", "--output", help="Output file, folder, '-' (raw to stdout) or rtsp:// URL. Default: <stem>_enhanced.<ext> next to INPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (never the input).")
-@click.option("--keep-partial", is_flag=True, help="On Ctrl-C keep the playable partial output as <name>.partial.<ext>.")
+@click.option("--keep-partial", is_flag=True, help="On Ctrl-C keep the playable partial output as <name>.partial.<ext> (a live recording is always kept: Ctrl-C ends it).")
 @click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality (default 18 for x264/x265; lower is better).")
 @click.option("--preset", help="Encoder speed preset (default veryfast; ultrafast .. veryslow).")
@@ -316,6 +316,35 @@ def _run_live_output(src, enh, output, info, stop, prog, batch, extra):
     return stats, f"streamed to {output or 'preview'}"
 
 
+class _FirstSize:
+    """Live input to a file: frames of a new size (a camera reconnecting in another mode) are
+    scaled to the first size, since a file's video stream cannot change size mid-stream."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.size: tuple[int, int] | None = None
+        self.scaled = 0
+
+    def write(self, frame, enhanced) -> None:
+        h, w = enhanced.shape[:2]
+        if self.size is None:
+            self.size = (h, w)
+        elif (h, w) != self.size:
+            import cv2
+
+            if not self.scaled:
+                log.warning("warning: the input changed size to %dx%d; scaling it to %dx%d for the file", w, h, self.size[1], self.size[0])
+            self.scaled += 1
+            enhanced = cv2.resize(enhanced, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        self.sink.write(frame, enhanced)
+
+    def finish(self, audio: bool = True) -> None:
+        self.sink.finish(audio=audio)
+
+    def close(self) -> None:
+        self.sink.close()
+
+
 def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial, codec, crf, preset, stop, prog, batch, extra):
     from psenet_stream import pipeline
     from psenet_stream.io.sinks import AtomicFileSink, check_output_path
@@ -323,9 +352,12 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
 
     check_output_path(out, inputs, overwrite=overwrite)
     info = src.info
-    sink = AtomicFileSink(
-        out, lambda tmp: VideoFileSink(tmp, info, codec=codec, crf=crf, preset=preset, audio_from=audio_from, name=out.name), overwrite=overwrite
-    )
+
+    def make(tmp):
+        vfs = VideoFileSink(tmp, info, codec=codec, crf=crf, preset=preset, audio_from=audio_from, name=out.name)
+        return _FirstSize(vfs) if info.live else vfs  # a camera may come back in another resolution
+
+    sink = AtomicFileSink(out, make, overwrite=overwrite)
     sinks = [sink, *extra]
     try:
         with stop_on_signals(stop):
@@ -341,7 +373,7 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
     for s in extra:
         with contextlib.suppress(Exception):
             s.close()
-    if stats.interrupted:
+    if stats.interrupted and not info.live:  # a live recording has no end but Ctrl-C: keep it (below)
         sink.abort(keep_partial=keep_partial)
         if sink.kept:
             raise UserError(f"interrupted after {stats.frames_out} frames; the partial output is {sink.kept}", "", exit_code=EXIT_INTERRUPTED)
