@@ -64,6 +64,18 @@ def spec_kind(spec: str) -> str:
     raise InputError(f"not a live source: {s!r}", "use /dev/videoN, lavfi:GRAPH, or an rtsp://, rtmp://, tcp://, udp://, http(s):// URL")
 
 
+def preflight(spec: str) -> None:
+    """Cheap checks before anything slow (loading the model): a missing or unreadable camera
+    device fails at once with the same error open_live_source would give."""
+    import os
+
+    if spec_kind(spec) == "v4l2":
+        if not os.path.exists(spec):
+            raise InputError(f"no camera at {spec}", "list cameras with `ls /dev/video*`; pass --device /dev/videoN")
+        if not os.access(spec, os.R_OK | os.W_OK):
+            raise InputError(f"no permission to open {spec}", "add yourself to the 'video' group")
+
+
 def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """'1280x720' or (1280, 720) -> (1280, 720); None stays None."""
     if size is None or size == "":

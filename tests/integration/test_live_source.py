@@ -56,6 +56,18 @@ def test_open_args_per_kind():
         parse_size("640by480")
 
 
+def test_webcam_without_a_camera_fails_before_loading_the_model():
+    import subprocess
+
+    from tests.live_helpers import PSENET, subprocess_env
+
+    t = time.monotonic()
+    r = subprocess.run([*PSENET, "webcam", "--device", "/dev/video97", "--preview", "http"], env=subprocess_env(), capture_output=True, timeout=60, check=False)
+    err = r.stderr.decode()
+    assert r.returncode == 3 and "error: no camera at /dev/video97" in err and "hint:" in err, err
+    assert time.monotonic() - t < 15
+
+
 def test_missing_camera_and_bad_graph_fail_fast_with_a_hint():
     t = time.monotonic()
     with pytest.raises(InputError, match="no camera at /dev/video97") as ei:
