@@ -212,3 +212,22 @@ def test_sampler_crops_flips_and_exposure(photo_dir):
     assert 0.2 < float((ev == 0).float().mean()) < 0.3
     under, over = ev[ev < 0], ev[ev > 0]
     assert under.min() >= -3 and under.max() <= -0.5 and over.min() >= 0.5 and over.max() <= 2
+
+
+def test_benchmark_layouts_are_detected(tmp_path, photo_dir):
+    import shutil
+
+    from train.data import detect_layout
+
+    src = next(photo_dir.rglob("*.png"))
+    for layout, rel in {
+        "sice": "sice/train_data/a.png",
+        "afifi": "afifi/training/INPUT_IMAGES/a_N1.5.png",
+        "lol": "lol/our485/low/1.png",
+    }.items():
+        root = tmp_path / layout
+        (root / rel).parent.mkdir(parents=True)
+        shutil.copy(src, root / rel)
+        (root / "ignored.png").write_bytes(src.read_bytes())  # not part of the training split
+        got, files = detect_layout(root)
+        assert got == layout and [f.name for f in files] == [(root / rel).name]
