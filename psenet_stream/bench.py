@@ -37,6 +37,8 @@ DEFAULT_SIZES = ((640, 360), (1280, 720), (1920, 1080))
 GPU_EXTRA_SIZES = ((3840, 2160),)
 CLIPS_DIR = Path(os.path.expanduser("~/.cache/psenet-stream/data/clips"))
 GPU_BACKENDS = ("cuda", "tensorrt")
+# frames per enhancer call: GPUs batch to amortise launches; onnx runs a batch frame-parallel
+DEFAULT_BATCH = {"cuda": 8, "tensorrt": 8, "onnx": 4, "cpu": 1}
 
 # targets from the issue: (what, backend kind, size or None, infer, comparison, value)
 TARGET_INFER_CPU_720 = 100.0  # fps, CPU backends, 1280x720, default infer size
@@ -355,7 +357,7 @@ def run_bench(
                         continue
                     pool, desc, clip_path = clips[(w, h)]
                     row.source = desc
-                    b = batch or (8 if name in GPU_BACKENDS else 1)
+                    b = batch or DEFAULT_BATCH.get(name, 1)
                     try:
                         be = B.create(name, model, meta, batch=b)
                     except UserError as e:

@@ -9,7 +9,7 @@ import click
 @click.option("--backends", default="auto", show_default=True, help="'auto' (every backend usable here) or a list, e.g. cpu,onnx,cuda.")
 @click.option("--sizes", default=None, help="Frame sizes WxH, comma-separated [default: 640x360,1280x720,1920x1080 (+3840x2160 on a GPU)].")
 @click.option("--frames", default=64, show_default=True, type=click.IntRange(1, 100000), help="Frames per measurement.")
-@click.option("--batch", default=None, type=click.IntRange(1, 256), help="Frames per enhancer call [default: 8 on a GPU, 1 on the CPU].")
+@click.option("--batch", default=None, type=click.IntRange(1, 256), help="Frames per enhancer call [default: cuda/tensorrt 8, onnx 4, cpu 1].")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
 @click.option("--clip", default=None, type=click.Path(exists=True, dir_okay=False), help="Take frames from this clip (default: the data clips, else a synthetic scene).")
 @click.option("--weights", default=None, type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
