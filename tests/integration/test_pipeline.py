@@ -277,3 +277,40 @@ def test_stopping_a_stalled_live_source_does_not_hang():
     release.set()
     assert time.perf_counter() - t < 5
     assert stats.interrupted and stats.frames_out >= 1 and stats.frames_out + stats.dropped == 3
+
+
+@pytest.mark.parametrize("kind", ["bt709-limited", "bt601-full-mjpeg", "odd-size-ffv1"])
+def test_colour_round_trip_without_enhancer(tmp_path, kind):
+    """Decode -> RGB -> encode with no enhancement keeps colours (matrix and range honoured)."""
+    from fractions import Fraction
+
+    import av
+
+    from tests.media import BT709, make_video, pattern
+
+    src = tmp_path / ("in.mp4" if kind == "bt709-limited" else "in.mkv")
+    if kind == "bt709-limited":
+        make_video(src, frames=4, color=BT709)
+    else:
+        codec, fmt, w, h = ("mjpeg", "yuvj420p", 160, 120) if kind.endswith("mjpeg") else ("ffv1", "yuv444p", 161, 121)
+        with av.open(str(src), "w") as oc:
+            vs = oc.add_stream(codec, rate=25)
+            vs.width, vs.height, vs.pix_fmt = w, h, fmt
+            for i in range(4):
+                f = av.VideoFrame.from_ndarray(pattern(i, w, h, level=0.9), format="rgb24").reformat(format=fmt, dst_color_range=2 if fmt == "yuvj420p" else None)
+                f.pts, f.time_base = i, Fraction(1, 25)
+                for p in vs.encode(f):
+                    oc.mux(p)
+            for p in vs.encode(None):
+                oc.mux(p)
+
+    def first_rgb(path):
+        with av.open(str(path)) as c:
+            fr = next(c.decode(video=0))
+            return fr.to_ndarray(format="rgb24", src_color_range=2 if fr.color_range == 2 else None).astype(int), int(fr.color_range), fr.width
+
+    out = tmp_path / "out.mkv"
+    pipeline.enhance_file(src, out, None, crf=10, preset="ultrafast")
+    (a, ra, wa), (b, rb, wb) = first_rgb(src), first_rgb(out)
+    assert ra == rb and wa == wb
+    assert np.abs(a - b).mean() < 2.0
