@@ -316,37 +316,9 @@ def _run_live_output(src, enh, output, info, stop, prog, batch, extra):
     return stats, f"streamed to {output or 'preview'}"
 
 
-class _FirstSize:
-    """Live input to a file: frames of a new size (a camera reconnecting in another mode) are
-    scaled to the first size, since a file's video stream cannot change size mid-stream."""
-
-    def __init__(self, sink):
-        self.sink = sink
-        self.size: tuple[int, int] | None = None
-        self.scaled = 0
-
-    def write(self, frame, enhanced) -> None:
-        h, w = enhanced.shape[:2]
-        if self.size is None:
-            self.size = (h, w)
-        elif (h, w) != self.size:
-            import cv2
-
-            if not self.scaled:
-                log.warning("warning: the input changed size to %dx%d; scaling it to %dx%d for the file", w, h, self.size[1], self.size[0])
-            self.scaled += 1
-            enhanced = cv2.resize(enhanced, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
-        self.sink.write(frame, enhanced)
-
-    def finish(self, audio: bool = True) -> None:
-        self.sink.finish(audio=audio)
-
-    def close(self) -> None:
-        self.sink.close()
-
-
 def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial, codec, crf, preset, stop, prog, batch, extra):
     from psenet_stream import pipeline
+    from psenet_stream.io.live import LockSize
     from psenet_stream.io.sinks import AtomicFileSink, check_output_path
     from psenet_stream.io.video import VideoFileSink
 
@@ -355,7 +327,7 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
 
     def make(tmp):
         vfs = VideoFileSink(tmp, info, codec=codec, crf=crf, preset=preset, audio_from=audio_from, name=out.name)
-        return _FirstSize(vfs) if info.live else vfs  # a camera may come back in another resolution
+        return LockSize(vfs) if info.live else vfs  # a camera may come back in another resolution
 
     sink = AtomicFileSink(out, make, overwrite=overwrite)
     sinks = [sink, *extra]
@@ -364,7 +336,10 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
             stats = pipeline.run(src, enh, sinks, batch=batch, stop=stop, progress=prog)
     except BaseException:
         prog.done()
-        sink.abort(keep_partial=False)
+        # a live recording cannot be made again: keep what was recorded (.partial) on an error
+        sink.abort(keep_partial=bool(info.live))
+        if sink.kept:
+            log.warning("the recording so far is kept as %s", sink.kept)
         for s in extra:
             with contextlib.suppress(Exception):
                 s.close()

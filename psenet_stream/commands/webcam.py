@@ -157,7 +157,10 @@ def run_live(spec, *, preview="window", output=None, overwrite=False, source_opt
                     if ok and file_sink.sink.frames_written:
                         file_sink.close()  # q / Ctrl-C / --duration is how a live recording ends
                     else:
-                        file_sink.abort(keep_partial=False)
+                        # an error (the camera gave up, ...): keep what was recorded as .partial
+                        file_sink.abort(keep_partial=bool(file_sink.sink.frames_written))
+                        if file_sink.kept:
+                            log.warning("the recording so far is kept as %s", file_sink.kept)
                 else:
                     with contextlib.suppress(Exception):
                         s.close()
