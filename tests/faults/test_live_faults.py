@@ -127,7 +127,7 @@ def test_cli_live_resolution_change_to_file(tmp_path):
         for c in cams:
             c.stop()
     assert rc == 0, err  # Ctrl-C ends a live recording; the file is kept under its name
-    assert "Traceback" not in err and "resolution changed 320x240 -> 480x360" in err and "scaling it to 320x240" in err, err
+    assert "Traceback" not in err and "resolution changed 320x240 -> 480x360" in err and "recording keeps 320x240" in err, err
     info = probe(out)
     assert info["errors"] == 0 and info["size"] == (320, 240) and info["frames"] > 40, info
 
