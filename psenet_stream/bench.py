@@ -24,9 +24,10 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -487,4 +488,4 @@ def write_json(result: dict[str, Any], path: str | Path) -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
 
 
-__all__ = ["run_bench", "format_table", "write_json", "parse_sizes", "synthetic_scene", "bench_frames"]
+__all__ = ["bench_frames", "format_table", "parse_sizes", "run_bench", "synthetic_scene", "write_json"]

@@ -212,4 +212,4 @@ def best_video_decoder(codec: str, prefer_hw: bool = True) -> str | None:
     return None
 
 
-__all__ = ["Backend", "NAMES", "available", "resolve", "create", "backend_class", "hw_codecs", "best_video_encoder", "best_video_decoder"]
+__all__ = ["NAMES", "Backend", "available", "backend_class", "best_video_decoder", "best_video_encoder", "create", "hw_codecs", "resolve"]

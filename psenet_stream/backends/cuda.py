@@ -30,7 +30,7 @@ import copy
 import logging
 import os
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

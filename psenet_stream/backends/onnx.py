@@ -41,9 +41,8 @@ def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4)
     d = torch.export.Dim
     import contextlib
     import io
-    import warnings
-
     import logging
+    import warnings
 
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level

@@ -8,7 +8,7 @@ import os
 import platform
 import shutil
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import click
 

@@ -15,12 +15,12 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
-from psenet_stream.backends.cpu import CpuBackend  # noqa: E402
-from psenet_stream.backends.cuda import CudaBackend  # noqa: E402
-from psenet_stream.bench import synthetic_scene, write_clip  # noqa: E402
-from psenet_stream.enhancer import Enhancer  # noqa: E402
-from psenet_stream.model import PSENet  # noqa: E402
-from psenet_stream.weights_io import load_model, save_weights  # noqa: E402
+from psenet_stream.backends.cpu import CpuBackend
+from psenet_stream.backends.cuda import CudaBackend
+from psenet_stream.bench import synthetic_scene, write_clip
+from psenet_stream.enhancer import Enhancer
+from psenet_stream.model import PSENet
+from psenet_stream.weights_io import load_model, save_weights
 
 FP16_LSB = 2  # the tolerance for the fp16 network on uint8 output
 

@@ -16,13 +16,13 @@ pytestmark = [
 ]
 pytest.importorskip("torch_tensorrt")
 
-from psenet_stream.backends import tensorrt as trt  # noqa: E402
-from psenet_stream.backends.cpu import CpuBackend  # noqa: E402
-from psenet_stream.bench import synthetic_scene  # noqa: E402
-from psenet_stream.enhancer import Enhancer  # noqa: E402
-from psenet_stream.errors import BackendError  # noqa: E402
-from psenet_stream.model import PSENet  # noqa: E402
-from psenet_stream.weights_io import load_model, save_weights  # noqa: E402
+from psenet_stream.backends import tensorrt as trt
+from psenet_stream.backends.cpu import CpuBackend
+from psenet_stream.bench import synthetic_scene
+from psenet_stream.enhancer import Enhancer
+from psenet_stream.errors import BackendError
+from psenet_stream.model import PSENet
+from psenet_stream.weights_io import load_model, save_weights
 
 RANGE = ((1, 3, 16, 16), (4, 3, 144, 256), (8, 3, 256, 256))
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 import torch
+from test_backends import session_weights
 
 from psenet_stream.cli import main
-from test_backends import session_weights
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_doctor_prints_every_section(env, capsys):
     for needle in ("python", "torch", "FFmpeg", "onnxruntime", "torch_tensorrt", "libx264", "h264_nvenc", "h264_cuvid", "DISPLAY", "Xvfb", "sha256", "auto picks"):
         assert needle in out, needle
     assert "Traceback" not in out
-    assert not re.search(r"^\s+error\s", out, re.M), out  # no section failed
+    assert not re.search(r"^\s+error\s", out, re.MULTILINE), out  # no section failed
 
 
 def test_doctor_survives_a_failing_section(env, capsys, monkeypatch):

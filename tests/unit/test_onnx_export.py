@@ -9,9 +9,10 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from psenet_stream.cli import main  # noqa: E402
-from psenet_stream.weights_io import load_model  # noqa: E402
-from test_backends import session_weights  # noqa: E402
+from test_backends import session_weights
+
+from psenet_stream.cli import main
+from psenet_stream.weights_io import load_model
 
 
 @pytest.fixture(scope="module")
