@@ -210,6 +210,8 @@ def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch)
             raise UserError("the output folder is the input folder", "choose another folder with -o; inputs are never overwritten", exit_code=4)
         out.mkdir(parents=True, exist_ok=True)
     else:
+        if out.is_dir():  # -o some/folder/: the default name inside it
+            out = out / default_output(inp, "image").name
         if output and not is_image_path(out):
             raise UserError(f"output {out} is not an image name", "use an image extension: jpg, png, bmp, tif, webp", exit_code=4)
         check_output_path(out, [inp], overwrite=overwrite)
@@ -279,6 +281,8 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
             from psenet_stream.io.video import check_video_output
 
             out = Path(output) if output else default_output(inp, "video")
+            if out.is_dir() and inp is not None:  # -o some/folder/: the default name inside it
+                out = out / default_output(inp, "video").name
             check_output_path(out, [inp] if inp else [], overwrite=overwrite)
             check_video_output(out)
         if enh is None:

@@ -68,6 +68,13 @@ def test_audio_falls_back_to_aac_when_container_refuses(media, tmp_path, cli_mai
         assert c.streams.video[0].frames == 12 or read_video(out)["frames"] == 12
 
 
+def test_output_folder_gets_the_default_name(media, tmp_path, cli_main):
+    (tmp_path / "outdir").mkdir()
+    code, err = cli_main([media["clip"], "-o", tmp_path / "outdir", *FAST])
+    assert code == 0, err
+    assert read_video(tmp_path / "outdir" / "clip_enhanced.mp4")["frames"] == 30
+
+
 def test_click_runner_and_encoder_options(media, tmp_path):
     from psenet_stream.cli import cli
 
