@@ -160,9 +160,9 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
 @click.option("--smoothing", type=float, help=f"Temporal smoothing of the correction, 0..0.95 (default {VIDEO_SMOOTHING} for video, 0 for images).")
 @click.option("--no-highlight-protection", is_flag=True, help="Let darkening gammas act up to pure white (noisier highlights).")
 @click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: torch's choice).")
-@click.option("--size", help="Raw input frame size WxH (with INPUT '-').")
+@click.option("--size", help="Frame size WxH of raw input ('-'), or the capture size asked of a webcam (/dev/videoN).")
 @click.option("--pix-fmt", type=click.Choice(["rgb24", "bgr24", "yuv420p"]), default="rgb24", show_default=True, help="Raw pixel format for '-' in and out.")
-@click.option("--fps", type=float, help="Frame rate of raw input (for a video output; default 30).")
+@click.option("--fps", type=float, help="Frame rate of raw input (for a video output; default 30), or asked of a webcam.")
 @click.option("--preview", type=click.Choice(["none", "window", "http"]), default="none", show_default=True, help="Also show the result live.")
 @click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Write the run's statistics (fps, latency, drops) as JSON.")
@@ -184,7 +184,7 @@ def enhance(input, output, overwrite, keep_partial, codec, crf, preset, backend,
         stats, wrote = _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_progress, batch, codec, crf, preset)
     else:
         stats, wrote = _run_stream(input, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress,
-                                   batch, preview, verbose)
+                                   batch, preview, verbose, size, fps)
     if stats_json:
         Path(stats_json).write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
     if not quiet:
@@ -258,7 +258,8 @@ def _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_prog
     return stats, "wrote stdout"
 
 
-def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress, batch, preview, verbose=0):
+def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress, batch, preview, verbose=0,
+                size=None, fps=None):
     from psenet_stream.io.sinks import is_live_output, open_preview_sink
     from psenet_stream.io.sources import open_source
 
@@ -268,7 +269,8 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
     enh = None
     if live:  # load the model first: a camera starts delivering (and dropping) frames once opened
         enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
-    src = open_source(spec)  # a file source decodes its first frame: a bad input fails before any output exists
+    live_opts = {k: v for k, v in (("size", size), ("fps", fps)) if v is not None} if live else {}  # webcam mode
+    src = open_source(spec, **live_opts)  # a file source decodes its first frame: a bad input fails before any output exists
     try:
         info = src.info
         inp = Path(spec) if kind == "video" else None
