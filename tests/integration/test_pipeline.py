@@ -314,3 +314,25 @@ def test_colour_round_trip_without_enhancer(tmp_path, kind):
     (a, ra, wa), (b, rb, wb) = first_rgb(src), first_rgb(out)
     assert ra == rb and wa == wb
     assert np.abs(a - b).mean() < 2.0
+
+
+def test_split_enhancer_applies_in_the_writer_thread():
+    """predict() runs in the caller's thread in order; apply() in the writer thread."""
+    caller = threading.current_thread()
+    seen = {"predict": set(), "apply": set()}
+
+    class Split(PlusOne):
+        def predict(self, x):
+            seen["predict"].add(threading.current_thread())
+            self.batches.append(len(x))
+            return [int(f[0, 0, 0]) + 1 for f in x]
+
+        def apply(self, rgb, plan):
+            seen["apply"].add(threading.current_thread())
+            return np.full_like(rgb, plan)
+
+    sink, enh = ListSink(), Split()
+    stats = pipeline.run(FakeSource(10), enh, [sink], batch=4)
+    assert [int(o[0, 0, 0]) for _, o in sink.frames] == [i + 1 for i in range(10)]
+    assert seen["predict"] == {caller} and len(seen["apply"]) == 1 and caller not in seen["apply"]
+    assert enh.batches == [4, 4, 2] and stats.stage_seconds["apply"] > 0
