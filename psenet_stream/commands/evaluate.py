@@ -30,22 +30,61 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
 @click.command("eval")
 @click.option("--data", "data", type=click.Path(file_okay=False), help="Folder of well-exposed photos (synthetic exposure errors).")
 @click.option("--paired", type=click.Path(file_okay=False), help="Folder with input/ and gt/ sub-folders matched by file stem.")
-@click.option("--weights", "-w", multiple=True, help="Weight file(s) to score (.pt, or an official .pth imported on the fly). Default: the shipped weights.")
-@click.option("--compare", is_flag=True, help="Also score identity, CLAHE and the official sice/afifi checkpoints (when ../shared has them).")
-@click.option("--infer-size", "infer_sizes", multiple=True, help="Working resolution(s) for gamma: long side in pixels or 'full'. Repeat to sweep.")
-@click.option("--highlight-knee", "knees", multiple=True, type=float, help="Highlight protection knee(s); 1.0 turns it off. Repeat to sweep.")
-@click.option("--long-side", default=512, show_default=True, type=int, help="Photos are resized to this long side before the error is synthesised.")
+@click.option(
+    "--weights",
+    "-w",
+    multiple=True,
+    help="Weight file(s) to score (.pt, or an official .pth imported on the fly). Default: the shipped weights.",
+)
+@click.option(
+    "--compare", is_flag=True, help="Also score identity, CLAHE and the official sice/afifi checkpoints (when ../shared has them)."
+)
+@click.option(
+    "--infer-size", "infer_sizes", multiple=True, help="Working resolution(s) for gamma: long side in pixels or 'full'. Repeat to sweep."
+)
+@click.option(
+    "--highlight-knee", "knees", multiple=True, type=float, help="Highlight protection knee(s); 1.0 turns it off. Repeat to sweep."
+)
+@click.option(
+    "--long-side", default=512, show_default=True, type=int, help="Photos are resized to this long side before the error is synthesised."
+)
 @click.option("--limit", type=int, help="Use only the first N photos (sorted by name).")
 @click.option("--backend", default="cpu", show_default=True, help="Backend for the networks (cpu is the reference).")
-@click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for torch and OpenCV (1 is fastest on a busy machine).")
-@click.option("--flicker", "clips", multiple=True, type=click.Path(exists=True), help="Video clip(s) to measure flicker on (decoded with PyAV).")
-@click.option("--smoothing", "smoothings", multiple=True, type=float, help="Temporal smoothing value(s) for --flicker (default 0, 0.5, 0.8).")
-@click.option("--flicker-ev", "flicker_evs", multiple=True, type=float, help="Synthetic exposure error(s) on the clip frames (default 0 and -1.5).")
+@click.option(
+    "--threads", default=1, show_default=True, type=int, help="CPU threads for torch and OpenCV (1 is fastest on a busy machine)."
+)
+@click.option(
+    "--flicker", "clips", multiple=True, type=click.Path(exists=True), help="Video clip(s) to measure flicker on (decoded with PyAV)."
+)
+@click.option(
+    "--smoothing", "smoothings", multiple=True, type=float, help="Temporal smoothing value(s) for --flicker (default 0, 0.5, 0.8)."
+)
+@click.option(
+    "--flicker-ev", "flicker_evs", multiple=True, type=float, help="Synthetic exposure error(s) on the clip frames (default 0 and -1.5)."
+)
 @click.option("--max-frames", default=200, show_default=True, type=int, help="Frames per clip for --flicker.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write all results as JSON.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the tables as Markdown.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limit, backend, threads, clips, smoothings, flicker_evs, max_frames, json_out, md_out, quiet):
+def evaluate(
+    data,
+    paired,
+    weights,
+    compare,
+    infer_sizes,
+    knees,
+    long_side,
+    limit,
+    backend,
+    threads,
+    clips,
+    smoothings,
+    flicker_evs,
+    max_frames,
+    json_out,
+    md_out,
+    quiet,
+):
     """Evaluate exposure correction: PSNR, SSIM, clipped pixels and the paper's score.
 
     \b
@@ -150,7 +189,9 @@ def evaluate(data, paired, weights, compare, infer_sizes, knees, long_side, limi
                 r = ev.evaluate_paired(methods, pairs, long_side, progress=progress)
                 r["setup"] = {"paired": str(paired), "pairs": len(pairs), "long_side": long_side}
                 result["paired"] = r
-                md.append(ev.to_markdown(r, f"Paired folder `{paired}`: {len(pairs)} inputs, ground truth resized to long side {long_side} px."))
+                md.append(
+                    ev.to_markdown(r, f"Paired folder `{paired}`: {len(pairs)} inputs, ground truth resized to long side {long_side} px.")
+                )
 
         if clips:
             from psenet_stream.enhancer import Enhancer

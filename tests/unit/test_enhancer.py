@@ -157,7 +157,12 @@ def test_bad_shape_is_a_user_error(shape):
 
 @pytest.mark.parametrize(
     "opts, match",
-    [({"strength": -1}, "strength"), ({"smoothing": 1.0}, "smoothing"), ({"infer_size": 4}, "too small"), ({"infer_size": "big"}, "bad infer size")],
+    [
+        ({"strength": -1}, "strength"),
+        ({"smoothing": 1.0}, "smoothing"),
+        ({"infer_size": 4}, "too small"),
+        ({"infer_size": "big"}, "bad infer size"),
+    ],
 )
 def test_bad_options_are_user_errors(opts, match):
     with pytest.raises(UserError, match=match):

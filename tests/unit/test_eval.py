@@ -128,7 +128,10 @@ def test_eval_command_needs_something_to_do():
 @pytest.mark.shared
 def test_compare_imports_official_checkpoints_on_the_fly(official_checkpoints, photo_dir, random_weights, tmp_path):
     out = tmp_path / "c.json"
-    res = CliRunner().invoke(eval_cmd, ["--data", str(photo_dir), "--compare", "-w", str(random_weights), "--limit", "1", "--long-side", "48", "--json", str(out), "-q"])
+    res = CliRunner().invoke(
+        eval_cmd,
+        ["--data", str(photo_dir), "--compare", "-w", str(random_weights), "--limit", "1", "--long-side", "48", "--json", str(out), "-q"],
+    )
     assert res.exit_code == 0, res.output
     names = list(json.loads(out.read_text())["synthetic"]["methods"])
     assert names == ["identity", "clahe", "official sice", "official afifi", "random"]

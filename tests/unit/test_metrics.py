@@ -64,7 +64,8 @@ def test_nr_score_prefers_textured_mid_grey_over_flat_or_dark():
     flat = np.full((40, 40, 3), 128, np.uint8)
     textured = np.clip(rng.normal(128, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
     dark = (textured // 8).astype(np.uint8)
-    assert metrics.nr_score(textured) > metrics.nr_score(dark) > metrics.nr_score(flat) > -1e-6  # flat: ~0 (float rounding, no clamp, as official)
+    # flat scores ~0: float rounding, no clamp (as in the official code)
+    assert metrics.nr_score(textured) > metrics.nr_score(dark) > metrics.nr_score(flat) > -1e-6
 
 
 def test_image_metrics_needs_matching_sizes():
