@@ -431,6 +431,12 @@ class VideoFileSink:
         if self._audio:
             self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
 
+    def _audio_damaged(self) -> None:
+        """An audio packet the muxer or decoder refuses (damaged input): skip it, say so once."""
+        self.audio_skipped = getattr(self, "audio_skipped", 0) + 1
+        if self.audio_skipped == 1:
+            log.warning("warning: skipping damaged audio packet(s) of the input (out-of-order timestamps or undecodable)")
+
     def _pump_audio(self, until_s: float | None) -> None:
         """Mux input audio packets whose time is <= until_s (None: all of them)."""
         if self._apackets is None:
@@ -458,10 +464,19 @@ class VideoFileSink:
                 if pkt.dts is None:  # the demuxer's flush packet: never mux it
                     continue
                 pkt.stream = oa
-                self._oc.mux(pkt)
+                try:
+                    self._oc.mux(pkt)
+                except (av.ArgumentError, av.InvalidDataError):  # a damaged input: timestamps out of order
+                    self._audio_damaged()
+                    continue
                 self.audio_packets += 1
             else:
-                for af in pkt.decode():
+                try:
+                    decoded = pkt.decode()
+                except av.FFmpegError:
+                    self._audio_damaged()
+                    continue
+                for af in decoded:
                     af.pts = None
                     for opkt in oa.encode(af):
                         self._oc.mux(opkt)
