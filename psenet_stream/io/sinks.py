@@ -98,15 +98,18 @@ class AtomicFileSink:
         if self._done:
             return
         self._done = True
+        # finalize what was written (flush the encoder, write the trailer): playable if kept
+        finish = getattr(self.sink, "finish", None)
         try:
-            finish = getattr(self.sink, "finish", None)
-            if keep_partial:
-                finish(audio=False) if finish else self.sink.close()
+            if finish is not None:
+                finish(audio=False)  # audio only up to the last video frame
             else:
-                try:
-                    finish(audio=False) if finish else self.sink.close()
-                except Exception:
-                    pass
+                self.sink.close()
+        except Exception:
+            if keep_partial:
+                self.tmp.unlink(missing_ok=True)
+                raise
+            log.debug("finalizing the aborted output failed", exc_info=True)
         finally:
             if keep_partial and self.tmp.exists():
                 dest = partial_name(self.final)
