@@ -48,10 +48,10 @@ def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwri
     for i in inputs or []:
         if same_file(output, i) or output.resolve() == Path(i).resolve():
             raise OutputError(f"the output {output} is the input file", "choose another output name with -o; the input is never overwritten")
+    if output.is_dir():
+        raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
     if output.exists() and not overwrite:
         raise OutputError(f"output already exists: {output}", "pass --overwrite to replace it, or choose another name with -o")
-    if output.exists() and output.is_dir() and output.suffix:
-        raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
     parent = output.parent
     if not parent.exists():
         raise OutputError(f"output directory does not exist: {parent}", f"create it first (mkdir -p {parent})")
