@@ -102,6 +102,9 @@ class VideoFileSource:
         self._frames = self._decode()
         try:
             first = next(self._frames)
+        except InputError:
+            self._c.close()
+            raise
         except StopIteration:
             self._c.close()
             raise InputError(
