@@ -178,6 +178,7 @@ class VideoFileSource:
     def _decode_raw(self) -> Iterator[Frame]:
         vs = self.stream
         index = 0
+        last_s = None
         self._color: dict = {}
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
@@ -193,12 +194,22 @@ class VideoFileSource:
                         self._color = _color_tags(fr)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
                     rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
-                    yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=fr.time_base or vs.time_base, rotation=int(fr.rotation or 0))
+                    tb = fr.time_base or vs.time_base
+                    if fr.pts is not None and tb:
+                        last_s = float(fr.pts * tb)
+                    yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0))
                     index += 1
         except (av.FFmpegError, OSError) as e:
             if index == 0:
                 raise InputError(f"cannot decode {self.path.name}: {_err_text(e)}", "the file is damaged or truncated") from None
             log.warning("warning: %s ended early after %d frames (%s); the output stops there", self.path.name, index, _err_text(e))
+        else:
+            # the container's header promised a longer stream: cut off. (Frame counts are no
+            # guide: AVI marks repeated frames with empty packets that decode to nothing.)
+            if last_s is not None and vs.duration and vs.time_base:
+                dur_s = float(vs.duration * vs.time_base) + float(vs.start_time or 0) * float(vs.time_base)
+                if last_s < dur_s - max(0.5, 0.1 * dur_s):
+                    log.warning("warning: %s ended early at %.1f s of %.1f s (truncated?); the output stops there", self.path.name, last_s, dur_s)
         if self.decode_errors:
             log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
 

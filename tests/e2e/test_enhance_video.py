@@ -204,3 +204,22 @@ def test_live_lavfi_input_to_file(tmp_path, cli_main):
 def test_live_input_needs_an_output(cli_main):
     code, err = cli_main(["lavfi:testsrc2=size=160x120:rate=30:duration=1", *FAST])
     assert code == 1 and "needs an output" in err and "-o" in err
+
+
+def test_truncated_faststart_mp4_keeps_what_decodes_and_warns(media, tmp_path):
+    """moov first, mdat cut: players play the first part; so do we, and we say so."""
+    fast = tmp_path / "fast.mp4"
+    with av.open(str(media["clip"])) as ic, av.open(str(fast), "w", options={"movflags": "faststart"}) as oc:
+        m = {s.index: oc.add_stream_from_template(s) for s in ic.streams}
+        for pkt in ic.demux():
+            if pkt.dts is not None:
+                pkt.stream = m[pkt.stream.index]
+                oc.mux(pkt)
+    data = fast.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    r = run_module([str(cut), *FAST], cwd=tmp_path)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "ended early" in err and "Traceback" not in err
+    assert 0 < read_video(tmp_path / "cut_enhanced.mp4")["frames"] < 30
