@@ -315,6 +315,7 @@ def run_bench(
     live: bool = True,
     live_frames: int = 60,
     workdir: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark; return {'meta': ..., 'rows': [...]} (JSON-serialisable)."""
     from psenet_stream import backends as B
@@ -360,7 +361,7 @@ def run_bench(
                     row.source = desc
                     b = batch or DEFAULT_BATCH.get(name, 1)
                     try:
-                        be = B.create(name, model, meta, batch=b)
+                        be = B.create(name, model, meta, batch=b, threads=threads)
                     except UserError as e:
                         row.skipped = e.problem
                         continue

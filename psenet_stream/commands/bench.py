@@ -10,13 +10,14 @@ import click
 @click.option("--sizes", default=None, help="Frame sizes WxH, comma-separated [default: 640x360,1280x720,1920x1080 (+3840x2160 on a GPU)].")
 @click.option("--frames", default=64, show_default=True, type=click.IntRange(1, 100000), help="Frames per measurement.")
 @click.option("--batch", default=None, type=click.IntRange(1, 256), help="Frames per enhancer call [default: cuda/tensorrt 8, onnx 4, cpu 1].")
+@click.option("--threads", default=None, type=click.IntRange(1, 256), help="CPU threads for the cpu/onnx backends [default: all cores].")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
 @click.option("--clip", default=None, type=click.Path(exists=True, dir_okay=False), help="Take frames from this clip (default: the data clips, else a synthetic scene).")
 @click.option("--weights", default=None, type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
 @click.option("--no-file", is_flag=True, help="Skip the file transcode measurements.")
 @click.option("--no-live", is_flag=True, help="Skip the live-latency measurement (720p).")
 @click.option("--live-frames", default=60, show_default=True, type=click.IntRange(2, 10000), help="Frames of the paced 30 fps live source.")
-def bench(backends, sizes, frames, batch, json_path, clip, weights, no_file, no_live, live_frames) -> None:
+def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, no_file, no_live, live_frames) -> None:
     """Benchmark backends: inference fps, file fps, transcode ratio, live latency, memory.
 
     \b
@@ -37,11 +38,12 @@ def bench(backends, sizes, frames, batch, json_path, clip, weights, no_file, no_
         file=not no_file,
         live=not no_live,
         live_frames=live_frames,
+        threads=threads,
     )
     import shlex
 
     args = ["psenet-stream", "bench", "--backends", backends, "--frames", str(frames)]
-    for flag, value in (("--sizes", sizes), ("--batch", batch), ("--clip", clip), ("--weights", weights), ("--json", json_path)):
+    for flag, value in (("--sizes", sizes), ("--batch", batch), ("--threads", threads), ("--clip", clip), ("--weights", weights), ("--json", json_path)):
         if value is not None:
             args += [flag, str(value)]
     args += ["--no-file"] * no_file + ["--no-live"] * no_live + ([] if no_live else ["--live-frames", str(live_frames)])
