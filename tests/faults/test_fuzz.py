@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tests.faults.conftest import FAST
@@ -67,7 +67,11 @@ def mutate(data: bytes, ops) -> bytes:
     return bytes(b)
 
 
-def check_example(forkcli, d: Path, ext: str, ops) -> None:
+# Known, reported bugs (see docs/FAULTS.md): the long fuzz steps over them to look for new ones.
+KNOWN = ("has no attribute 'sample_rate'",)
+
+
+def check_example(forkcli, d: Path, ext: str, ops, skip_known: bool = False) -> None:
     data = mutate(base_bytes(ext, d), ops)
     inp = d / f"fuzz{ext}"
     out = d / f"fuzz_out{ext}"
@@ -77,6 +81,8 @@ def check_example(forkcli, d: Path, ext: str, ops) -> None:
     r = forkcli.run([inp, "-o", out, *FAST, "--strength", "0"], timeout=EXAMPLE_TIMEOUT_S)
     err = r["stderr"]
     assert not r["timed_out"], f"HANG after {r['seconds']:.0f} s with {ops}: {err[-600:]}"
+    if skip_known and any(k in err for k in KNOWN):
+        assume(False)
     assert "Traceback" not in err and "internal error" not in err, f"{ops}:\n{err}"
     if r["rc"] == 0:
         info = probe(out)
@@ -118,7 +124,7 @@ def test_fuzz_container_bytes_long(forkcli, tmp_path_factory, ext):
               suppress_health_check=list(HealthCheck))
     @given(ops=mutations(8))
     def run(ops):
-        check_example(forkcli, d, ext, ops)
+        check_example(forkcli, d, ext, ops, skip_known=True)
 
     run()
 
