@@ -200,9 +200,9 @@ def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch)
     from psenet_stream.io.sinks import ImageSink, check_output_path
     from psenet_stream.io.sources import ImageSource, is_image_path
 
-    src = ImageSource(inp)
-    folder = not src.single
+    folder = inp.is_dir()
     out = Path(output) if output else default_output(inp, "folder" if folder else "image")
+    src = ImageSource(inp, exclude=out if folder else None)
     if folder:
         if out.exists() and not out.is_dir():
             raise UserError(f"output {out} is a file, but the input is a folder", "pass an output folder with -o", exit_code=4)

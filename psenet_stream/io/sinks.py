@@ -204,3 +204,33 @@ def open_preview_sink(kind: str, info: StreamInfo, **opts):
 
         return HttpPreviewSink(info, **opts)
     raise OutputError(f"unknown preview {kind!r}", "use --preview window or --preview http")
+
+
+def open_sink(spec: str | Path, info: StreamInfo, *, audio_from: str | Path | None = None, overwrite: bool = False, **opts):
+    """Open an output spec as a Sink, the counterpart of ``sources.open_source``.
+
+        "-"                     RawSink on stdout (opts: pix_fmt)
+        "rtsp://..." etc.       RtspSink (io/rtsp_out.py; opts go to it)
+        "out.png" / "out/"      ImageSink (a folder when the spec is a directory or ends in /)
+        "out.mp4"               AtomicFileSink(VideoFileSink): temporary name, then rename
+                                (opts: codec, crf, preset; audio copied from audio_from)
+    """
+    from psenet_stream.io.sources import is_image_path
+
+    s = str(spec)
+    if s == "-":
+        return RawSink(pix_fmt=opts.get("pix_fmt", "rgb24"))
+    if is_live_output(s):
+        return open_live_sink(s, info, **opts)
+    p = Path(s)
+    if p.is_dir() or s.endswith(os.sep):
+        return ImageSink(p, folder=True, overwrite=overwrite)
+    if is_image_path(p):
+        check_output_path(p, [Path(audio_from)] if audio_from else [], overwrite=overwrite)
+        return ImageSink(p, folder=False, overwrite=overwrite)
+    from psenet_stream.io.video import VideoFileSink, check_video_output
+
+    check_output_path(p, [Path(audio_from)] if audio_from else [], overwrite=overwrite)
+    check_video_output(p)
+    kw = {k: opts[k] for k in ("codec", "crf", "preset") if k in opts}
+    return AtomicFileSink(p, lambda tmp: VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw), overwrite=overwrite)

@@ -41,11 +41,13 @@ def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Images under folder (recursively, sorted); hidden files and folders are skipped."""
+def list_images(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Images under folder (recursively, sorted); hidden files and folders, and ``exclude``
+    (an output folder inside the input folder), are skipped."""
     out = []
+    skip = exclude.resolve() if exclude is not None else None
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (Path(root) / d).resolve() != skip))
         for f in sorted(files):
             if not f.startswith(".") and is_image_path(f):
                 out.append(Path(root) / f)
@@ -94,13 +96,13 @@ def rgb_to_raw(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
 class ImageSource:
     """One image, or every image under a folder; Frame.name is the path relative to the root."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, exclude: str | Path | None = None):
         p = Path(path)
         if not p.exists():
             raise InputError(f"input not found: {p}", "check the path")
         if p.is_dir():
             self.root = p
-            self.paths = list_images(p)
+            self.paths = list_images(p, Path(exclude) if exclude is not None else None)
             if not self.paths:
                 raise InputError(f"no images in folder {p}", f"put {', '.join(e[1:] for e in IMAGE_EXTENSIONS)} files there, or pass a video file")
         else:

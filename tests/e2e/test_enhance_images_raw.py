@@ -50,6 +50,16 @@ def test_folder_preserves_relative_paths(tmp_path, cli_main):
     assert "3 frames" in err
 
 
+def test_output_folder_inside_the_input_is_not_read_back(tmp_path, cli_main):
+    src = tmp_path / "pics"
+    _img(src / "a.png")
+    for _ in range(2):  # the second run must not pick up pics/enh/a.png as an input
+        code, err = cli_main([src, "-o", src / "enh", *FAST, "--overwrite"])
+        assert code == 0, err
+        assert "1 frames" in err
+    assert not (src / "enh" / "enh").exists()
+
+
 def test_unreadable_image_in_folder_is_skipped(tmp_path, cli_main):
     src = tmp_path / "mixed"
     _img(src / "ok.png")

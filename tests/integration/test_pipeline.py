@@ -336,3 +336,21 @@ def test_split_enhancer_applies_in_the_writer_thread():
     assert [int(o[0, 0, 0]) for _, o in sink.frames] == [i + 1 for i in range(10)]
     assert seen["predict"] == {caller} and len(seen["apply"]) == 1 and caller not in seen["apply"]
     assert enh.batches == [4, 4, 2] and stats.stage_seconds["apply"] > 0
+
+
+def test_open_sink_dispatch(tmp_path):
+    from psenet_stream.io.sinks import AtomicFileSink, ImageSink, RawSink, open_sink
+
+    info = StreamInfo(width=16, height=8, fps=25)
+    assert isinstance(open_sink("-", info), RawSink)
+    assert isinstance(open_sink(tmp_path / "a.png", info), ImageSink)
+    assert open_sink(tmp_path, info).folder
+    video = open_sink(tmp_path / "v.mp4", info, preset="ultrafast")
+    assert isinstance(video, AtomicFileSink)
+    video.write(Frame(rgb=np.zeros((8, 16, 3), np.uint8), index=0), np.zeros((8, 16, 3), np.uint8))
+    video.close()
+    assert (tmp_path / "v.mp4").is_file()
+    with pytest.raises(OutputError, match="exists"):
+        open_sink(tmp_path / "v.mp4", info)
+    with pytest.raises(OutputError, match="container"):
+        open_sink(tmp_path / "v.nope", info)
