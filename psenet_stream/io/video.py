@@ -287,9 +287,11 @@ def rgb_to_yuv420p(rgb: np.ndarray, colorspace: int | None = None, full_range: b
     out = np.empty((h * 3 // 2, w), np.uint8)
     out[:h] = cv2.extractChannel(yuv, 0)
     half = cv2.resize(yuv, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    q = h // 4
-    out[h : h + q] = cv2.extractChannel(half, 1).reshape(q, w)
-    out[h + q :] = cv2.extractChannel(half, 2).reshape(q, w)
+    # U then V, each (h/2 x w/2), packed flat after Y (the layout VideoFrame.from_ndarray reads):
+    # not whole rows of w when h/2 is odd (e.g. 160x118, 2x2), so write the flat view
+    flat, n, q = out.reshape(-1), h * w, (h // 2) * (w // 2)
+    flat[n : n + q] = cv2.extractChannel(half, 1).reshape(-1)
+    flat[n + q :] = cv2.extractChannel(half, 2).reshape(-1)
     return out
 
 
