@@ -142,11 +142,42 @@ def _probe_encoder(av, name: str) -> str:
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'cannot open'}"
 
 
+_PROBE_ENCODERS = {"h264": ("libx264", {}), "hevc": ("libx265", {"x265-params": "log-level=error"}), "av1": ("libsvtav1", {})}
+
+
+def _probe_packets(av, codec: str) -> list:
+    """A few packets of a tiny 256x144 clip in ``codec`` ('h264', 'hevc', 'av1'), encoded in software."""
+    import fractions
+
+    import numpy as np
+
+    enc_name, opts = _PROBE_ENCODERS[codec]
+    enc = av.CodecContext.create(enc_name, "w")
+    enc.width, enc.height, enc.pix_fmt = 256, 144, "yuv420p"
+    enc.time_base = fractions.Fraction(1, 30)
+    enc.options = dict(opts)
+    enc.open()
+    packets = []
+    for i in range(3):
+        f = av.VideoFrame.from_ndarray(np.full((144 * 3 // 2, 256), 16 + 40 * i, np.uint8), format="yuv420p")
+        f.pts = i
+        packets += enc.encode(f)
+    packets += enc.encode(None)
+    return packets
+
+
 def _probe_decoder(av, name: str) -> str:
-    """'' when the decoder opens (cuvid opens a CUDA context), else the reason."""
+    """'' when the decoder decodes a tiny clip (cuvid opens a CUDA context), else the reason."""
+    codec = name.split("_")[0]
     try:
-        cc = av.CodecContext.create(name, "r")
-        cc.open()
+        packets = _probe_packets(av, codec) if codec in _PROBE_ENCODERS else []
+        dec = av.CodecContext.create(name, "r")
+        dec.open()
+        frames = 0
+        for pkt in [*packets, None]:
+            frames += len(dec.decode(pkt))
+        if packets and frames == 0:
+            return "opened, but decoded no frames"
         return ""
     except Exception as e:
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'cannot open'}"

@@ -384,3 +384,12 @@ def test_threaded_host_copy_equals_a_plain_copy(monkeypatch):
         c(part[:2], src[1:])
         np.testing.assert_array_equal(part[:2], src[1:])
         c.close()
+
+
+def test_codec_probes_really_encode_and_decode():
+    av = pytest.importorskip("av")
+    from psenet_stream.backends import _probe_decoder, _probe_encoder
+
+    assert _probe_encoder(av, "libx264") == ""
+    assert _probe_decoder(av, "h264") == ""  # decodes real packets made by libx264
+    assert _probe_encoder(av, "no_such_encoder") != ""
