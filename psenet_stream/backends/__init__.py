@@ -73,7 +73,7 @@ def resolve(name: str) -> str:
             if avail[cand] == "":
                 log.info("backend auto -> %s%s", cand, f" (skipped {'; '.join(skipped)})" if skipped else "")
                 return cand
-            skipped.append(f"{cand}: {avail[cand]}")
+            skipped.append(f"{cand}: {avail[cand].split(' (')[0].split(';')[0]}")  # short reason; doctor has the rest
         return "cpu"  # pragma: no cover - cpu is always available
     if avail[name]:
         if name == "tensorrt" and avail["cuda"] == "":

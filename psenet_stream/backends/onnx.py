@@ -124,7 +124,7 @@ class OnnxBackend(Backend):
         self._pool = None
 
     def describe(self) -> str:
-        return f"{self.name} (onnxruntime CPU, {self.threads} threads, {self.onnx_path.name})"
+        return f"{self.name} (onnxruntime CPU, {self.threads} thread{'s' if self.threads != 1 else ''}, {self.onnx_path.name})"
 
     def predict_gamma(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
