@@ -113,9 +113,18 @@ def backend_class(name: str) -> type[Backend]:
 
 def create(name: str, model, meta, **kw) -> Backend:
     """Build backend ``name`` ('auto' resolves first). Options a backend does not take are ignored."""
+    asked = (name or "auto").lower()
     name = resolve(name)
+    kw = {k: v for k, v in kw.items() if v is not None}
     cls = backend_class(name)
-    return cls(model, meta, **_accepted(cls, {k: v for k, v in kw.items() if v is not None}))
+    try:
+        return cls(model, meta, **_accepted(cls, kw))
+    except BackendError as e:
+        if asked == "auto" and name == "tensorrt":  # e.g. no engine could be built: auto still runs
+            log.warning("tensorrt backend failed (%s); auto falls back to the cuda backend", e.problem)
+            cls = backend_class("cuda")
+            return cls(model, meta, **_accepted(cls, kw))
+        raise
 
 
 # --- hardware codecs (PyAV) ---------------------------------------------------------------

@@ -274,12 +274,18 @@ def build_engine(
     example = torch.rand(tuple(max(v, 2) if i in dyn else v for i, v in enumerate(sopt)), device=dev).half()
     spec = tt.Input(min_shape=smin, opt_shape=sopt, max_shape=smax, dtype=torch.half)
     log.info("tensorrt: compiling %s (min %s, opt %s, max %s); this takes a minute", path.name, fmt_shape(smin), fmt_shape(sopt), fmt_shape(smax))
-    with torch.no_grad():
-        exported = torch.export.export(net, (example,), dynamic_shapes={"x": dyn} if dyn else None, strict=False)
-        try:  # torch-tensorrt >= 2.5: fp16 comes from the fp16 model and input (explicit typing)
-            trt_gm = tt.dynamo.compile(exported, inputs=[spec], use_explicit_typing=True, min_block_size=1)
-        except TypeError:  # older releases: weak typing
-            trt_gm = tt.dynamo.compile(exported, inputs=[spec], enabled_precisions={torch.half}, min_block_size=1)
+    try:
+        with torch.no_grad():
+            exported = torch.export.export(net, (example,), dynamic_shapes={"x": dyn} if dyn else None, strict=False)
+            try:  # torch-tensorrt >= 2.5: fp16 comes from the fp16 model and input (explicit typing)
+                trt_gm = tt.dynamo.compile(exported, inputs=[spec], use_explicit_typing=True, min_block_size=1)
+            except TypeError:  # older releases: weak typing
+                trt_gm = tt.dynamo.compile(exported, inputs=[spec], enabled_precisions={torch.half}, min_block_size=1)
+    except Exception as e:
+        raise BackendError(
+            f"TensorRT compilation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            "try another shape range, or use --backend cuda (torch fp16, no engine needed)",
+        ) from e
     tmp = path.with_name(".partial-" + path.name)  # not matched by find_engines while written
     try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
         tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[spec])
