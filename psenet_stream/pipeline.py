@@ -26,8 +26,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -102,7 +102,7 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         try:
             self._target_fn()
-        except BaseException as e:  # forwarded to the caller, re-raised there
+        except BaseException as e:  # noqa: BLE001 - forwarded to the caller and re-raised there
             self.error = e
             self._failed.set()
 

@@ -138,7 +138,7 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
 
     threads = threads or default_threads()
 
-    opts = dict(infer_size=_infer_size(infer_size), strength=strength, smoothing=smoothing)
+    opts = {"infer_size": _infer_size(infer_size), "strength": strength, "smoothing": smoothing}
     if no_highlight_protection:
         opts["highlight_knee"] = 1.0
     return Enhancer.from_pretrained(weights=weights, backend=backend, threads=threads, **opts)
@@ -146,9 +146,15 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
 
 @click.command("enhance")
 @click.argument("input", metavar="INPUT")
-@click.option("-o", "--output", help="Output file, folder, '-' (raw to stdout) or rtsp:// URL. Default: <stem>_enhanced.<ext> next to INPUT.")
+@click.option(
+    "-o", "--output", help="Output file, folder, '-' (raw to stdout) or rtsp:// URL. Default: <stem>_enhanced.<ext> next to INPUT."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (never the input).")
-@click.option("--keep-partial", is_flag=True, help="On Ctrl-C keep the playable partial output as <name>.partial.<ext> (a live recording is always kept: Ctrl-C ends it).")
+@click.option(
+    "--keep-partial",
+    is_flag=True,
+    help="On Ctrl-C keep the playable partial output as <name>.partial.<ext> (a live recording is always kept: Ctrl-C ends it).",
+)
 @click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality (default 18 for x264/x265; lower is better).")
 @click.option("--preset", help="Encoder speed preset (default veryfast; ultrafast .. veryslow).")
@@ -157,34 +163,89 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
 @click.option("--infer-size", default="256", show_default=True, help="Long side the network runs at, or 'full'.")
 @click.option("--strength", type=float, default=1.0, show_default=True, help="0 = off, 1 = the model's correction.")
-@click.option("--smoothing", type=float, help=f"Temporal smoothing of the correction, 0..0.95 (default {VIDEO_SMOOTHING} for video, 0 for images).")
+@click.option(
+    "--smoothing", type=float, help=f"Temporal smoothing of the correction, 0..0.95 (default {VIDEO_SMOOTHING} for video, 0 for images)."
+)
 @click.option("--no-highlight-protection", is_flag=True, help="Let darkening gammas act up to pure white (noisier highlights).")
 @click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: torch's choice).")
 @click.option("--size", help="Frame size WxH of raw input ('-'), or the capture size asked of a webcam (/dev/videoN).")
-@click.option("--pix-fmt", type=click.Choice(["rgb24", "bgr24", "yuv420p"]), default="rgb24", show_default=True, help="Raw pixel format for '-' in and out.")
+@click.option(
+    "--pix-fmt",
+    type=click.Choice(["rgb24", "bgr24", "yuv420p"]),
+    default="rgb24",
+    show_default=True,
+    help="Raw pixel format for '-' in and out.",
+)
 @click.option("--fps", type=float, help="Frame rate of raw input (for a video output; default 30), or asked of a webcam.")
-@click.option("--preview", type=click.Choice(["none", "window", "http"]), default="none", show_default=True, help="Also show the result live.")
+@click.option(
+    "--preview", type=click.Choice(["none", "window", "http"]), default="none", show_default=True, help="Also show the result live."
+)
 @click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Write the run's statistics (fps, latency, drops) as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option("-v", "--verbose", count=True, help="More detail (-vv for debug).")
-def enhance(input, output, overwrite, keep_partial, codec, crf, preset, backend, batch, weights, infer_size, strength, smoothing,
-            no_highlight_protection, threads, size, pix_fmt, fps, preview, progress, stats_json, quiet, verbose):
+def enhance(
+    input,
+    output,
+    overwrite,
+    keep_partial,
+    codec,
+    crf,
+    preset,
+    backend,
+    batch,
+    weights,
+    infer_size,
+    strength,
+    smoothing,
+    no_highlight_protection,
+    threads,
+    size,
+    pix_fmt,
+    fps,
+    preview,
+    progress,
+    stats_json,
+    quiet,
+    verbose,
+):
     """Enhance a video file, image, folder of images, live stream, or '-' (raw frames)."""
     from psenet_stream.cli import setup_logging
 
     setup_logging(verbose, quiet)
     kind = input_kind(input)
     show_progress = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
-    enh_kw = dict(weights=weights, backend=backend, infer_size=infer_size, strength=strength,
-                  no_highlight_protection=no_highlight_protection, threads=threads)
+    enh_kw = {
+        "weights": weights,
+        "backend": backend,
+        "infer_size": infer_size,
+        "strength": strength,
+        "no_highlight_protection": no_highlight_protection,
+        "threads": threads,
+    }
     if kind in ("image", "folder"):
         stats, wrote = _run_images(Path(input), output, overwrite, smoothing, enh_kw, show_progress, batch)
     elif kind == "raw":
         stats, wrote = _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_progress, batch, codec, crf, preset)
     else:
-        stats, wrote = _run_stream(input, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress,
-                                   batch, preview, verbose, size, fps)
+        stats, wrote = _run_stream(
+            input,
+            kind,
+            output,
+            overwrite,
+            keep_partial,
+            codec,
+            crf,
+            preset,
+            smoothing,
+            enh_kw,
+            show_progress,
+            batch,
+            preview,
+            verbose,
+            size,
+            fps,
+        )
     if stats_json:
         Path(stats_json).write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
     if not quiet:
@@ -207,7 +268,9 @@ def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch)
         if out.exists() and not out.is_dir():
             raise UserError(f"output {out} is a file, but the input is a folder", "pass an output folder with -o", exit_code=4)
         if out.resolve() == inp.resolve():
-            raise UserError("the output folder is the input folder", "choose another folder with -o; inputs are never overwritten", exit_code=4)
+            raise UserError(
+                "the output folder is the input folder", "choose another folder with -o; inputs are never overwritten", exit_code=4
+            )
         out.mkdir(parents=True, exist_ok=True)
     else:
         if out.is_dir():  # -o some/folder/: the default name inside it
@@ -225,7 +288,9 @@ def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch)
         finally:
             prog.done()
     if stats.interrupted:
-        raise UserError(f"interrupted after {stats.frames_out} of {len(src.paths)} images (those are written)", "", exit_code=EXIT_INTERRUPTED)
+        raise UserError(
+            f"interrupted after {stats.frames_out} of {len(src.paths)} images (those are written)", "", exit_code=EXIT_INTERRUPTED
+        )
     if src.skipped:
         log.warning("warning: %d unreadable image(s) skipped", len(src.skipped))
     return stats, f"wrote {out}"
@@ -244,7 +309,9 @@ def _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_prog
 
         src.info.fps = Fraction(fps or 30).limit_denominator(1001)
         src.info.time_base = 1 / src.info.fps
-        return _run_file_output(src, enh, Path(output), None, [], overwrite, False, codec, crf, preset, stop, Progress(None, show_progress), batch, [])
+        return _run_file_output(
+            src, enh, Path(output), None, [], overwrite, False, codec, crf, preset, stop, Progress(None, show_progress), batch, []
+        )
     sink = RawSink(pix_fmt=pix_fmt)
     with stop_on_signals(stop):
         try:
@@ -258,8 +325,24 @@ def _run_raw(output, size, pix_fmt, fps, overwrite, smoothing, enh_kw, show_prog
     return stats, "wrote stdout"
 
 
-def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset, smoothing, enh_kw, show_progress, batch, preview, verbose=0,
-                size=None, fps=None):
+def _run_stream(
+    spec,
+    kind,
+    output,
+    overwrite,
+    keep_partial,
+    codec,
+    crf,
+    preset,
+    smoothing,
+    enh_kw,
+    show_progress,
+    batch,
+    preview,
+    verbose=0,
+    size=None,
+    fps=None,
+):
     from psenet_stream.io.sinks import is_live_output, open_preview_sink
     from psenet_stream.io.sources import open_source
 
@@ -275,8 +358,11 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
         info = src.info
         inp = Path(spec) if kind == "video" else None
         if verbose:
-            click.echo(f"input: {info.description or spec}: {info.width}x{info.height}, {float(info.fps or 0):.3g} fps, "
-                       f"{info.frames or 'unknown'} frames, codec {info.codec}, rotation {info.rotation}", err=True)
+            click.echo(
+                f"input: {info.description or spec}: {info.width}x{info.height}, {float(info.fps or 0):.3g} fps, "
+                f"{info.frames or 'unknown'} frames, codec {info.codec}, rotation {info.rotation}",
+                err=True,
+            )
         to_file = not (output and is_live_output(output)) and not (output is None and live)
         if to_file:  # check the output before loading the model: mistakes fail fast
             from psenet_stream.io.sinks import check_output_path
@@ -299,7 +385,9 @@ def _run_stream(spec, kind, output, overwrite, keep_partial, codec, crf, preset,
         if not to_file:
             return _run_live_output(src, enh, output, info, stop, prog, batch, extra)
         audio = inp if (inp is not None and getattr(src, "has_audio", False)) else None
-        return _run_file_output(src, enh, out, audio, [inp] if inp else [], overwrite, keep_partial, codec, crf, preset, stop, prog, batch, extra)
+        return _run_file_output(
+            src, enh, out, audio, [inp] if inp else [], overwrite, keep_partial, codec, crf, preset, stop, prog, batch, extra
+        )
     finally:
         src.close()
 
@@ -357,8 +445,14 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
     if stats.interrupted and not info.live:  # a live recording has no end but Ctrl-C: keep it (below)
         sink.abort(keep_partial=keep_partial)
         if sink.kept:
-            raise UserError(f"interrupted after {stats.frames_out} frames; the partial output is {sink.kept}", "", exit_code=EXIT_INTERRUPTED)
-        raise UserError(f"interrupted after {stats.frames_out} frames; no output written", "pass --keep-partial to keep a playable partial file", exit_code=EXIT_INTERRUPTED)
+            raise UserError(
+                f"interrupted after {stats.frames_out} frames; the partial output is {sink.kept}", "", exit_code=EXIT_INTERRUPTED
+            )
+        raise UserError(
+            f"interrupted after {stats.frames_out} frames; no output written",
+            "pass --keep-partial to keep a playable partial file",
+            exit_code=EXIT_INTERRUPTED,
+        )
     if stats.frames_out == 0:
         sink.abort(keep_partial=False)
         raise InputError("no frames were read from the input", "check the input plays")

@@ -47,7 +47,9 @@ def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwri
     """Refuse to overwrite an input (ever) or an existing output (without --overwrite)."""
     for i in inputs or []:
         if same_file(output, i) or output.resolve() == Path(i).resolve():
-            raise OutputError(f"the output {output} is the input file", "choose another output name with -o; the input is never overwritten")
+            raise OutputError(
+                f"the output {output} is the input file", "choose another output name with -o; the input is never overwritten"
+            )
     if output.is_dir():
         raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
     if output.exists() and not overwrite:
@@ -152,7 +154,9 @@ class ImageSink:
             ok = cv2.imwrite(str(tmp), cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
         except cv2.error as e:
             tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name") from None
+            raise OutputError(
+                f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name"
+            ) from None
         if not ok:
             tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write image {dest}", "check the directory is writable and the extension is jpg/png/bmp/tiff/webp")
@@ -209,11 +213,11 @@ def open_preview_sink(kind: str, info: StreamInfo, **opts):
 def open_sink(spec: str | Path, info: StreamInfo, *, audio_from: str | Path | None = None, overwrite: bool = False, **opts):
     """Open an output spec as a Sink, the counterpart of ``sources.open_source``.
 
-        "-"                     RawSink on stdout (opts: pix_fmt)
-        "rtsp://..." etc.       RtspSink (io/rtsp_out.py; opts go to it)
-        "out.png" / "out/"      ImageSink (a folder when the spec is a directory or ends in /)
-        "out.mp4"               AtomicFileSink(VideoFileSink): temporary name, then rename
-                                (opts: codec, crf, preset; audio copied from audio_from)
+    "-"                     RawSink on stdout (opts: pix_fmt)
+    "rtsp://..." etc.       RtspSink (io/rtsp_out.py; opts go to it)
+    "out.png" / "out/"      ImageSink (a folder when the spec is a directory or ends in /)
+    "out.mp4"               AtomicFileSink(VideoFileSink): temporary name, then rename
+                            (opts: codec, crf, preset; audio copied from audio_from)
     """
     from psenet_stream.io.sources import is_image_path
 

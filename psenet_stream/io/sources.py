@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -104,7 +105,9 @@ class ImageSource:
             self.root = p
             self.paths = list_images(p, Path(exclude) if exclude is not None else None)
             if not self.paths:
-                raise InputError(f"no images in folder {p}", f"put {', '.join(e[1:] for e in IMAGE_EXTENSIONS)} files there, or pass a video file")
+                raise InputError(
+                    f"no images in folder {p}", f"put {', '.join(e[1:] for e in IMAGE_EXTENSIONS)} files there, or pass a video file"
+                )
         else:
             if p.stat().st_size == 0:
                 raise InputError(f"input is an empty file (0 bytes): {p}", "the image was not written completely; copy or export it again")
@@ -147,7 +150,9 @@ class RawSource:
     ignored.
     """
 
-    def __init__(self, stream: BinaryIO | None = None, *, size: str | tuple[int, int] | None, pix_fmt: str = "rgb24", fps: float | None = None):
+    def __init__(
+        self, stream: BinaryIO | None = None, *, size: str | tuple[int, int] | None, pix_fmt: str = "rgb24", fps: float | None = None
+    ):
         if size is None:
             raise UserError("reading raw frames from '-' needs their size", "pass --size WIDTHxHEIGHT (and --pix-fmt rgb24|bgr24|yuv420p)")
         if pix_fmt not in RAW_PIX_FMTS:
@@ -159,7 +164,13 @@ class RawSource:
         self.dropped = 0
         from fractions import Fraction
 
-        self.info = StreamInfo(width=self.width, height=self.height, fps=Fraction(fps).limit_denominator(1001) if fps else None, pix_fmt=pix_fmt, description="stdin")
+        self.info = StreamInfo(
+            width=self.width,
+            height=self.height,
+            fps=Fraction(fps).limit_denominator(1001) if fps else None,
+            pix_fmt=pix_fmt,
+            description="stdin",
+        )
 
     def __iter__(self) -> Iterator[Frame]:
         i = 0
@@ -176,7 +187,13 @@ class RawSource:
             if got == 0:
                 return
             if got < n:
-                log.warning("warning: ignoring %d trailing bytes on stdin (less than one %dx%d %s frame)", got, self.width, self.height, self.pix_fmt)
+                log.warning(
+                    "warning: ignoring %d trailing bytes on stdin (less than one %dx%d %s frame)",
+                    got,
+                    self.width,
+                    self.height,
+                    self.pix_fmt,
+                )
                 return
             arr = np.frombuffer(buf, dtype=np.uint8)
             yield Frame(rgb=raw_to_rgb(arr, self.width, self.height, self.pix_fmt), index=i, t_capture=time.perf_counter())

@@ -19,9 +19,9 @@ import heapq
 import logging
 import os
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -36,7 +36,24 @@ READ_TIMEOUT_S = 15.0
 AUDIO_LEAD_S = 1.0
 REORDER_WINDOW = 4  # frames held back to repair permuted timestamps (see VideoFileSource._decode)  # audio is muxed up to this far ahead of the last video frame written
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".gif")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".m4v",
+    ".avi",
+    ".webm",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".flv",
+    ".wmv",
+    ".mpg",
+    ".mpeg",
+    ".3gp",
+    ".ogv",
+    ".gif",
+)
 
 # Default codec per output container; libx264 unless the container cannot hold H.264.
 DEFAULT_CODEC = "libx264"
@@ -209,7 +226,9 @@ class VideoFileSource:
             if last_s is not None and vs.duration and vs.time_base:
                 dur_s = float(vs.duration * vs.time_base) + float(vs.start_time or 0) * float(vs.time_base)
                 if last_s < dur_s - max(0.5, 0.1 * dur_s):
-                    log.warning("warning: %s ended early at %.1f s of %.1f s (truncated?); the output stops there", self.path.name, last_s, dur_s)
+                    log.warning(
+                        "warning: %s ended early at %.1f s of %.1f s (truncated?); the output stops there", self.path.name, last_s, dur_s
+                    )
         if self.decode_errors:
             log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
 
@@ -346,7 +365,10 @@ class VideoFileSink:
         try:
             av.codec.Codec(self.codec, "w")
         except (av.FFmpegError, ValueError) as e:
-            raise OutputError(f"unknown or unavailable encoder {self.codec!r}: {_err_text(e)}", "use --codec libx264 (see `psenet-stream doctor` for encoders)") from None
+            raise OutputError(
+                f"unknown or unavailable encoder {self.codec!r}: {_err_text(e)}",
+                "use --codec libx264 (see `psenet-stream doctor` for encoders)",
+            ) from None
 
     # --- opening ------------------------------------------------------------------------------
     def _open(self, frame: Frame, h: int, w: int) -> None:
@@ -366,14 +388,19 @@ class VideoFileSink:
                     raise OutputError(f"cannot write {self.name}: {_err_text(e)}", "choose another output extension or --codec") from None
                 nxt = modes[i + 1]
                 how = f"re-encoding it to {nxt.replace('lib', '').upper()}" if nxt else "writing the video without audio"
-                log.warning("note: the audio cannot go into %s as %s (%s); %s", self.name, "is" if mode == "copy" else mode, _err_text(e), how)
+                log.warning(
+                    "note: the audio cannot go into %s as %s (%s); %s", self.name, "is" if mode == "copy" else mode, _err_text(e), how
+                )
 
     def _open_container(self, frame: Frame, h: int, w: int, audio_mode: str | None) -> None:
         info = self.info
         try:
             self._oc = oc = av.open(str(self.path), "w", format=self.format)
         except (av.FFmpegError, OSError, ValueError) as e:
-            raise OutputError(f"cannot create {self.name}: {_err_text(e)}", "check the directory is writable and the extension is a video container (mp4, mkv, mov, webm, avi)") from None
+            raise OutputError(
+                f"cannot create {self.name}: {_err_text(e)}",
+                "check the directory is writable and the extension is a video container (mp4, mkv, mov, webm, avi)",
+            ) from None
         tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
         rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
         vs = oc.add_stream(self.codec, rate=rate, options=encoder_options(self.codec, self.crf, self.preset))
@@ -429,7 +456,9 @@ class VideoFileSink:
             self._open(frame, h, w)
             self._size = (h, w)
         elif (h, w) != self._size:
-            raise OutputError(f"frame size changed from {self._size[1]}x{self._size[0]} to {w}x{h} mid-stream", "split the input where its size changes")
+            raise OutputError(
+                f"frame size changed from {self._size[1]}x{self._size[0]} to {w}x{h} mid-stream", "split the input where its size changes"
+            )
         if self._vs.pix_fmt == "yuv420p":
             vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p(enhanced, self._enc_colorspace, self._enc_range == 2), format="yuv420p")
             vf.colorspace = self._enc_colorspace or 2
@@ -475,7 +504,7 @@ class VideoFileSink:
                 self._pending = pkt
                 return
             self._pending = None
-            ia, oa, mode = by_in[pkt.stream.index]
+            _ia, oa, mode = by_in[pkt.stream.index]
             if mode == "copy":
                 if pkt.dts is None:  # the demuxer's flush packet: never mux it
                     continue
@@ -497,7 +526,7 @@ class VideoFileSink:
                     for opkt in oa.encode(af):
                         self._oc.mux(opkt)
                         self.audio_packets += 1
-        for _ia, oa, mode in self._audio:
+        for _in_stream, oa, mode in self._audio:
             if mode == "encode":
                 for opkt in oa.encode(None):
                     self._oc.mux(opkt)

@@ -40,10 +40,10 @@ def _weights_env(weights, monkeypatch):
 def media(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("media")
     clips = {
-        "clip": (d / "clip.mp4", dict(frames=30, audio="aac", rotation=90, color=BT709, bframes=True)),
-        "vfr": (d / "vfr.mp4", dict(frames=24, vfr=True, audio="pcm_s16le")),
-        "mulaw": (d / "mulaw.mov", dict(frames=12, audio="pcm_mulaw")),
-        "long": (d / "long.mp4", dict(width=320, height=240, frames=600, fps=30)),
+        "clip": (d / "clip.mp4", {"frames": 30, "audio": "aac", "rotation": 90, "color": BT709, "bframes": True}),
+        "vfr": (d / "vfr.mp4", {"frames": 24, "vfr": True, "audio": "pcm_s16le"}),
+        "mulaw": (d / "mulaw.mov", {"frames": 12, "audio": "pcm_mulaw"}),
+        "long": (d / "long.mp4", {"width": 320, "height": 240, "frames": 600, "fps": 30}),
     }
     out = {}
     for name, (path, kw) in clips.items():
@@ -57,7 +57,9 @@ def run_module(args: list[str], *, cwd: Path | None = None, input: bytes | None 
     e = dict(os.environ)
     e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "psenet_stream", *args], cwd=cwd, input=input, capture_output=True, timeout=timeout, env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "psenet_stream", *args], cwd=cwd, input=input, capture_output=True, timeout=timeout, env=e, check=False
+    )
 
 
 @pytest.fixture

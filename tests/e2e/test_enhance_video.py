@@ -79,7 +79,9 @@ def test_click_runner_and_encoder_options(media, tmp_path):
     from psenet_stream.cli import cli
 
     out = tmp_path / "o.mp4"
-    res = CliRunner().invoke(cli, [str(media["clip"]), "-o", str(out), *FAST, "--preset", "ultrafast", "--crf", "30", "--strength", "0.5", "-q"])
+    res = CliRunner().invoke(
+        cli, [str(media["clip"]), "-o", str(out), *FAST, "--preset", "ultrafast", "--crf", "30", "--strength", "0.5", "-q"]
+    )
     assert res.exit_code == 0, res.output
     assert read_video(out)["frames"] == 30
 
@@ -120,7 +122,9 @@ def _wait_for_progress(p, timeout=30.0) -> bytes:
     raise AssertionError(f"no progress seen: {buf[-500:]!r}")
 
 
-@pytest.mark.parametrize("keep, sig", [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM)], ids=["int", "int-keep", "term"])
+@pytest.mark.parametrize(
+    "keep, sig", [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM)], ids=["int", "int-keep", "term"]
+)
 def test_sigint_leaves_no_corrupt_output(media, tmp_path, keep, sig):
     inp = _copy(media["long"], tmp_path)
     args = [sys.executable, "-m", "psenet_stream", inp.name, *FAST, "--progress", "--batch", "1"]

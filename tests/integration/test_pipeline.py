@@ -71,7 +71,7 @@ def test_file_source_never_drops_and_keeps_order():
 
 
 def test_batches_never_mix_frame_sizes():
-    shapes = lambda i: (8, 12, 3) if i < 5 else (10, 6, 3)  # noqa: E731
+    shapes = lambda i: (8, 12, 3) if i < 5 else (10, 6, 3)
     sink, enh = ListSink(), PlusOne()
     pipeline.run(FakeSource(11, shape=shapes), enh, [sink], batch=4)
     assert [i for i, _ in sink.frames] == list(range(11))
@@ -202,8 +202,16 @@ def test_open_source_dispatch(tmp_path, monkeypatch):
     fake = types.ModuleType("psenet_stream.io.live")
     fake.open_live_source = lambda spec, **kw: calls.append((spec, kw)) or "live"
     monkeypatch.setitem(sys.modules, "psenet_stream.io.live", fake)
-    for spec in ("rtsp://u:p@cam/s", "rtmp://x/app", "tcp://127.0.0.1:9", "udp://1.2.3.4:5", "http://cam/v.mjpg", "https://c/x.m3u8",
-                 "/dev/video0", "lavfi:testsrc2"):
+    for spec in (
+        "rtsp://u:p@cam/s",
+        "rtmp://x/app",
+        "tcp://127.0.0.1:9",
+        "udp://1.2.3.4:5",
+        "http://cam/v.mjpg",
+        "https://c/x.m3u8",
+        "/dev/video0",
+        "lavfi:testsrc2",
+    ):
         assert sources.open_source(spec, read_timeout=2) == "live"
     assert [c[0] for c in calls][-1] == "lavfi:testsrc2" and calls[0][1] == {"read_timeout": 2}
     assert isinstance(sources.open_source("-", size="4x2"), sources.RawSource)
@@ -229,7 +237,7 @@ def test_video_source_repairs_permuted_timestamps(tmp_path, monkeypatch):
     pts = [f.pts for f in video.VideoFileSource(tmp_path / "x.mp4")]
     assert len(pts) == len(permuted)
     assert pts[:8] == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert all(b > a for a, b in zip(pts, pts[1:]))
+    assert pts == sorted(set(pts))
 
 
 @pytest.mark.parametrize("colorspace, color_range", [(1, 1), (5, 1), (2, 1), (1, 2), (9, 1)])
@@ -297,7 +305,9 @@ def test_colour_round_trip_without_enhancer(tmp_path, kind):
             vs = oc.add_stream(codec, rate=25)
             vs.width, vs.height, vs.pix_fmt = w, h, fmt
             for i in range(4):
-                f = av.VideoFrame.from_ndarray(pattern(i, w, h, level=0.9), format="rgb24").reformat(format=fmt, dst_color_range=2 if fmt == "yuvj420p" else None)
+                f = av.VideoFrame.from_ndarray(pattern(i, w, h, level=0.9), format="rgb24").reformat(
+                    format=fmt, dst_color_range=2 if fmt == "yuvj420p" else None
+                )
                 f.pts, f.time_base = i, Fraction(1, 25)
                 for p in vs.encode(f):
                     oc.mux(p)
@@ -307,7 +317,11 @@ def test_colour_round_trip_without_enhancer(tmp_path, kind):
     def first_rgb(path):
         with av.open(str(path)) as c:
             fr = next(c.decode(video=0))
-            return fr.to_ndarray(format="rgb24", src_color_range=2 if fr.color_range == 2 else None).astype(int), int(fr.color_range), fr.width
+            return (
+                fr.to_ndarray(format="rgb24", src_color_range=2 if fr.color_range == 2 else None).astype(int),
+                int(fr.color_range),
+                fr.width,
+            )
 
     out = tmp_path / "out.mkv"
     pipeline.enhance_file(src, out, None, crf=10, preset="ultrafast")
