@@ -393,3 +393,22 @@ def test_codec_probes_really_encode_and_decode():
     assert _probe_encoder(av, "libx264") == ""
     assert _probe_decoder(av, "h264") == ""  # decodes real packets made by libx264
     assert _probe_encoder(av, "no_such_encoder") != ""
+
+
+def test_auto_falls_back_to_cuda_when_the_tensorrt_backend_cannot_start(monkeypatch, caplog):
+    class NoEngine:
+        def __init__(self, model, meta, batch=None):
+            raise BackendError("no usable TensorRT engine")
+
+    class FakeCuda:
+        def __init__(self, model, meta, batch=None):
+            self.batch = batch
+
+    monkeypatch.setattr(backends, "available", lambda: {"cpu": "", "onnx": "", "cuda": "", "tensorrt": ""})
+    monkeypatch.setattr(backends, "backend_class", lambda n: {"tensorrt": NoEngine, "cuda": FakeCuda}[n])
+    with caplog.at_level(logging.WARNING, logger="psenet_stream"):
+        be = backends.create("auto", None, {}, batch=2, threads=3)
+    assert isinstance(be, FakeCuda) and be.batch == 2
+    assert "falls back to the cuda backend" in caplog.text
+    with pytest.raises(BackendError, match="no usable"):
+        backends.create("tensorrt", None, {})
