@@ -124,6 +124,7 @@ def fault_inputs(d: Path) -> dict[str, Path]:
     out["corrupt-mkv"] = corrupt_middle(base_mkv, d / "corrupt.mkv")
     out["audio-only"] = audio_only(d / "audio.m4a")
     out["odd-321x241"] = write_clip(d / "odd.mkv", width=321, height=241, pix_fmt="yuv444p")
+    out["h-not-mult-4-160x118"] = write_clip(d / "h118.mp4", width=160, height=118)
     out["tiny-2x2"] = write_clip(d / "tiny.mkv", width=2, height=2, frames=6, codec="ffv1", pix_fmt="yuv444p")
     out["10bit-hevc"] = write_clip(d / "10bit.mp4", codec="libx265", pix_fmt="yuv420p10le")
     out["10bit-h264"] = write_clip(d / "10bit-h264.mkv", codec="libx264", pix_fmt="yuv420p10le")

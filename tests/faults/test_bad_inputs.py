@@ -66,6 +66,7 @@ def test_unusable_input_is_one_clear_error(fault_media, tmp_path, name):
 # name: (expected frames or None for 'at least most', size, rotation, colour tags kept?)
 GOOD = {
     "odd-321x241": dict(frames=12, size=(321, 241)),
+    "h-not-mult-4-160x118": dict(frames=12, size=(160, 118)),
     "tiny-2x2": dict(frames=6, size=(2, 2)),
     "10bit-hevc": dict(frames=12, size=(160, 120)),
     "10bit-h264": dict(frames=12, size=(160, 120)),

@@ -65,7 +65,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "sigterm-nokeep" else c for c in CASES])
 def test_signal_mid_run(long_clip, tmp_path, case):
     sigs, keep, code = CASES[case]
     inp = _copy(long_clip, tmp_path)
@@ -81,7 +81,12 @@ def test_signal_mid_run(long_clip, tmp_path, case):
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == code, err
+    if len(sigs) > 1:
+        # the second signal may land after the first was handled (during shutdown): Python then
+        # dies of SIGINT (-2), which the shell reports as 130 too
+        assert p.returncode in (code, -signal.SIGINT), err
+    else:
+        assert p.returncode == code, err
     assert "Traceback" not in err and "interrupted" in err, err
     assert sha256(inp) == before, "the input was modified"
     assert not (tmp_path / "long_enhanced.mp4").exists(), "an interrupted run must never produce the final name"

@@ -201,7 +201,7 @@ def _listen_addr(port: int) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("bind, want", [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+@pytest.mark.parametrize("bind, want", [(None, "127.0.0.1"), pytest.param("0.0.0.0", "0.0.0.0", marks=pytest.mark.slow)])
 def test_http_preview_binds_loopback_unless_told(tmp_path, bind, want):
     port = free_port()
     args = [sys.executable, "-m", "psenet_stream", "webcam", "--device", "lavfi:testsrc2=size=160x120:rate=10,realtime", "--preview", "http",
