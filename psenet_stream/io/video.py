@@ -430,6 +430,10 @@ class VideoFileSink:
         if audio_mode is not None:
             self._ain = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
             for ia in self._ain.streams.audio:
+                if ia.codec_context is None:  # a damaged header (e.g. an mp4 cut inside its moov)
+                    if audio_mode == "copy":
+                        log.warning("warning: audio track %d of the input has no codec parameters (damaged?); it is left out", ia.index)
+                    continue
                 if audio_mode == "copy":
                     self._audio.append((ia, oc.add_stream_from_template(ia), "copy"))
                     continue
