@@ -68,7 +68,7 @@ def mutate(data: bytes, ops) -> bytes:
 
 
 # Known, reported bugs (see docs/FAULTS.md): the long fuzz steps over them to look for new ones.
-KNOWN = ("has no attribute 'sample_rate'",)
+KNOWN: tuple[str, ...] = ()
 
 
 def check_example(forkcli, d: Path, ext: str, ops, skip_known: bool = False) -> None:
@@ -129,9 +129,7 @@ def test_fuzz_container_bytes_long(forkcli, tmp_path_factory, ext):
     run()
 
 
-@pytest.mark.xfail(strict=True, reason="io/video.py: an audio stream without codec parameters (mp4 cut inside its moov) makes the "
-                   "AAC fallback read ia.codec_context.sample_rate on None -> 'internal error: AttributeError' (exit 1); "
-                   "owner editing video.py, not fixed here")
 def test_fuzz_regression_audio_stream_without_codec_context(forkcli, tmp_path):
-    """Found by the slow fuzz: the mp4 truncated at 94.9 % keeps an audio track with no codec context."""
+    """Found by the slow fuzz: the mp4 truncated at 94.9 % keeps an audio track with no codec context
+    (was: the AAC fallback read ia.codec_context.sample_rate on None -> internal error, exit 1)."""
     check_example(forkcli, tmp_path, ".mp4", [("truncate", 0.94921875)])
