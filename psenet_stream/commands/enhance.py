@@ -167,7 +167,7 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
     "--smoothing", type=float, help=f"Temporal smoothing of the correction, 0..0.95 (default {VIDEO_SMOOTHING} for video, 0 for images)."
 )
 @click.option("--no-highlight-protection", is_flag=True, help="Let darkening gammas act up to pure white (noisier highlights).")
-@click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: torch's choice).")
+@click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: half the cores, at least 1; decode and encode run beside it).")
 @click.option("--size", help="Frame size WxH of raw input ('-'), or the capture size asked of a webcam (/dev/videoN).")
 @click.option(
     "--pix-fmt",
