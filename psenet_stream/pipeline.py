@@ -289,6 +289,20 @@ def run(
     return stats
 
 
+def _video_file_sink(src, input, output, *, codec, crf, preset, overwrite):
+    """The output of a file-to-file run: checked, temporary name then rename, input audio copied."""
+    from psenet_stream.io.sinks import AtomicFileSink, check_output_path
+    from psenet_stream.io.video import VideoFileSink
+
+    check_output_path(output, [input], overwrite=overwrite)
+    audio = input if src.has_audio else None
+    return AtomicFileSink(
+        output,
+        lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio, name=output.name),
+        overwrite=overwrite,
+    )
+
+
 def transcode_plain(
     input,
     output,
@@ -305,20 +319,13 @@ def transcode_plain(
     """
     from pathlib import Path
 
-    from psenet_stream.io.sinks import AtomicFileSink, check_output_path
-    from psenet_stream.io.video import VideoFileSink, VideoFileSource
+    from psenet_stream.io.video import VideoFileSource
 
     input, output = Path(input), Path(output)
     t0 = time.perf_counter()
     n = 0
     with VideoFileSource(input) as src:
-        check_output_path(output, [input], overwrite=overwrite)
-        audio = input if src.has_audio else None
-        sink = AtomicFileSink(
-            output,
-            lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio, name=output.name),
-            overwrite=overwrite,
-        )
+        sink = _video_file_sink(src, input, output, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
         try:
             for fr in src:
                 sink.write(fr, fr.rgb)
@@ -353,18 +360,11 @@ def enhance_file(
     """
     from pathlib import Path
 
-    from psenet_stream.io.sinks import AtomicFileSink, check_output_path
-    from psenet_stream.io.video import VideoFileSink, VideoFileSource
+    from psenet_stream.io.video import VideoFileSource
 
     input, output = Path(input), Path(output)
     with VideoFileSource(input) as src:
-        check_output_path(output, [input], overwrite=overwrite)
-        audio = input if src.has_audio else None
-        sink = AtomicFileSink(
-            output,
-            lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio, name=output.name),
-            overwrite=overwrite,
-        )
+        sink = _video_file_sink(src, input, output, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
         try:
             stats = run(src, enhancer, [sink], batch=batch, stop=stop, progress=progress)
         except BaseException:
