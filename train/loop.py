@@ -310,7 +310,8 @@ class Trainer:
                     self.save_last(val)
                 bar.update(
                     f"step {self.step}/{total} ep {self.step // cfg.steps_per_epoch} loss {terms['loss']:.5f} lr {self.opt.param_groups[0]['lr']:.1e} "
-                    f"{ips:.1f} img/s | held-out {val:.2f} dB (best {self.best_psnr:.2f} @ {self.best_step})",
+                    f"{ips:.1f} img/s | "
+                    + (f"held-out {val:.2f} dB (best {self.best_psnr:.2f} @ {self.best_step})" if not math.isnan(val) else "held-out -"),
                     force=last_val,
                 )
                 if deadline and time.time() > deadline:

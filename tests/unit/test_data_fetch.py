@@ -90,3 +90,10 @@ def test_selection_is_consistent():
     assert set(df.MEMBER_SHA256) == set(df.PHOTOS) | set(df.CLIPS), "every file taken from a package is pinned"
     assert {s for s, _ in (df.PHOTOS[n] for n in df.TEST_SET)} >= {"mate-backgrounds", "opencv-doc", "scikit-image"}
     assert all(len(v[2]) == 64 for v in df.DEBS.values())
+
+
+def test_missing_apt_get_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(df.shutil, "which", lambda name: None)
+    with pytest.raises(UserError) as e:
+        df._apt_download("opencv-doc", tmp_path)
+    assert "apt-get is not available" in e.value.problem and "sha256" in e.value.fix
