@@ -60,6 +60,11 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
                 f"{path} is an official PSENet Lightning checkpoint, not a psenet-stream weight file",
                 f"convert it once: psenet-stream import-weights {path} -o weights.pt",
             ) from e
+        if "Weights only load failed" in str(e):  # never echo torch's "re-run with weights_only=False" advice
+            raise UserError(
+                f"refusing weights {path}: it holds Python objects beyond tensors (loading it could run code)",
+                "pass a file written by psenet-stream train or import-weights; do not load files from untrusted sources",
+            ) from e
         raise UserError(f"cannot read weights {path}: {str(e).splitlines()[0]}", "pass a file written by psenet-stream train or import-weights") from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path} is not a psenet-stream weight file", "pass a file written by psenet-stream train or import-weights")
@@ -118,6 +123,11 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
         with torch.serialization.safe_globals([*_LIGHTNING_STUBS, argparse.Namespace]):
             ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
+        if "Weights only load failed" in str(e):  # never echo torch's "re-run with weights_only=False" advice
+            raise UserError(
+                f"refusing {path}: it holds Python objects that an official PSENet checkpoint does not (loading it could run code)",
+                "pass sice.pth or afifi.pth from the official repository",
+            ) from e
         raise UserError(f"cannot read {path} as an official PSENet checkpoint: {str(e).splitlines()[0]}", "pass sice.pth or afifi.pth from the official repository") from e
     if not isinstance(ck, dict) or "state_dict" not in ck:
         raise UserError(f"{path} has no state_dict", "pass sice.pth or afifi.pth from the official repository")
