@@ -58,10 +58,12 @@ def test_malicious_weights_are_refused_in_process(tmp_path, legacy):
 
     marker = tmp_path / "pwned"
     evil = _evil_weights(tmp_path / "weights.pt", marker, legacy)
-    with pytest.raises(BackendError, match="cannot read weights"):
+    with pytest.raises(BackendError, match="refusing weights .* could run code") as ei:
         load_model(evil)
-    with pytest.raises(BackendError, match="cannot read .* as an official PSENet checkpoint"):
+    assert "weights_only" not in str(ei.value) and "False" not in str(ei.value)  # no advice to disable the guard
+    with pytest.raises(BackendError, match="refusing .* could run code") as ei:
         read_official_checkpoint(evil)
+    assert "weights_only" not in str(ei.value)
     assert not marker.exists(), "the pickle payload ran"
 
 
@@ -74,10 +76,12 @@ def test_malicious_weights_are_refused_by_the_cli(tmp_path, forkcli):
     make_video(clip, frames=4)
     r = forkcli.run([clip, "-o", tmp_path / "o.mp4", *FAST, "--weights", evil], timeout=60)
     assert r["rc"] == 5, r["stderr"]
-    assert "Traceback" not in r["stderr"] and "cannot read weights" in r["stderr"] and "hint:" in r["stderr"], r["stderr"]
+    assert "Traceback" not in r["stderr"] and "refusing weights" in r["stderr"] and "hint:" in r["stderr"], r["stderr"]
+    assert "weights_only" not in r["stderr"], r["stderr"]
     assert not (tmp_path / "o.mp4").exists()
     r = forkcli.run(["import-weights", evil, "-o", tmp_path / "w.pt"], timeout=60)
-    assert r["rc"] != 0 and "Traceback" not in r["stderr"], r["stderr"]
+    assert r["rc"] == 5 and "Traceback" not in r["stderr"] and "refusing" in r["stderr"], r["stderr"]
+    assert "weights_only" not in r["stderr"], r["stderr"]
     assert not (tmp_path / "w.pt").exists()
     assert not marker.exists(), "the pickle payload ran"
 
