@@ -214,7 +214,7 @@ def evaluate(
                                 notes.append(f"flicker: {err.problem}: skipped")
                                 log.warning("flicker: %s: skipped", err.problem)
                                 continue
-                            f.update({"clip": Path(clip).name, "weights": base})
+                            f.update({"clip": Path(clip).name, "weights": base, "sha256": enh.meta.get("sha256")})
                             rows.append(f)
                             if progress:
                                 progress(f"flicker {base} {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
