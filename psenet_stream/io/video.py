@@ -223,8 +223,12 @@ class VideoFileSource:
         else:
             # the container's header promised a longer stream: cut off. (Frame counts are no
             # guide: AVI marks repeated frames with empty packets that decode to nothing.)
-            if last_s is not None and vs.duration and vs.time_base:
+            dur_s = None
+            if vs.duration and vs.time_base:
                 dur_s = float(vs.duration * vs.time_base) + float(vs.start_time or 0) * float(vs.time_base)
+            elif self._c.duration:  # matroska: only the container (segment) has a duration
+                dur_s = (self._c.duration + (self._c.start_time or 0)) / 1e6
+            if last_s is not None and dur_s:
                 if last_s < dur_s - max(0.5, 0.1 * dur_s):
                     log.warning(
                         "warning: %s ended early at %.1f s of %.1f s (truncated?); the output stops there", self.path.name, last_s, dur_s
