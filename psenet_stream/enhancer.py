@@ -119,6 +119,15 @@ def apply_exact(x: torch.Tensor, log_gamma_small: torch.Tensor, knee: float) -> 
     return apply_gamma(x, g)
 
 
+class _Done:
+    """A plan whose frame a full-frame backend has already finished."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: np.ndarray):
+        self.frame = frame
+
+
 class Enhancer:
     """Exposure correction for frames, batches and tensors. Keeps temporal state for video."""
 
@@ -186,12 +195,26 @@ class Enhancer:
 
     def enhance_frames(self, frames: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB; frames are processed in order."""
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise UserError(f"expected (N, H, W, 3) RGB frames, got shape {frames.shape}", "pass H x W x 3 RGB images")
+        plans = self.predict(frames)
+        out = np.empty_like(frames)
+        for i, plan in enumerate(plans):
+            out[i] = self.apply(frames[i], plan)
+        return out
+
+    def predict(self, frames: np.ndarray) -> list:
+        """The stateful half: the network and temporal smoothing, on small copies of frames.
+
+        Returns one plan per frame for ``apply``. Splitting the two lets a pipeline run the
+        full-resolution curve (``apply``, stateless) in another thread than the network.
+        A full-frame backend (cuda) does all the work here; its plans are the finished frames.
+        """
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise UserError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
         n, h, w, _ = frames.shape
         sh, sw = working_size(h, w, self.options.infer_size)
         if self.backend.full_frame:
-            return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee)
+            done = self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee)
+            return [_Done(f) for f in done]
         if (sh, sw) == (h, w):
             small = frames
         else:
@@ -199,12 +222,13 @@ class Enhancer:
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=interp) for f in frames])
         small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
         lg = self._post(self.backend.predict_gamma(small), small)
-        lut = self._get_lut()
-        lg_hwc = lg.transpose(0, 2, 3, 1)
-        out = np.empty_like(frames)
-        for i in range(n):
-            out[i] = lut.apply(np.ascontiguousarray(frames[i]), np.ascontiguousarray(lg_hwc[i]))
-        return out
+        return list(np.ascontiguousarray(lg.transpose(0, 2, 3, 1)))
+
+    def apply(self, frame: np.ndarray, plan) -> np.ndarray:
+        """The stateless half: the curve at full resolution for one (H, W, 3) uint8 frame."""
+        if isinstance(plan, _Done):
+            return plan.frame
+        return self._get_lut().apply(np.ascontiguousarray(frame), plan)
 
     def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) or (3, H, W) float in [0, 1] -> the same, exact (no lookup table)."""
@@ -223,9 +247,10 @@ class Enhancer:
         return y[0] if squeeze else y
 
     def _get_lut(self) -> GammaLUT:
-        if self._lut is None:
-            self._lut = GammaLUT(self.options.highlight_knee)
-        return self._lut
+        lut = self._lut
+        if lut is None:  # benign race: two threads may both build it once
+            lut = self._lut = GammaLUT(self.options.highlight_knee)
+        return lut
 
     def describe(self) -> str:
         o = self.options
