@@ -34,6 +34,7 @@ import numpy as np
 from psenet_stream.io.frames import Frame, Sink, Source
 
 DEFAULT_FILE_BATCH = 4
+LATENCY_WINDOW = 100_000  # latency samples kept for the percentiles (about an hour at 30 fps)
 _END = object()
 _POLL_S = 0.1
 
@@ -46,7 +47,7 @@ class Stats:
     seconds: float = 0.0
     backend: str = ""
     interrupted: bool = False
-    latencies: list[float] = field(default_factory=list, repr=False)  # seconds, capture -> written
+    latencies: list[float] = field(default_factory=list, repr=False)  # seconds, capture -> written (the last LATENCY_WINDOW or more)
     # wall seconds spent inside each stage (they overlap: each runs in its own thread)
     stage_seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "enhance": 0.0, "apply": 0.0, "write": 0.0})
 
@@ -215,6 +216,8 @@ def run(
             with lock:
                 stats.frames_out += 1
                 stats.latencies.append(now - frame.t_capture)
+                if len(stats.latencies) >= 2 * LATENCY_WINDOW:  # a live run never ends: keep memory bounded
+                    del stats.latencies[:-LATENCY_WINDOW]
                 stats.seconds = now - t0
             if progress is not None:
                 progress(stats)
