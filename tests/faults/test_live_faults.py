@@ -224,3 +224,24 @@ def test_rtsp_camera_server_restart_reconnects(tmp_path):
             s.stop()
     assert n_before >= 25 and n_after >= 25 and src.reconnects >= 1, (n_before, n_after, src.reconnects)
     assert "s3cret-pw" not in repr(src) and "s3cret-pw" not in src.info.description
+
+
+def test_latency_samples_stay_bounded(monkeypatch):
+    """A live run never ends: the latency samples behind the p50/p95 summary must not grow forever."""
+    from psenet_stream import pipeline
+
+    monkeypatch.setattr(pipeline, "LATENCY_WINDOW", 50)
+    from psenet_stream.io.frames import Frame
+
+    frames = (Frame(rgb=np.zeros((4, 4, 3), np.uint8), index=i) for i in range(1000))
+
+    class Null:
+        def write(self, frame, enhanced):
+            pass
+
+        def close(self):
+            pass
+
+    stats = pipeline.run(frames, None, [Null()], live=True)
+    assert stats.frames_out + stats.dropped == 1000
+    assert len(stats.latencies) < 100 and stats.latency_p95_ms is not None
