@@ -60,9 +60,9 @@ def _child(args: list[str], cwd: str | None, env: dict, out_path: str, err_path:
 
 
 def serve() -> None:
-    import psenet_stream.cli  # noqa: F401  (the point: import torch, av, cv2 once)
-    import psenet_stream.commands.enhance  # noqa: F401
-    import psenet_stream.enhancer  # noqa: F401
+    import psenet_stream.cli
+    import psenet_stream.commands.enhance
+    import psenet_stream.enhancer
     import psenet_stream.io.video  # noqa: F401
 
     sys.stdout.write(json.dumps({"ready": True}) + "\n")

@@ -130,7 +130,7 @@ def soak(seconds: float, *, warmup: float = 60.0, sample_every: float = 10.0, so
     if file_sink is not None:
         file_sink.close()
     stats = result.get("stats")
-    enh = None  # noqa: F841  (drop the model before counting threads)
+    enh = None
     gc.collect()
     time.sleep(1.0)
     after = [t for t in threading.enumerate() if t.ident not in before_threads]
