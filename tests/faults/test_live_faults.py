@@ -244,3 +244,53 @@ def test_latency_samples_stay_bounded(monkeypatch):
     stats = pipeline.run(frames, None, [Null()], live=True)
     assert stats.frames_out + stats.dropped == 1000
     assert len(stats.latencies) < 100 and stats.latency_p95_ms is not None
+
+
+@pytest.mark.rtsp
+@pytest.mark.slow
+def test_cli_publish_server_dies_mid_stream_then_ctrl_c(tmp_path):
+    """The RTSP server we publish to dies mid-stream: the publisher child keeps retrying, the
+    CLI stays responsive, and Ctrl-C ends it within a bound."""
+    reason = gst_rtsp_available()
+    if reason:
+        pytest.skip(reason)
+    import selectors
+
+    port = free_port()
+    srv = start_rtsp_server(port, record=tmp_path / "rec.mkv", log=tmp_path / "gst.log")
+    p = subprocess.Popen([sys.executable, "-m", "psenet_stream", REALTIME, "-o", f"rtsp://127.0.0.1:{port}/out", *FAST], cwd=tmp_path,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=cli_env())
+    buf = b""
+
+    def read_until(token: bytes, timeout: float) -> bool:
+        nonlocal buf
+        sel = selectors.DefaultSelector()
+        sel.register(p.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while token not in buf and time.monotonic() < deadline:
+            if sel.select(timeout=0.2):
+                chunk = p.stderr.read1(4096)
+                if not chunk:
+                    break
+                buf += chunk
+        return token in buf
+
+    try:
+        assert read_until(b"connected", 40), buf.decode(errors="replace")
+        time.sleep(1.0)
+        srv.stop()  # the server dies
+        assert read_until(b"reconnecting", 20), buf.decode(errors="replace")
+        assert p.poll() is None  # still running, not frozen
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        rest = p.communicate(timeout=30)[1]
+        took = time.monotonic() - t0
+    finally:
+        srv.stop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = (buf + rest).decode(errors="replace")
+    assert "Traceback" not in err, err
+    assert p.returncode == 0, err
+    assert took < 15, took
