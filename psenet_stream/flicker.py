@@ -8,7 +8,7 @@ A good video enhancer keeps ``output.mean_abs_delta`` close to the input's (it s
 add brightness changes the scene does not have); ``ratio`` = output / input says by how
 much it adds (> 1) or removes (< 1) them.
 
-``measure_flicker(clip, enhancer)`` decodes a clip with PyAV (or takes any iterable of
+``measure_flicker(clip, enhancer)`` decodes a clip with PyAV via psenet_stream.io (or takes any iterable of
 uint8 RGB frames), optionally applies a synthetic exposure error to every frame, and runs
 the enhancer frame by frame as a live stream would.
 """
@@ -61,24 +61,18 @@ class FlickerMeter:
 
 
 def decode_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """uint8 RGB frames of the first video stream of a file, decoded with PyAV."""
-    import av
+    """uint8 RGB frames (coded orientation) of a video file, decoded with PyAV through the
+    project's VideoFileSource (psenet_stream.io stays the only package that imports av)."""
+    from psenet_stream.io.video import VideoFileSource
 
-    from psenet_stream.errors import InputError
-
+    src = VideoFileSource(path)
     try:
-        container = av.open(str(path))
-    except (OSError, av.FFmpegError) as e:
-        raise InputError(f"cannot open {path}: {e}", "pass a readable video file") from e
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream", "pass a video file")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for n, frame in enumerate(container.decode(stream), start=1):
-            yield frame.to_ndarray(format="rgb24")
+        for n, frame in enumerate(src, start=1):
+            yield frame.rgb
             if max_frames is not None and n >= max_frames:
                 return
+    finally:
+        src.close()
 
 
 def _resize_long(img: np.ndarray, long_side: int | None) -> np.ndarray:
