@@ -97,6 +97,7 @@ def evaluate(
     photo after resizing it to --long-side, then stored as 8-bit sRGB. Deterministic.
     """
     import logging
+    import shlex
     import sys
 
     from psenet_stream import __version__
@@ -156,7 +157,7 @@ def evaluate(
 
         result: dict = {
             "version": __version__,
-            "command": "psenet-stream " + " ".join(sys.argv[2:] if len(sys.argv) > 2 and sys.argv[1] == "eval" else sys.argv[1:]),
+            "command": "psenet-stream " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "python": platform.python_version(),
             "notes": notes,
         }
