@@ -118,6 +118,21 @@ def test_eval_command_writes_json_and_markdown(photo_dir, random_weights, tmp_pa
     assert "long side 64 px" in out_md.read_text()
 
 
+def test_eval_command_paired(tmp_path):
+    (tmp_path / "input").mkdir()
+    (tmp_path / "gt").mkdir()
+    for i in range(2):
+        gt = _photo(10 + i)
+        cv2.imwrite(str(tmp_path / "gt" / f"s{i}.png"), gt[..., ::-1])
+        cv2.imwrite(str(tmp_path / "input" / f"s{i}.png"), ev.synthesize(gt, -1.0)[..., ::-1])
+    out = tmp_path / "p.json"
+    res = CliRunner().invoke(eval_cmd, ["--paired", str(tmp_path), "--compare", "--limit", "2", "--json", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())["paired"]
+    assert r["methods"]["identity"]["subsets"]["paired"]["n"] == 2
+    assert r["methods"]["clahe"]["subsets"]["paired"]["psnr"] > 0
+
+
 def test_eval_command_needs_something_to_do():
     from psenet_stream.errors import UserError
 
