@@ -178,8 +178,18 @@ def make_enhancer(*, weights, backend, infer_size, strength, smoothing, no_highl
 )
 @click.option("--fps", type=float, help="Frame rate of raw input (for a video output; default 30), or asked of a webcam.")
 @click.option(
-    "--preview", type=click.Choice(["none", "window", "http"]), default="none", show_default=True, help="Also show the result live."
+    "--preview",
+    type=click.Choice(["none", "window", "http"]),
+    default="none",
+    is_flag=False,
+    flag_value="window",
+    show_default=True,
+    help="Also show the result live (a bare --preview means window).",
 )
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address for --preview http (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Port for --preview http (0: a free one).")
+@click.option("--timeout", "read_timeout", type=float, help="Live input: seconds without frames before the source counts as lost (default 5).")
+@click.option("--max-retries", type=click.IntRange(min=0), help="Live input: give up after this many failed reconnects (default: forever).")
 @click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Write the run's statistics (fps, latency, drops) as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
@@ -204,6 +214,10 @@ def enhance(
     pix_fmt,
     fps,
     preview,
+    bind,
+    port,
+    read_timeout,
+    max_retries,
     progress,
     stats_json,
     quiet,
@@ -245,6 +259,8 @@ def enhance(
             verbose,
             size,
             fps,
+            preview_opts={"bind": bind, "port": port} if preview == "http" else {},
+            live_extra={k: v for k, v in (("read_timeout", read_timeout), ("max_retries", max_retries)) if v is not None},
         )
     if stats_json:
         Path(stats_json).write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
@@ -342,6 +358,8 @@ def _run_stream(
     verbose=0,
     size=None,
     fps=None,
+    preview_opts=None,
+    live_extra=None,
 ):
     from psenet_stream.io.sinks import is_live_output, open_preview_sink
     from psenet_stream.io.sources import open_source
@@ -350,9 +368,15 @@ def _run_stream(
     if live and not output and preview == "none":
         raise UserError("a live input needs an output", "pass -o out.mp4, -o rtsp://server/path, or --preview window|http")
     enh = None
+    if live:
+        from psenet_stream.io.live import preflight
+
+        preflight(spec)  # a missing camera fails in milliseconds, before the model loads
     if live:  # load the model first: a camera starts delivering (and dropping) frames once opened
         enh = make_enhancer(smoothing=_smoothing(smoothing, VIDEO_SMOOTHING), **enh_kw)
     live_opts = {k: v for k, v in (("size", size), ("fps", fps)) if v is not None} if live else {}  # webcam mode
+    if live:
+        live_opts.update(live_extra or {})
     src = open_source(spec, **live_opts)  # a file source decodes its first frame: a bad input fails before any output exists
     try:
         info = src.info
@@ -380,7 +404,7 @@ def _run_stream(
         stop = threading.Event()
         extra = []
         if preview != "none":  # 'q' in the window sets stop: the run ends cleanly, as on Ctrl-C
-            extra.append(open_preview_sink(preview, info, stop=stop, source=src))
+            extra.append(open_preview_sink(preview, info, stop=stop, source=src, **(preview_opts or {})))
         prog = Progress(info.frames if not info.live else None, show_progress)
         if not to_file:
             return _run_live_output(src, enh, output, info, stop, prog, batch, extra)

@@ -107,7 +107,7 @@ def test_slow_client_skips_frames_and_does_not_slow_the_writer():
         time.sleep(0.3)
         parts = _read_parts(resp, 2, timeout=5)
         resp.close()
-        assert writes[0] < 3.0  # 300 writes never waited for the client
+        assert writes[0] < 15.0  # 300 writes never waited for the client (a blocked writer would hang here)
         assert len(parts) == 2
         assert sink.latest.seq == 300  # the client saw only some of them
     finally:
