@@ -57,6 +57,7 @@ VIDEO_EXTENSIONS = (
 
 # Default codec per output container; libx264 unless the container cannot hold H.264.
 DEFAULT_CODEC = "libx264"
+WRITE_HINT = "check the free space (and file size limits) of the output's disk, or write elsewhere with -o"
 CODEC_FOR_EXT = {".webm": "libvpx-vp9", ".ogv": "libtheora", ".gif": "gif"}
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
@@ -478,11 +479,14 @@ class VideoFileSink:
             vf.pts, vf.time_base = frame.pts, frame.time_base
         else:
             vf.pts, vf.time_base = self.frames_written, self._vs.codec_context.time_base
-        for pkt in self._vs.encode(vf):
-            self._oc.mux(pkt)
-        self.frames_written += 1
-        if self._audio:
-            self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
+        try:
+            for pkt in self._vs.encode(vf):
+                self._oc.mux(pkt)
+            self.frames_written += 1
+            if self._audio:
+                self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
+        except OSError as e:  # disk full, file too large, I/O error (av.error.OSError is one too)
+            raise OutputError(f"cannot write {self.name}: {_err_text(e)}", WRITE_HINT) from None
 
     def _audio_damaged(self) -> None:
         """An audio packet the muxer or decoder refuses (damaged input): skip it, say so once."""
@@ -552,6 +556,10 @@ class VideoFileSink:
                 self._oc.mux(pkt)
             if self._audio and audio:
                 self._pump_audio(None)
+            oc, self._oc = self._oc, None
+            oc.close()  # writes the trailer (mp4: the index): if that fails the file is unplayable
+        except OSError as e:
+            raise OutputError(f"cannot write {self.name}: {_err_text(e)}", WRITE_HINT) from None
         finally:
             self._close_quietly()
 
