@@ -134,3 +134,23 @@ def test_corrupt_packets_in_the_middle(fault_media, tmp_path, forkcli, name, min
         assert "corrupt packet" in err  # the loss is reported, not silent
     else:
         assert "ended early" in err  # the matroska demuxer stops at the damage: say so
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="io/video.py: av.open() of a named pipe with no writer blocks in the open(2) syscall, which "
+                   "PyAV's open/read timeout (an interrupt callback) cannot interrupt: the CLI hangs forever")
+def test_fifo_without_writer_does_not_hang(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.faults.conftest import cli_env
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    try:
+        r = subprocess.run([sys.executable, "-m", "psenet_stream", fifo, "-o", tmp_path / "o.mp4", *FAST], capture_output=True,
+                           timeout=30, env=cli_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail("HANG: a FIFO input with no writer never ends")
+    assert r.returncode == EXIT_INPUT and b"Traceback" not in r.stderr
