@@ -77,6 +77,27 @@ def _color_tags(fr) -> dict:
     }
 
 
+def _wait_for_fifo_writer(path: Path, timeout: float) -> int | None:
+    """For a named pipe: wait up to ``timeout`` s for data, else InputError; returns a read fd to
+    hold open until PyAV has opened the pipe (so the writer never sees it reader-less).
+    None for anything else. PyAV's timeouts cannot interrupt a blocking open(2) of a FIFO."""
+    import select
+    import stat
+
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            return None
+    except OSError:
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    if not poller.poll(int(timeout * 1000)):
+        os.close(fd)
+        raise InputError(f"nothing is writing to the named pipe {path.name} (waited {timeout:g} s)", "start the program that writes into it first, or pass a file")
+    return fd
+
+
 def check_input_file(path: str | Path) -> Path:
     """Existence / type / size checks with one-line fixes, before PyAV sees the path."""
     p = Path(path)
@@ -103,6 +124,7 @@ class VideoFileSource:
         self.path = check_input_file(path)
         self.dropped = 0
         self.decode_errors = 0
+        hold = _wait_for_fifo_writer(self.path, OPEN_TIMEOUT_S)  # a named pipe: open(2) would block forever
         try:
             self._c = av.open(str(self.path), timeout=(OPEN_TIMEOUT_S, timeout_s))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -110,6 +132,9 @@ class VideoFileSource:
                 f"cannot read {self.path.name}: {_err_text(e)}",
                 "the file is damaged, truncated, or not a video; check it plays, or re-download / re-export it",
             ) from None
+        finally:
+            if hold is not None:
+                os.close(hold)
         streams = self._c.streams.video
         if not streams:
             kinds = ", ".join(sorted({s.type for s in self._c.streams})) or "nothing"
