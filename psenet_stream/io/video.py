@@ -174,6 +174,12 @@ class VideoFileSource:
             description=self.path.name,
         )
         self.has_audio = bool(self._c.streams.audio)
+        trc = (self._color or {}).get("color_trc")
+        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): DESIGN.md "HDR / 10-bit"
+            log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
+                        "so expect a wrong look", self.path.name, "PQ" if trc == 16 else "HLG")
+        elif cc.pix_fmt and any(d in cc.pix_fmt for d in ("p10", "p12", "p16")):
+            log.info("note: %s is %s; the output is 8-bit", self.path.name, cc.pix_fmt)
 
     def _decode(self) -> Iterator[Frame]:
         """Decoded frames in display order, with strictly increasing pts.
