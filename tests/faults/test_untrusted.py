@@ -204,11 +204,19 @@ def _listen_addr(port: int) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("bind, want", [(None, "127.0.0.1"), pytest.param("0.0.0.0", "0.0.0.0", marks=pytest.mark.slow)])
-def test_http_preview_binds_loopback_unless_told(tmp_path, bind, want):
+@pytest.mark.parametrize(
+    "cmd, bind, want",
+    [("webcam", None, "127.0.0.1"), pytest.param("enhance", None, "127.0.0.1", marks=pytest.mark.slow),
+     pytest.param("webcam", "0.0.0.0", "0.0.0.0", marks=pytest.mark.slow)],
+)
+def test_http_preview_binds_loopback_unless_told(tmp_path, cmd, bind, want):
     port = free_port()
-    args = [sys.executable, "-m", "psenet_stream", "webcam", "--device", "lavfi:testsrc2=size=160x120:rate=10,realtime", "--preview", "http",
-            "--port", str(port), "--duration", "30", *FAST]
+    cam = "lavfi:testsrc2=size=160x120:rate=10,realtime"
+    if cmd == "webcam":
+        args = [sys.executable, "-m", "psenet_stream", "webcam", "--device", cam, "--duration", "30"]
+    else:
+        args = [sys.executable, "-m", "psenet_stream", cam]
+    args += ["--preview", "http", "--port", str(port), *FAST]
     if bind:
         args += ["--bind", bind]
     p = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=cli_env())
