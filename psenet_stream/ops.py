@@ -18,7 +18,7 @@ def apply_gamma(x: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.pow(1.0 - x, gamma)
 
 
-def protect_highlights(gamma: torch.Tensor, x: torch.Tensor, knee: float = 0.90) -> torch.Tensor:
+def protect_highlights(gamma: torch.Tensor, x: torch.Tensor, knee: float = 0.95) -> torch.Tensor:
     """Pull darkening gammas (< 1) back to 1 as x approaches white.
 
     The slope of 1 - (1 - x) ** g is g (1 - x) ** (g - 1), unbounded as x -> 1 when g < 1:

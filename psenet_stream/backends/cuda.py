@@ -342,7 +342,7 @@ class CudaBackend(Backend):
         frames: np.ndarray,
         small_size: tuple[int, int],
         gamma_hook: Callable[[np.ndarray, np.ndarray], np.ndarray],
-        knee: float = 0.90,
+        knee: float = 0.95,
     ) -> np.ndarray:
         """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB, frames in order."""
         n, h, w, _ = frames.shape
