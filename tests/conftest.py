@@ -12,6 +12,21 @@ SHARED = Path(os.environ.get("PSENET_SHARED", ROOT.parent / "shared"))
 PEERS = SHARED / "peers" / "psenet"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch/OpenCV thread in the test process: on a shared 2-core machine torch with two
+    threads was measured 10-25x slower than with one (docs/EVALUATION.md)."""
+    import cv2
+    import torch
+
+    n, m = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(n)
+    cv2.setNumThreads(m)
+
+
 @pytest.fixture(scope="session")
 def official_checkpoints() -> dict[str, Path]:
     found = {n: PEERS / f"{n}.pth" for n in ("sice", "afifi") if (PEERS / f"{n}.pth").is_file()}

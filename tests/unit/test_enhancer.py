@@ -13,19 +13,6 @@ from psenet_stream.errors import UserError
 from psenet_stream.model import PSENet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch/OpenCV thread: on a shared 2-core machine that is ~10x faster than two."""
-    import cv2
-
-    n, m = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(n)
-    cv2.setNumThreads(m)
-
-
 class ContentGamma(Backend):
     """A deterministic stand-in for the network: brightens dark pixels, darkens bright ones."""
 

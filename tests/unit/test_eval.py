@@ -17,19 +17,6 @@ from psenet_stream.model import PSENet
 from psenet_stream.weights_io import DEFAULT_WEIGHTS, save_weights
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch/OpenCV thread: on a shared 2-core machine that is ~10x faster than two."""
-    import cv2
-
-    n, m = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(n)
-    cv2.setNumThreads(m)
-
-
 def _photo(seed: int, h: int = 60, w: int = 80) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]

@@ -16,19 +16,6 @@ from psenet_stream.flicker import FlickerMeter, delta_stats, measure_flicker
 from psenet_stream.model import PSENet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch/OpenCV thread: on a shared 2-core machine that is ~10x faster than two."""
-    import cv2
-
-    n, m = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(n)
-    cv2.setNumThreads(m)
-
-
 def test_psnr_ssim_identity_and_known_value():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
