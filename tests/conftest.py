@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PSENET_SHARED", ROOT.parent / "shared"))
+def _find_shared() -> Path:
+    """../shared next to the checkout; a clone elsewhere (fresh-check, CI) also finds /work/shared."""
+    if os.environ.get("PSENET_SHARED"):
+        return Path(os.environ["PSENET_SHARED"])
+    for cand in (ROOT.parent / "shared", Path("/work/shared")):
+        if (cand / "peers" / "psenet").is_dir():
+            return cand
+    return ROOT.parent / "shared"
+
+
+SHARED = _find_shared()
 PEERS = SHARED / "peers" / "psenet"
 
 
