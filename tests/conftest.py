@@ -19,6 +19,7 @@ def _find_shared() -> Path:
 
 
 SHARED = _find_shared()
+os.environ.setdefault("PSENET_SHARED", str(SHARED))  # the product's own lookup (eval --compare) too
 PEERS = SHARED / "peers" / "psenet"
 
 

@@ -98,18 +98,20 @@ def test_mjpeg_stream_index_and_snapshot():
 def test_slow_client_skips_frames_and_does_not_slow_the_writer():
     sink = HttpPreviewSink(None, port=0, announce=False)
     try:
-        writes = []
-        resp = urllib.request.urlopen(sink.url + "stream.mjpg", timeout=5)
+        resp = urllib.request.urlopen(sink.url + "stream.mjpg", timeout=10)
+        frames = list(_frames(301))
         t0 = time.perf_counter()
-        for f, e in _frames(300):
+        for f, e in frames[:300]:
             sink.write(f, e)
-        writes.append(time.perf_counter() - t0)
-        time.sleep(0.3)
-        parts = _read_parts(resp, 2, timeout=5)
+        elapsed = time.perf_counter() - t0
+        # the client has not read anything yet: it gets the latest frame, not a backlog
+        first = _read_parts(resp, 1, timeout=10)
+        sink.write(*frames[300])  # a newer frame: the client is sent that one next
+        second = _read_parts(resp, 1, timeout=10)
         resp.close()
-        assert writes[0] < 15.0  # 300 writes never waited for the client (a blocked writer would hang here)
-        assert len(parts) == 2
-        assert sink.latest.seq == 300  # the client saw only some of them
+        assert elapsed < 15.0  # 300 writes never waited for the client (a blocked writer would hang here)
+        assert len(first) == 1 and len(second) == 1
+        assert sink.latest.seq == 301  # the client saw 2 of 301 frames
     finally:
         sink.close()
 
