@@ -255,13 +255,13 @@ def _pipeline():
         return None
 
 
-def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int) -> float:
-    """Wall seconds of one transcode (enhanced, or plain with enhancer=None), libx264 ultrafast."""
+def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int, preset: str = "ultrafast") -> float:
+    """Wall seconds of one transcode (enhanced, or plain with enhancer=None), libx264 at preset."""
     t0 = time.perf_counter()
     if enhancer is None and hasattr(pipeline, "transcode_plain"):
-        pipeline.transcode_plain(src, dst, preset="ultrafast", overwrite=True)
+        pipeline.transcode_plain(src, dst, preset=preset, overwrite=True)
     else:
-        pipeline.enhance_file(src, dst, enhancer, preset="ultrafast", batch=batch, overwrite=True)
+        pipeline.enhance_file(src, dst, enhancer, preset=preset, batch=batch, overwrite=True)
     return time.perf_counter() - t0
 
 
@@ -316,8 +316,14 @@ def run_bench(
     live_frames: int = 60,
     workdir: str | Path | None = None,
     threads: int | None = None,
+    preset: str = "ultrafast",
+    infer_size: int | str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark; return {'meta': ..., 'rows': [...]} (JSON-serialisable)."""
+    """Run the benchmark; return {'meta': ..., 'rows': [...]} (JSON-serialisable).
+
+    ``preset``: the libx264 preset of both transcodes (the ratio target holds at any preset);
+    ``infer_size``: the working resolution of the "default" rows (None: the enhancer default).
+    """
     from psenet_stream import backends as B
     from psenet_stream.enhancer import Enhancer
     from psenet_stream.errors import UserError
@@ -365,7 +371,7 @@ def run_bench(
                     except UserError as e:
                         row.skipped = e.problem
                         continue
-                    opts = {} if infer == "default" else {"infer_size": "full"}
+                    opts = {"infer_size": "full"} if infer == "full" else ({"infer_size": infer_size} if infer_size else {})
                     enh = Enhancer(be, **opts)
                     row.describe = be.describe()
                     reset_peak_rss()
@@ -375,9 +381,9 @@ def run_bench(
                         if clip_path is not None and infer == "default":
                             plain, enhanced = [], []
                             for _ in range(2 if frames <= 120 else 1):  # side by side, alternating
-                                plain.append(transcode(pipeline, clip_path, tmpdir / "plain.mp4", None, b))
+                                plain.append(transcode(pipeline, clip_path, tmpdir / "plain.mp4", None, b, preset))
                                 enh.reset()
-                                enhanced.append(transcode(pipeline, clip_path, tmpdir / "enh.mp4", enh, b))
+                                enhanced.append(transcode(pipeline, clip_path, tmpdir / "enh.mp4", enh, b, preset))
                             tp, te = min(plain), min(enhanced)
                             row.plain_fps = round(frames / tp, 2)
                             row.file_fps = round(frames / te, 2)
@@ -401,14 +407,14 @@ def run_bench(
     if (file or live) and pipeline is None:
         for r in rows:
             r.notes.append("psenet_stream.pipeline is not available: file/live figures skipped")
-    return {"meta": bench_meta(meta, names), "rows": [asdict(r) for r in rows]}
+    return {"meta": bench_meta(meta, names, preset, infer_size), "rows": [asdict(r) for r in rows]}
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:
     return None if v is None else round(float(v), nd)
 
 
-def bench_meta(weights_meta: dict, names: list[str]) -> dict[str, Any]:
+def bench_meta(weights_meta: dict, names: list[str], preset: str = "ultrafast", infer_size=None) -> dict[str, Any]:
     import torch
 
     out = {
@@ -421,7 +427,8 @@ def bench_meta(weights_meta: dict, names: list[str]) -> dict[str, Any]:
         "weights_sha256": weights_meta.get("sha256", ""),
         "backends": names,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "file_codec": "libx264 preset=ultrafast (input: H.264 veryfast crf 18)",
+        "file_codec": f"libx264 preset={preset} (input: H.264 veryfast crf 18)",
+        "infer_size": infer_size or "enhancer default",
     }
     try:
         import onnxruntime

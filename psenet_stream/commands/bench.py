@@ -14,10 +14,12 @@ import click
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
 @click.option("--clip", default=None, type=click.Path(exists=True, dir_okay=False), help="Take frames from this clip (default: the data clips, else a synthetic scene).")
 @click.option("--weights", default=None, type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
+@click.option("--preset", default="ultrafast", show_default=True, help="libx264 preset of both the plain and the enhanced transcode.")
+@click.option("--infer-size", default=None, help="Working resolution of the network (long side, or 'full') [default: the enhancer default].")
 @click.option("--no-file", is_flag=True, help="Skip the file transcode measurements.")
 @click.option("--no-live", is_flag=True, help="Skip the live-latency measurement (720p).")
 @click.option("--live-frames", default=60, show_default=True, type=click.IntRange(2, 10000), help="Frames of the paced 30 fps live source.")
-def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, no_file, no_live, live_frames) -> None:
+def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, preset, infer_size, no_file, no_live, live_frames) -> None:
     """Benchmark backends: inference fps, file fps, transcode ratio, live latency, memory.
 
     \b
@@ -39,13 +41,17 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, no_
         live=not no_live,
         live_frames=live_frames,
         threads=threads,
+        preset=preset,
+        infer_size=(infer_size if infer_size == "full" else int(infer_size)) if infer_size else None,
     )
     import shlex
 
     args = ["psenet-stream", "bench", "--backends", backends, "--frames", str(frames)]
-    for flag, value in (("--sizes", sizes), ("--batch", batch), ("--threads", threads), ("--clip", clip), ("--weights", weights), ("--json", json_path)):
+    for flag, value in (("--sizes", sizes), ("--batch", batch), ("--threads", threads), ("--clip", clip), ("--weights", weights), ("--json", json_path), ("--infer-size", infer_size)):
         if value is not None:
             args += [flag, str(value)]
+    if preset != "ultrafast":
+        args += ["--preset", preset]
     args += ["--no-file"] * no_file + ["--no-live"] * no_live + ([] if no_live else ["--live-frames", str(live_frames)])
     result["meta"]["command"] = shlex.join(args)
     click.echo(format_table(result))

@@ -93,6 +93,15 @@ def test_bench_runs_end_to_end_and_writes_json(env, tmp_path, capsys):
         assert rows[("cuda", "64x48", "default")]["skipped"]
 
 
+def test_bench_preset_and_infer_size_reach_the_transcodes(env, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--backends", "cpu", "--sizes", "64x48", "--frames", "3", "--json", str(out), "--no-live", "--preset", "veryfast", "--infer-size", "32"]
+    assert main(argv) == 0
+    meta = json.loads(out.read_text())["meta"]
+    assert "preset=veryfast" in meta["file_codec"] and meta["infer_size"] == 32
+    assert "--preset veryfast" in meta["command"] and "--infer-size 32" in meta["command"]
+
+
 def test_bench_sizes_are_checked(env, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--sizes", "64by48"])
