@@ -37,6 +37,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from psenet_stream.checksum import file_sha256 as sha256_file
 from psenet_stream.errors import InputError, UserError
 
 log = logging.getLogger(__name__)
@@ -196,12 +197,6 @@ MEMBER_SHA256: dict[str, str] = {
 # --- helpers ------------------------------------------------------------------------------
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -7,12 +7,12 @@ always read with ``weights_only=True``, so a weight file cannot run code.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from psenet_stream.checksum import file_sha256  # noqa: F401  (re-exported)
 from psenet_stream.errors import BackendError as UserError
 from psenet_stream.model import PSENet
 
@@ -26,13 +26,6 @@ def default_weights_path() -> Path:
 
     return Path(os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS)
 
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

@@ -19,21 +19,10 @@ from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.backends.cuda import CudaBackend
 from psenet_stream.bench import synthetic_scene, write_clip
 from psenet_stream.enhancer import Enhancer
-from psenet_stream.model import PSENet
-from psenet_stream.weights_io import load_model, save_weights
 
 FP16_LSB = 2  # the tolerance for the fp16 network on uint8 output
 
 
-@pytest.fixture(scope="module")
-def model_meta(tmp_path_factory):
-    torch.manual_seed(3)
-    m = PSENet()
-    with torch.no_grad():
-        m.last_conv.conv[-1].bias.add_(0.3)
-    path = tmp_path_factory.mktemp("w") / "w.pt"
-    save_weights(path, m.state_dict(), {"source": "test"})
-    return load_model(path)
 
 
 def frames(n, h, w, seed=0):

@@ -27,15 +27,6 @@ from psenet_stream.weights_io import load_model, save_weights
 RANGE = ((1, 3, 16, 16), (4, 3, 144, 256), (8, 3, 256, 256))
 
 
-@pytest.fixture(scope="module")
-def model_meta(tmp_path_factory):
-    torch.manual_seed(5)
-    m = PSENet()
-    with torch.no_grad():
-        m.last_conv.conv[-1].bias.add_(0.3)
-    path = tmp_path_factory.mktemp("w") / "w.pt"
-    save_weights(path, m.state_dict(), {"source": "test"})
-    return load_model(path)
 
 
 @pytest.fixture(scope="module")
