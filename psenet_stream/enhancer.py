@@ -149,7 +149,7 @@ class Enhancer:
         from psenet_stream.weights_io import load_model
 
         model, meta = load_model(weights)
-        bopts = {k: options.pop(k) for k in ("batch", "threads") if k in options}
+        bopts = {k: options.pop(k) for k in ("batch", "threads", "compile") if k in options}
         be = backends.create(backend, model, meta, **{k: v for k, v in bopts.items() if v is not None})
         return cls(be, **options)
 
@@ -159,15 +159,37 @@ class Enhancer:
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated clips)."""
-        self._prev_lg: np.ndarray | None = None
-        self._prev_small: np.ndarray | None = None
-        self.scene_cuts = 0
-        self.last_gamma: np.ndarray | None = None
+        self._prev_lg: np.ndarray | torch.Tensor | None = None
+        self._prev_small: np.ndarray | torch.Tensor | None = None
+        self._cuts = 0
+        self._cuts_dev: torch.Tensor | None = None  # counted on the GPU without a sync
+        self._last_gamma: np.ndarray | torch.Tensor | None = None
+
+    @property
+    def scene_cuts(self) -> int:
+        """Scene cuts seen since ``reset`` (each restarts the temporal smoothing)."""
+        return self._cuts + (int(self._cuts_dev.item()) if self._cuts_dev is not None else 0)
+
+    @property
+    def last_gamma(self) -> np.ndarray | None:
+        """The processed log gamma of the last batch, (N, 3, h, w) float32 (for flicker metrics)."""
+        lg = self._last_gamma
+        if torch.is_tensor(lg):
+            lg = self._last_gamma = lg.float().cpu().numpy()
+        return lg
 
     # --- the gamma post-processing, shared by every backend ----------------------------
-    def _post(self, gamma: np.ndarray, small: np.ndarray) -> np.ndarray:
-        """gamma, small frames (N, 3, h, w) float32 -> processed log gamma, same shape."""
+    def _post(self, gamma, small):
+        """gamma, small frames (N, 3, h, w) float32 -> processed log gamma, same shape.
+
+        numpy arrays are processed on the host; torch tensors where they are (the cuda
+        backend passes GPU tensors, so nothing leaves the device and nothing waits for it).
+        """
+        if torch.is_tensor(gamma):
+            return self._post_torch(gamma, small)
         o = self.options
+        if torch.is_tensor(self._prev_lg):  # the other kind of backend ran last: carry the state over
+            self._prev_lg, self._prev_small = self._prev_lg.float().cpu().numpy(), self._prev_small.float().cpu().numpy()
         lg = np.log(np.maximum(gamma, 1e-6, dtype=np.float32))
         if o.strength != 1.0:
             lg *= np.float32(o.strength)
@@ -178,16 +200,55 @@ class Enhancer:
                 prev, ps = self._prev_lg, self._prev_small
                 cut = prev is None or prev.shape != lg[i].shape or float(np.abs(small[i] - ps).mean()) > o.scene_cut
                 if cut:
-                    self.scene_cuts += prev is not None
+                    self._cuts += prev is not None
                 else:
                     lg[i] = a * prev + (1 - a) * lg[i]
                 self._prev_lg, self._prev_small = lg[i].copy(), small[i]
-        self.last_gamma = lg
+        self._last_gamma = lg
+        return lg
+
+    def _post_torch(self, gamma: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
+        """``_post`` for tensors on any device: same maths, no host synchronisation.
+
+        The scene-cut test of every frame is computed at once (each frame against the
+        one before it); only the moving average itself is a loop over the batch.
+        """
+        o = self.options
+        lg = torch.log(gamma.float().clamp_min(1e-6))
+        if o.strength != 1.0:
+            lg.mul_(o.strength)
+        lg.clamp_(*LOG_GAMMA_RANGE)
+        if o.smoothing > 0:
+            a = float(o.smoothing)
+            small = small.float()
+            prev, ps = self._prev_lg, self._prev_small
+            if prev is not None and not torch.is_tensor(prev):
+                prev, ps = torch.from_numpy(prev).to(lg.device), torch.from_numpy(ps).to(lg.device)
+            have = prev is not None and tuple(prev.shape) == tuple(lg.shape[1:]) and prev.device == lg.device
+            if prev is not None and not have:  # size changed: a cut, counted
+                self._cuts += 1
+            before = torch.cat([ps[None].to(small), small[:-1]]) if have else torch.cat([small[:1], small[:-1]])
+            cut = (small - before).abs().mean(dim=(1, 2, 3)) > o.scene_cut
+            if not have:
+                cut[0] = True
+            cur = prev if have else lg[0]
+            for i in range(lg.shape[0]):
+                if have or i > 0:
+                    cur = torch.where(cut[i], lg[i], torch.lerp(lg[i], cur, a))
+                    lg[i] = cur
+                else:
+                    cur = lg[0]
+            counted = cut.sum() - (0 if have else 1)
+            self._cuts_dev = counted if self._cuts_dev is None else self._cuts_dev + counted
+            self._prev_lg, self._prev_small = lg[-1].clone(), small[-1].clone()
+        self._last_gamma = lg
         return lg
 
     # --- public entry points ------------------------------------------------------------
     def __call__(self, x):
         if torch.is_tensor(x):
+            if x.dtype == torch.uint8 and x.shape[-1:] == (3,):
+                return self.enhance_frames(x[None])[0] if x.dim() == 3 else self.enhance_frames(x)
             return self.enhance_tensor(x)
         x = np.asarray(x)
         if x.dtype != np.uint8:
@@ -196,13 +257,41 @@ class Enhancer:
             return self.enhance_frames(x[None])[0]
         return self.enhance_frames(x)
 
-    def enhance_frames(self, frames: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB; frames are processed in order."""
+    def enhance_frames(self, frames, out=None):
+        """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB; frames are processed in order.
+
+        ``out``: an array of the same shape and dtype to write into (saves an allocation
+        per call in tight loops). With the cuda backend ``frames`` may also be a uint8
+        tensor already on the GPU: the result is then a tensor there, and nothing is
+        copied to or from the host.
+        """
+        if torch.is_tensor(frames):
+            return self._enhance_device(frames, out)
+        self._check_frames(frames)
+        if self.backend.full_frame:
+            n, h, w, _ = frames.shape
+            sh, sw = working_size(h, w, self.options.infer_size)
+            return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee, out=out)
         plans = self.predict(frames)
-        out = np.empty_like(frames)
+        out = np.empty_like(frames) if out is None else out
         for i, plan in enumerate(plans):
             out[i] = self.apply(frames[i], plan)
         return out
+
+    def _enhance_device(self, frames: torch.Tensor, out=None) -> torch.Tensor:
+        if not self.backend.full_frame or frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[-1] != 3:
+            raise UserError(
+                f"expected (N, H, W, 3) uint8 frames, got a {tuple(frames.shape)} {frames.dtype} tensor for backend {self.backend.name}",
+                "pass a numpy array (any backend), a uint8 CUDA tensor (cuda backend), or a float (N, 3, H, W) tensor to enhance_tensor",
+            )
+        n, h, w, _ = frames.shape
+        sh, sw = working_size(h, w, self.options.infer_size)
+        return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee, out=out)
+
+    @staticmethod
+    def _check_frames(frames) -> None:
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise UserError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
 
     def predict(self, frames: np.ndarray) -> list:
         """The stateful half: the network and temporal smoothing, on small copies of frames.
@@ -211,8 +300,7 @@ class Enhancer:
         full-resolution curve (``apply``, stateless) in another thread than the network.
         A full-frame backend (cuda) does all the work here; its plans are the finished frames.
         """
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise UserError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
+        self._check_frames(frames)
         n, h, w, _ = frames.shape
         sh, sw = working_size(h, w, self.options.infer_size)
         if self.backend.full_frame:

@@ -32,8 +32,9 @@ class Backend:
         raise NotImplementedError
 
     def enhance_uint8(
-        self, frames: np.ndarray, small_size: tuple[int, int], gamma_hook: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - only full-frame backends
+        self, frames: np.ndarray, small_size: tuple[int, int], gamma_hook: Callable[[Any, Any], Any], knee: float = 0.95, out: np.ndarray | None = None
+    ) -> np.ndarray:  # pragma: no cover - only full-frame backends
+        """Whole frames: downscale, network, ``gamma_hook(gamma, small) -> log gamma``, curve."""
         raise NotImplementedError
 
     def describe(self) -> str:

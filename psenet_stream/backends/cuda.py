@@ -2,25 +2,26 @@
 
 Per batch of B frames (B from ``batch``; 1-2 for live input, 8+ for files):
 
-    host uint8 RGB --(pinned ring slot, copy stream)--> GPU uint8 (N, H, W, 3)
-    compute stream: uint8 -> float, downscale exactly like the CPU path (cv2 INTER_AREA,
-                    rounded to 8 bits), network in fp16 channels_last -> gamma
-    copy stream:    gamma + small frames -> pinned host      (small: ~0.4 MB per frame)
-    host:           gamma_hook (the Enhancer's strength / temporal smoothing, numpy)
-    copy stream:    processed log gamma -> GPU
-    compute stream: log gamma upsampled, the curve with highlight protection
-                    (enhancer.apply_exact itself, in fp32) -> uint8
-    copy stream:    uint8 -> pinned host -> the caller's array
+    host:           the caller's uint8 RGB -> a pinned ring slot (a few threads)
+    upload stream:  pinned -> GPU uint8 (N, H, W, 3)
+    compute stream: uint8 -> fp16, downscale exactly like the CPU path (cv2 INTER_AREA as
+                    matrices, rounded to 8 bits), network in fp16 channels_last -> gamma
+                    (one CUDA graph); the Enhancer's gamma post-processing (strength,
+                    temporal smoothing, scene cuts) on the GPU tensors; the curve with
+                    highlight protection at full resolution, fused into one Triton kernel
+                    (``kernels.curve``; the eager ``apply_exact`` when Triton is missing)
+    download stream: GPU uint8 -> pinned -> (host threads) the caller's array
 
-Copy and compute run on separate CUDA streams ordered by events, and the host pipelines
-three batches: while it runs the hook for batch k, the GPU already runs the network for
-batch k+1, and batch k-1's result is being copied back. Pinned buffers are allocated once
-per (B, H, W) and reused; the two GPU phases are captured as CUDA graphs per ring slot
-(fixed shapes; a partial last batch runs the full graph on padded slots and only its
-first n frames are used) and fall back to eager execution if capture fails.
+Nothing in a batch waits for the host. Upload and download run on their own streams
+(both copy engines) ordered by events, and the host keeps two batches in flight while it
+fills the third slot, so host copies, transfers and kernels overlap. Pinned buffers are
+allocated once per (B, H, W) and reused; a partial last batch runs the full graph on
+padded slots and only its first n frames are used.
 
-The device-independent pieces (``area_matrix``, ``downscale_like_cv2``, ``curve_uint8``)
-run on the CPU too and are tested there against the CPU reference path.
+Frames already on the GPU (a CUDA uint8 tensor) skip the host entirely.
+
+The device-independent pieces (``area_matrix``, ``Downscaler``, ``curve_uint8``) run on
+the CPU too and are tested there against the CPU reference path.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from psenet_stream.errors import BackendError
 
 log = logging.getLogger("psenet_stream")
 
-RING = 3  # pipelined batches in flight: upload/network, hook, download
+RING = 4  # ring slots: the host fills one while three batches are on the GPU
 PINNED_BUDGET = 96 << 20  # bytes of uint8 frames per ring slot (each way); caps B for 4K
 
 
@@ -73,7 +74,7 @@ class Downscaler:
     CPU path's uint8 resize is.
     """
 
-    def __init__(self, h: int, w: int, sh: int, sw: int, device: torch.device | str = "cpu"):
+    def __init__(self, h: int, w: int, sh: int, sw: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         self.size = (sh, sw)
         self.identity = (sh, sw) == (h, w)
         self.pool = None
@@ -81,8 +82,8 @@ class Downscaler:
         if not self.identity and area and h % sh == 0 and w % sw == 0:
             self.pool = (h // sh, w // sw)
         if not self.identity and self.pool is None:
-            self.ah = torch.from_numpy(area_matrix(h, sh, area)).float().to(device)
-            self.awt = torch.from_numpy(area_matrix(w, sw, area).T.copy()).float().to(device)
+            self.ah = torch.from_numpy(area_matrix(h, sh, area)).to(device=device, dtype=dtype)
+            self.awt = torch.from_numpy(area_matrix(w, sw, area).T.copy()).to(device=device, dtype=dtype)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.identity:
@@ -90,8 +91,8 @@ class Downscaler:
         if self.pool is not None:
             y = F.avg_pool2d(x, self.pool, stride=self.pool)
         else:
-            y = torch.matmul(self.ah, torch.matmul(x, self.awt))
-        return y.round_().clamp_(0.0, 255.0)
+            y = torch.matmul(self.ah, torch.matmul(x.to(self.ah.dtype), self.awt))
+        return y.float().round_().clamp_(0.0, 255.0)
 
 
 def curve_uint8(x255: torch.Tensor, log_gamma_small: torch.Tensor, knee: float) -> torch.Tensor:
@@ -106,9 +107,9 @@ def curve_uint8(x255: torch.Tensor, log_gamma_small: torch.Tensor, knee: float) 
     return (y * 255.0).round_().clamp_(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def uint8_to_nchw(frames: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) fp32 0..255 in channels_last memory (no transpose copy)."""
-    return frames.permute(0, 3, 1, 2).float()
+def uint8_to_nchw(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float 0..255 in channels_last memory (no transpose copy)."""
+    return frames.permute(0, 3, 1, 2).to(dtype)
 
 
 # --- host copies --------------------------------------------------------------------------------
@@ -117,9 +118,10 @@ def uint8_to_nchw(frames: torch.Tensor) -> torch.Tensor:
 class _Copier:
     """Copies big uint8 batches host-to-host with a few threads (numpy releases the GIL).
 
-    One thread moves ~10 GB/s; a batch of eight 1080p frames is 50 MB each way, so at
-    thousands of fps the host copies into and out of the pinned ring would otherwise be
-    the bottleneck. Rows are split between threads; the result equals ``dst[...] = src``.
+    One thread moves ~7 GB/s (measured on the H100 machine's host: 7.7 ms for eight
+    1080p frames); a batch is 50 MB each way, so at thousands of fps the copies into and
+    out of the pinned ring would otherwise be the bottleneck. Several (dst, src) pairs go
+    in one call and run at the same time, rows split between threads.
     """
 
     MIN_BYTES = 4 << 20  # below this one thread is faster than the hand-off
@@ -133,13 +135,25 @@ class _Copier:
             self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="psenet-copy")
 
     def __call__(self, dst: np.ndarray, src: np.ndarray) -> None:
-        rows = dst.shape[1] if dst.ndim > 1 else 0
-        if self.pool is None or dst.nbytes < self.MIN_BYTES or rows < 2 * self.threads:
-            np.copyto(dst, src)
+        self.many([(dst, src)])
+
+    def many(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """``dst[...] = src`` for every pair, in parallel."""
+        total = sum(d.nbytes for d, _ in pairs)
+        if self.pool is None or total < self.MIN_BYTES:
+            for d, s in pairs:
+                np.copyto(d, s)
             return
-        cuts = np.linspace(0, rows, self.threads + 1).astype(int)
-        futures = [self.pool.submit(np.copyto, dst[:, a:b], src[:, a:b]) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-        for f in futures:
+        jobs = []
+        for d, s in pairs:
+            rows = d.shape[1] if d.ndim > 1 else 0
+            parts = max(1, min(rows // 2, round(self.threads * d.nbytes / total)))
+            if rows < 2 or parts == 1:
+                jobs.append((d, s))
+                continue
+            cuts = np.linspace(0, rows, parts + 1).astype(int)
+            jobs += [(d[:, a:b], s[:, a:b]) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+        for f in [self.pool.submit(np.copyto, d, s) for d, s in jobs]:
             f.result()
 
     def close(self) -> None:
@@ -167,16 +181,16 @@ class _NoStream:
 
 
 class _Slot:
-    """One ring slot: pinned host buffers, device buffers, events, and captured graphs."""
+    """One ring slot: pinned host buffers, device buffers, events, and the captured graph."""
 
-    def __init__(self, b: int, h: int, w: int, sh: int, sw: int, device: torch.device):
+    def __init__(self, b: int, h: int, w: int, sh: int, sw: int, device: torch.device, host: bool = True):
         cuda = device.type == "cuda"
         pin = dict(pin_memory=cuda)  # pin_memory raises without a CUDA device
-        self.h_in = torch.empty((b, h, w, 3), dtype=torch.uint8, **pin)
-        self.h_out = torch.empty((b, h, w, 3), dtype=torch.uint8, **pin)
-        self.h_gamma = torch.empty((b, 3, sh, sw), dtype=torch.float32, **pin)
-        self.h_small = torch.empty((b, 3, sh, sw), dtype=torch.float32, **pin)
-        self.h_lg = torch.zeros((b, 3, sh, sw), dtype=torch.float32, **pin)
+        if host:
+            self.h_in = torch.empty((b, h, w, 3), dtype=torch.uint8, **pin)
+            self.h_out = torch.empty((b, h, w, 3), dtype=torch.uint8, **pin)
+            # numpy views of the pinned buffers (no copies)
+            self.n_in, self.n_out = self.h_in.numpy(), self.h_out.numpy()
         self.d_in = torch.zeros((b, h, w, 3), dtype=torch.uint8, device=device)
         self.d_out = torch.empty((b, h, w, 3), dtype=torch.uint8, device=device)
         self.d_gamma = torch.ones((b, 3, sh, sw), dtype=torch.float32, device=device)
@@ -184,26 +198,21 @@ class _Slot:
         self.d_lg = torch.zeros((b, 3, sh, sw), dtype=torch.float32, device=device)
         # blocking: the host waits on some of them, so sleep rather than spin
         event = (lambda: torch.cuda.Event(blocking=True)) if cuda else _NoEvent
-        self.ev_in = event()  # H2D of the frames done (copy stream)
-        self.ev_net = event()  # network done (compute stream)
-        self.ev_gamma = event()  # gamma + small on the host (copy stream)
-        self.ev_lg = event()  # log gamma on the device (copy stream)
-        self.ev_curve = event()  # curve done (compute stream)
-        self.ev_out = event()  # output on the host (copy stream)
+        self.ev_in = event()  # H2D of the frames done (upload stream)
+        self.ev_curve = event()  # output frames ready on the device (compute stream)
+        self.ev_out = event()  # output on the host (download stream)
         self.graph_net: torch.cuda.CUDAGraph | None = None
         self.graph_curve: torch.cuda.CUDAGraph | None = None
-        # numpy views of the pinned buffers (no copies)
-        self.n_in, self.n_out = self.h_in.numpy(), self.h_out.numpy()
-        self.n_gamma, self.n_small, self.n_lg = self.h_gamma.numpy(), self.h_small.numpy(), self.h_lg.numpy()
 
 
 class _Ring:
-    def __init__(self, b, h, w, sh, sw, device):
-        self.key = (b, h, w, sh, sw)
-        self.slots = [_Slot(b, h, w, sh, sw, device) for _ in range(RING)]
-        self.down = Downscaler(h, w, sh, sw, device)
+    def __init__(self, b, h, w, sh, sw, device, host=True):
+        self.key = (b, h, w, sh, sw, host)
+        self.slots = [_Slot(b, h, w, sh, sw, device, host) for _ in range(RING)]
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        self.down = Downscaler(h, w, sh, sw, device, dtype)
         self.graphs_ok: bool | None = None  # None: not tried yet
-        self.knee: float | None = None  # the knee baked into the captured curve graphs
+        self.knee: float | None = None  # the knee baked into captured curve graphs (no Triton)
 
 
 class CudaBackend(Backend):
@@ -219,9 +228,16 @@ class CudaBackend(Backend):
         device: str | torch.device | None = None,
         graphs: bool = True,
         copy_threads: int | None = None,
+        fused: bool = True,
+        compile: bool = False,
         _emulate: bool = False,
     ):
-        """``_emulate`` runs the same batching/ring/hook logic on the CPU with no streams,
+        """``fused``: the Triton curve kernel when Triton is importable (else eager torch).
+        ``compile``: compile the network with torch.compile (max-autotune) for each new
+        frame size: minutes of compilation, then ~5x faster at full resolution (cudnn's
+        depthwise and 3-9 channel convolutions are slow there); pays off for long jobs
+        with ``infer_size='full'``.
+        ``_emulate`` runs the same batching/ring/hook logic on the CPU with no streams,
         events, pinned memory or graphs (fp32): for the CPU test suite only."""
         super().__init__(model, meta)
         self.emulated = _emulate
@@ -238,9 +254,22 @@ class CudaBackend(Backend):
             torch.backends.cudnn.benchmark = True
         self.batch = max(1, int(batch or 8))
         self.use_graphs = graphs and not _emulate
+        self.fused = False
+        if fused and not _emulate:
+            from psenet_stream.backends import kernels
+
+            self.fused = kernels.HAVE_TRITON
         self.net = self._make_net(model)
-        self.copy_stream = _NoStream() if _emulate else torch.cuda.Stream(self.device)
-        self.compute_stream = _NoStream() if _emulate else torch.cuda.Stream(self.device)
+        self.compiled = False
+        if compile and not _emulate:
+            self.net = torch.compile(self.net, mode="max-autotune-no-cudagraphs", dynamic=False)
+            self.compiled = True
+        if _emulate:
+            self.up_stream = self.down_stream = self.compute_stream = _NoStream()
+        else:
+            self.up_stream = torch.cuda.Stream(self.device)
+            self.down_stream = torch.cuda.Stream(self.device)
+            self.compute_stream = torch.cuda.Stream(self.device)
         self._ring: _Ring | None = None
         self._copy = _Copier(copy_threads if copy_threads is not None else min(8, max(1, (os.cpu_count() or 2) // 2)))
 
@@ -254,7 +283,8 @@ class CudaBackend(Backend):
 
     def describe(self) -> str:
         where = "emulated on the CPU" if self.emulated else torch.cuda.get_device_name(self.device)
-        return f"{self.name} ({where}, fp16, batch {self.batch})"
+        extra = (", fused curve" if self.fused else "") + (", compiled network" if self.compiled else "")
+        return f"{self.name} ({where}, fp16, batch {self.batch}{extra})"
 
     def _on(self, stream):
         """Context manager making ``stream`` current (nothing when emulated)."""
@@ -281,11 +311,11 @@ class CudaBackend(Backend):
     def _batch_for(self, h: int, w: int) -> int:
         return max(1, min(self.batch, PINNED_BUDGET // (h * w * 3)))
 
-    def _get_ring(self, b, h, w, sh, sw) -> _Ring:
-        key = (b, h, w, sh, sw)
+    def _get_ring(self, b, h, w, sh, sw, host=True) -> _Ring:
+        key = (b, h, w, sh, sw, host)
         if self._ring is None or self._ring.key != key:
             self._free_ring()
-            self._ring = _Ring(b, h, w, sh, sw, self.device)
+            self._ring = _Ring(b, h, w, sh, sw, self.device, host)
             self._sync()  # the zero-fills ran on the default stream
         return self._ring
 
@@ -296,37 +326,45 @@ class CudaBackend(Backend):
 
     def _phase_net(self, slot: _Slot, down: Downscaler) -> None:
         """compute stream: d_in -> d_small (0..1) and d_gamma (fp32)."""
-        x = uint8_to_nchw(slot.d_in)
+        x = uint8_to_nchw(slot.d_in, down.ah.dtype if down.pool is None and not down.identity else torch.float32)
         small = down(x).mul_(1.0 / 255.0)
         slot.d_small.copy_(small)
         slot.d_gamma.copy_(self._gamma_fp16(slot.d_small))
 
     def _phase_curve(self, slot: _Slot, knee: float) -> None:
         """compute stream: d_in, d_lg -> d_out (uint8 NHWC)."""
-        slot.d_out.copy_(curve_uint8(uint8_to_nchw(slot.d_in), slot.d_lg, knee))
+        if self.fused:
+            from psenet_stream.backends import kernels
+
+            kernels.curve(slot.d_in, slot.d_lg, knee, out=slot.d_out)
+        else:
+            slot.d_out.copy_(curve_uint8(uint8_to_nchw(slot.d_in), slot.d_lg, knee))
 
     def _capture(self, ring: _Ring, knee: float) -> None:
-        """Capture both phases of every slot as CUDA graphs; on any failure run eagerly."""
+        """Capture the network phase (and the eager curve) of every slot as CUDA graphs;
+        on any failure run eagerly."""
         if not self.use_graphs or ring.graphs_ok is not None:
             return
         try:
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):  # warm up (cudnn autotuning, allocator) off the capture
+            with torch.cuda.stream(side):  # warm up (cudnn autotuning, allocator, Triton JIT) off the capture
                 for _ in range(2):
                     self._phase_net(ring.slots[0], ring.down)
                     self._phase_curve(ring.slots[0], knee)
             torch.cuda.current_stream(self.device).wait_stream(side)
             torch.cuda.synchronize(self.device)
             for slot in ring.slots:  # each graph keeps its own private memory pool
-                g1, g2 = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
                 if self.capture_net:
+                    g1 = torch.cuda.CUDAGraph()
                     with torch.cuda.graph(g1):
                         self._phase_net(slot, ring.down)
                     slot.graph_net = g1
-                with torch.cuda.graph(g2):
-                    self._phase_curve(slot, knee)
-                slot.graph_curve = g2
+                if not self.fused:  # the fused curve is one launch already
+                    g2 = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(g2):
+                        self._phase_curve(slot, knee)
+                    slot.graph_curve = g2
             ring.knee = knee
             ring.graphs_ok = True
         except Exception as e:  # capture is an optimisation: never fail the run for it
@@ -336,88 +374,98 @@ class CudaBackend(Backend):
             ring.graphs_ok = False
             torch.cuda.synchronize(self.device)
 
+    def _compute(self, slot: _Slot, ring: _Ring, cnt: int, gamma_hook, knee: float) -> None:
+        """On the compute stream: network, gamma post-processing, curve (d_in -> d_out)."""
+        if slot.graph_net is not None:
+            slot.graph_net.replay()
+        else:
+            self._phase_net(slot, ring.down)
+        lg = gamma_hook(slot.d_gamma[:cnt], slot.d_small[:cnt])
+        if not torch.is_tensor(lg):  # a host-side hook (numpy): correct, just slower
+            lg = torch.from_numpy(np.ascontiguousarray(lg, dtype=np.float32)).to(self.device)
+        slot.d_lg[:cnt].copy_(lg)
+        if slot.graph_curve is not None:
+            slot.graph_curve.replay()
+        else:
+            self._phase_curve(slot, knee)
+
     @torch.inference_mode()
     def enhance_uint8(
         self,
-        frames: np.ndarray,
+        frames,
         small_size: tuple[int, int],
-        gamma_hook: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        gamma_hook: Callable,
         knee: float = 0.95,
-    ) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB, frames in order."""
+        out=None,
+    ):
+        """(N, H, W, 3) uint8 RGB -> (N, H, W, 3) uint8 RGB, frames in order.
+
+        ``frames`` is a numpy array (result: numpy, written to ``out`` when given) or a
+        uint8 tensor on this backend's device (result: a tensor there; no host copies).
+        ``gamma_hook(gamma, small)`` gets device tensors and returns log gamma.
+        """
+        on_device = torch.is_tensor(frames)
         n, h, w, _ = frames.shape
         sh, sw = small_size
         b = self._batch_for(h, w)
-        ring = self._get_ring(b, h, w, sh, sw)
-        if ring.graphs_ok and ring.knee != knee:
+        ring = self._get_ring(b, h, w, sh, sw, host=not on_device)
+        if ring.graphs_ok and not self.fused and ring.knee != knee:
             self._free_ring()  # the knee is baked into the captured curve
-            ring = self._get_ring(b, h, w, sh, sw)
+            ring = self._get_ring(b, h, w, sh, sw, host=not on_device)
         self._capture(ring, knee)
-        out = np.empty_like(frames)
-        cs, ks = self.copy_stream, self.compute_stream
-        hooked: deque = deque()  # (slot, start, count): network queued, hook pending
-        curved: deque = deque()  # (slot, start, count): curve queued, output pending
-
-        def launch_net(slot: _Slot, start: int, cnt: int) -> None:
-            self._copy(slot.n_in[:cnt], frames[start : start + cnt])
-            with self._on(cs):
-                slot.d_in[:cnt].copy_(slot.h_in[:cnt], non_blocking=True)
-                slot.ev_in.record(cs)
-            ks.wait_event(slot.ev_in)
-            with self._on(ks):
-                if slot.graph_net is not None:
-                    slot.graph_net.replay()
-                else:
-                    self._phase_net(slot, ring.down)
-                slot.ev_net.record(ks)
-            cs.wait_event(slot.ev_net)
-            with self._on(cs):
-                slot.h_gamma.copy_(slot.d_gamma, non_blocking=True)
-                slot.h_small.copy_(slot.d_small, non_blocking=True)
-                slot.ev_gamma.record(cs)
-
-        def run_hook_and_curve(slot: _Slot, cnt: int) -> None:
-            slot.ev_gamma.synchronize()
-            # copies: the hook keeps references (the previous small frame) across batches
-            lg = gamma_hook(slot.n_gamma[:cnt].copy(), slot.n_small[:cnt].copy())
-            np.copyto(slot.n_lg[:cnt], lg)
-            with self._on(cs):
-                slot.d_lg.copy_(slot.h_lg, non_blocking=True)
-                slot.ev_lg.record(cs)
-            ks.wait_event(slot.ev_lg)
-            with self._on(ks):
-                if slot.graph_curve is not None:
-                    slot.graph_curve.replay()
-                else:
-                    self._phase_curve(slot, knee)
-                slot.ev_curve.record(ks)
-            cs.wait_event(slot.ev_curve)
-            with self._on(cs):
-                slot.h_out[:cnt].copy_(slot.d_out[:cnt], non_blocking=True)
-                slot.ev_out.record(cs)
-
-        def harvest(slot: _Slot, start: int, cnt: int) -> None:
-            slot.ev_out.synchronize()
-            self._copy(out[start : start + cnt], slot.n_out[:cnt])
+        if on_device:
+            return self._enhance_device(frames, ring, b, gamma_hook, knee, out)
+        if out is None:
+            out = np.empty_like(frames)
+        us, ds, ks = self.up_stream, self.down_stream, self.compute_stream
+        pending: deque = deque()  # (slot, start, count): queued on the GPU, not yet harvested
 
         for k, start in enumerate(range(0, n, b)):
             cnt = min(b, n - start)
-            slot = ring.slots[k % RING]
-            # slot reuse is safe: the batch that used it RING batches ago was harvested
-            launch_net(slot, start, cnt)
-            hooked.append((slot, start, cnt))
-            if len(hooked) > 1:
-                s, st, c = hooked.popleft()
-                run_hook_and_curve(s, c)
-                curved.append((s, st, c))
-            if len(curved) > 1:
-                harvest(*curved.popleft())
-        while hooked:
-            s, st, c = hooked.popleft()
-            run_hook_and_curve(s, c)
-            curved.append((s, st, c))
-        while curved:
-            harvest(*curved.popleft())
+            slot = ring.slots[k % RING]  # used RING batches ago, and harvested since
+            copies = [(slot.n_in[:cnt], frames[start : start + cnt])]
+            if len(pending) == RING - 1:  # harvest the oldest while filling this slot
+                old, ost, oc = pending.popleft()
+                old.ev_out.synchronize()
+                copies.append((out[ost : ost + oc], old.n_out[:oc]))
+            self._copy.many(copies)
+            with self._on(us):
+                slot.d_in[:cnt].copy_(slot.h_in[:cnt], non_blocking=True)
+                slot.ev_in.record(us)
+            ks.wait_event(slot.ev_in)
+            with self._on(ks):
+                self._compute(slot, ring, cnt, gamma_hook, knee)
+                slot.ev_curve.record(ks)
+            ds.wait_event(slot.ev_curve)
+            with self._on(ds):
+                slot.h_out[:cnt].copy_(slot.d_out[:cnt], non_blocking=True)
+                slot.ev_out.record(ds)
+            pending.append((slot, start, cnt))
+        while pending:
+            old, ost, oc = pending.popleft()
+            old.ev_out.synchronize()
+            self._copy(out[ost : ost + oc], old.n_out[:oc])
+        return out
+
+    def _enhance_device(self, frames: torch.Tensor, ring: _Ring, b: int, gamma_hook, knee: float, out):
+        if frames.dtype != torch.uint8 or frames.device != self.device:
+            raise BackendError(f"expected a uint8 tensor on {self.device}, got {frames.dtype} on {frames.device}", "move it with .to(device) or pass a numpy array")
+        n = frames.shape[0]
+        out = torch.empty_like(frames) if out is None else out
+        ks = self.compute_stream
+        if not self.emulated:
+            ks.wait_stream(torch.cuda.current_stream(self.device))
+        with self._on(ks):
+            for k, start in enumerate(range(0, n, b)):
+                cnt = min(b, n - start)
+                slot = ring.slots[k % RING]
+                slot.d_in[:cnt].copy_(frames[start : start + cnt])
+                self._compute(slot, ring, cnt, gamma_hook, knee)
+                out[start : start + cnt].copy_(slot.d_out[:cnt])
+        if not self.emulated:
+            torch.cuda.current_stream(self.device).wait_stream(ks)
+            frames.record_stream(ks)
+            out.record_stream(ks)
         return out
 
     def close(self) -> None:

@@ -16,10 +16,11 @@ import click
 @click.option("--weights", default=None, type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
 @click.option("--preset", default="ultrafast", show_default=True, help="libx264 preset of both the plain and the enhanced transcode.")
 @click.option("--infer-size", default=None, help="Working resolution of the network (long side, or 'full') [default: the enhancer default].")
+@click.option("--compile", "compile_net", is_flag=True, help="GPU: compile the network with torch.compile (minutes per frame size; fast at full resolution).")
 @click.option("--no-file", is_flag=True, help="Skip the file transcode measurements.")
 @click.option("--no-live", is_flag=True, help="Skip the live-latency measurement (720p).")
 @click.option("--live-frames", default=60, show_default=True, type=click.IntRange(2, 10000), help="Frames of the paced 30 fps live source.")
-def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, preset, infer_size, no_file, no_live, live_frames) -> None:
+def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, preset, infer_size, compile_net, no_file, no_live, live_frames) -> None:
     """Benchmark backends: inference fps, file fps, transcode ratio, live latency, memory.
 
     \b
@@ -42,6 +43,7 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
         live_frames=live_frames,
         threads=threads,
         preset=preset,
+        compile_net=compile_net,
         infer_size=(infer_size if infer_size == "full" else int(infer_size)) if infer_size else None,
     )
     import shlex
@@ -52,7 +54,7 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
             args += [flag, str(value)]
     if preset != "ultrafast":
         args += ["--preset", preset]
-    args += ["--no-file"] * no_file + ["--no-live"] * no_live + ([] if no_live else ["--live-frames", str(live_frames)])
+    args += ["--compile"] * compile_net + ["--no-file"] * no_file + ["--no-live"] * no_live + ([] if no_live else ["--live-frames", str(live_frames)])
     result["meta"]["command"] = shlex.join(args)
     click.echo(format_table(result))
     if json_path:

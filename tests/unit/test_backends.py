@@ -4,6 +4,7 @@ and the TensorRT engine sidecar checks with a fake engine file."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 
@@ -412,3 +413,78 @@ def test_auto_falls_back_to_cuda_when_the_tensorrt_backend_cannot_start(monkeypa
     assert "falls back to the cuda backend" in caplog.text
     with pytest.raises(BackendError, match="no usable"):
         backends.create("tensorrt", None, {})
+
+
+def test_threaded_copy_of_several_pairs_at_once(monkeypatch):
+    from psenet_stream.backends.cuda import _Copier
+
+    monkeypatch.setattr(_Copier, "MIN_BYTES", 0)
+    rng = np.random.default_rng(6)
+    a, b = rng.integers(0, 256, (4, 64, 9, 3), dtype=np.uint8), rng.integers(0, 256, (2, 7, 5, 3), dtype=np.uint8)
+    c = _Copier(4)
+    da, db = np.zeros_like(a), np.zeros_like(b)
+    c.many([(da, a), (db, b)])
+    np.testing.assert_array_equal(da, a)
+    np.testing.assert_array_equal(db, b)
+    c.close()
+
+
+def _smoothing_run(post_kind, gammas, smalls, splits, **opts):
+    """Feed (gamma, small) through Enhancer._post in batches of the given sizes."""
+    enh = Enhancer(CpuBackend(*_tiny_model()), **opts)
+    outs, i = [], 0
+    for n in splits:
+        g, s = gammas[i : i + n], smalls[i : i + n]
+        if post_kind == "torch":
+            outs.append(enh._post(torch.from_numpy(g.copy()), torch.from_numpy(s.copy())).numpy())
+        else:
+            outs.append(enh._post(g.copy(), s.copy()))
+        i += n
+    return np.concatenate(outs), enh.scene_cuts
+
+
+def _tiny_model():
+    from psenet_stream.model import PSENet
+
+    return PSENet(), {"sha256": "0" * 64, "path": "x"}
+
+
+@pytest.mark.parametrize("opts", [{"smoothing": 0.7}, {"smoothing": 0.5, "strength": 0.6}, {"smoothing": 0.0, "strength": 1.5}])
+def test_gpu_side_gamma_post_processing_equals_the_host_one(opts):
+    """The cuda backend runs the Enhancer's post-processing on tensors: same log gamma and
+    scene cuts as the numpy path, whatever the batch boundaries."""
+    rng = np.random.default_rng(8)
+    n = 11
+    smalls = np.repeat(rng.random((1, 3, 9, 16), dtype=np.float32), n, axis=0)
+    smalls[5:] = rng.random((1, 3, 9, 16), dtype=np.float32)  # a scene cut at frame 5
+    smalls += rng.normal(0, 0.01, smalls.shape).astype(np.float32)
+    gammas = np.exp(rng.normal(0, 0.5, (n, 3, 9, 16))).astype(np.float32)
+    ref, ref_cuts = _smoothing_run("numpy", gammas, smalls, [n], **opts)
+    for splits in ([n], [1] * n, [4, 4, 3], [5, 6]):
+        got, cuts = _smoothing_run("torch", gammas, smalls, splits, **opts)
+        np.testing.assert_allclose(got, ref, atol=1e-5)
+        assert cuts == ref_cuts
+    if opts["smoothing"]:
+        assert ref_cuts == 1
+
+
+def test_fused_curve_kernel_matches_the_eager_curve(monkeypatch):
+    """The Triton curve kernel (run by Triton's CPU interpreter here; on the GPU in
+    tests/gpu) against curve_uint8: within one 8-bit level, at sizes that are not block
+    multiples, up- and down-sampled gamma, and with protection on and off."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    pytest.importorskip("triton", reason="Triton ships with CUDA builds of torch; not in the CPU test environment")
+    from psenet_stream.backends import kernels
+    from psenet_stream.backends.cuda import curve_uint8, uint8_to_nchw
+
+    kernels = importlib.reload(kernels)  # decorate the kernels again, for the interpreter
+    if not kernels.HAVE_TRITON:
+        pytest.skip("triton did not import")
+    g = torch.Generator().manual_seed(0)
+    for n, h, w, sh, sw, knee in [(2, 37, 61, 16, 27, 0.95), (1, 40, 48, 40, 48, 1.0), (2, 30, 50, 16, 28, 0.8)]:
+        x = torch.randint(0, 256, (n, h, w, 3), dtype=torch.uint8, generator=g)
+        x[0, 0, :5] = 255
+        lg = torch.rand((n, 3, sh, sw), generator=g) * 6 - 3
+        d = (kernels.curve(x, lg, knee).int() - curve_uint8(uint8_to_nchw(x), lg, knee).int()).abs()
+        assert d.max() <= 1
+        assert (d > 0).float().mean() < 0.01
