@@ -133,7 +133,8 @@ def run(
 ) -> Stats:
     """Read ``source``, enhance with ``enhancer`` (None: pass through), write every sink.
 
-    batch: frames per enhancer call (default 4 for files, always 1 for live sources).
+    batch: frames per enhancer call (default 4 for files, the backend's batch for GPU backends,
+    always 1 for live sources).
     live: override ``source.info.live``. queue_size: bound of each queue (default 2 x batch
     for files, 2 for live). stop: set it to end early (frames in flight are still written).
     progress: called from the writer thread after each frame with the running Stats.
@@ -142,7 +143,11 @@ def run(
     info = getattr(source, "info", None)
     if live is None:
         live = bool(getattr(info, "live", False))
-    b = 1 if live else max(1, int(batch or DEFAULT_FILE_BATCH))
+    default_batch = DEFAULT_FILE_BATCH
+    backend = getattr(enhancer, "backend", None)
+    if getattr(backend, "full_frame", False):
+        default_batch = int(getattr(backend, "batch", 0) or DEFAULT_FILE_BATCH)  # fill the GPU's batches
+    b = 1 if live else max(1, int(batch or default_batch))
     qsize = queue_size or (1 if live else 2 * b)
     stop = stop or threading.Event()
     failed = threading.Event()  # a worker raised: everybody stops now

@@ -136,8 +136,11 @@ def test_fused_curve_kernel_on_the_gpu_matches_the_eager_curve(model_meta):
     g = torch.Generator(device="cuda").manual_seed(1)
     for n, h, w, sh, sw, knee in [(3, 1080, 1920, 144, 256, 0.95), (2, 37, 61, 16, 27, 1.0), (1, 250, 333, 250, 333, 0.8)]:
         x = torch.randint(0, 256, (n, h, w, 3), dtype=torch.uint8, device="cuda", generator=g)
+        x[0, :2] = 255
         lg = torch.rand((n, 3, sh, sw), device="cuda", generator=g) * 6 - 3
-        d = (kernels.curve(x, lg, knee).int() - curve_uint8(uint8_to_nchw(x), lg, knee).int()).abs()
+        y = kernels.curve(x, lg, knee)
+        assert (y[x == 255] == 255).all(), "white pixels must stay white"
+        d = (y.int() - curve_uint8(uint8_to_nchw(x), lg, knee).int()).abs()
         assert d.max().item() <= 1 and (d > 0).float().mean().item() < 0.01
 
 

@@ -368,3 +368,21 @@ def test_open_sink_dispatch(tmp_path):
         open_sink(tmp_path / "v.mp4", info)
     with pytest.raises(OutputError, match="container"):
         open_sink(tmp_path / "v.nope", info)
+
+
+def test_gpu_backends_get_their_own_batch_size_by_default():
+    """A full-frame (GPU) backend is fed batches of its own size, not the CPU default of 4."""
+    from psenet_stream.backends.cuda import CudaBackend
+    from psenet_stream.enhancer import Enhancer
+    from psenet_stream.model import PSENet
+
+    class Recording(CudaBackend):
+        def enhance_uint8(self, frames, *a, **k):
+            self.calls = [*getattr(self, "calls", []), len(frames)]
+            return super().enhance_uint8(frames, *a, **k)
+
+    be = Recording(PSENet(), {"sha256": "0" * 64}, batch=6, _emulate=True)
+    sink = ListSink()
+    stats = pipeline.run(FakeSource(14, shape=(16, 24, 3)), Enhancer(be, infer_size=16), [sink])
+    assert stats.frames_out == 14 and [i for i, _ in sink.frames] == list(range(14))
+    assert be.calls == [6, 6, 2]
