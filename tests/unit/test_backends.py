@@ -490,3 +490,40 @@ def test_fused_curve_kernel_matches_the_eager_curve(monkeypatch):
         d = (y.int() - curve_uint8(uint8_to_nchw(x), lg, knee).int()).abs()
         assert d.max() <= 1
         assert (d > 0).float().mean() < 0.01
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.6])
+def test_frames_as_tensors_take_the_device_path_and_match_the_host_path(model_meta, smoothing):
+    """The cuda backend's frames-already-on-the-device path, run in CPU emulation: same
+    frames, same order, same scene cuts as numpy in / numpy out, written into ``out``."""
+    model, meta = model_meta
+    frames = clip(7, h=36, w=64)
+    host = Enhancer(CudaBackend(model, meta, batch=3, _emulate=True), infer_size=32, smoothing=smoothing)
+    dev = Enhancer(CudaBackend(model, meta, batch=3, _emulate=True), infer_size=32, smoothing=smoothing)
+    ref = host.enhance_frames(frames)
+    out = torch.zeros(frames.shape, dtype=torch.uint8)
+    got = dev.enhance_frames(torch.from_numpy(frames), out=out)
+    assert got is out
+    np.testing.assert_array_equal(got.numpy(), ref)
+    assert dev.scene_cuts == host.scene_cuts
+    np.testing.assert_allclose(dev.last_gamma, host.last_gamma, atol=1e-6)
+
+
+def test_out_array_is_filled_by_every_backend(model_meta, onnx_backend):
+    model, meta = model_meta
+    frames = clip(5, h=36, w=64)
+    for be in (CpuBackend(model, meta), onnx_backend, CudaBackend(model, meta, batch=2, _emulate=True)):
+        enh = Enhancer(be, infer_size=32)
+        out = np.zeros_like(frames)
+        assert enh.enhance_frames(frames, out=out) is out
+        enh.reset()
+        np.testing.assert_array_equal(out, enh.enhance_frames(frames), err_msg=be.name)
+
+
+def test_uint8_tensors_for_a_host_backend_are_a_clear_error(model_meta):
+    from psenet_stream.errors import UserError
+
+    model, meta = model_meta
+    enh = Enhancer(CpuBackend(model, meta), infer_size=32)
+    with pytest.raises(UserError, match="numpy array"):
+        enh(torch.zeros((36, 64, 3), dtype=torch.uint8))
