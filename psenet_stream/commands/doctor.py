@@ -82,6 +82,14 @@ def cuda() -> list[tuple[str, str]]:
     for i in range(torch.cuda.device_count()):
         p = torch.cuda.get_device_properties(i)
         rows.append((f"cuda:{i}", f"{p.name}, sm_{p.major}{p.minor}, {p.total_memory / 2**30:.1f} GiB"))
+    from psenet_stream.backends import kernels
+
+    if kernels.HAVE_TRITON:
+        import triton
+
+        rows.append(("fused curve kernel", f"yes (Triton {triton.__version__})"))
+    else:
+        rows.append(("fused curve kernel", "no: Triton is not installed (the cuda backend applies the curve with eager torch ops)"))
     return rows
 
 
