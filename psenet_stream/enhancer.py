@@ -288,6 +288,29 @@ class Enhancer:
         sh, sw = working_size(h, w, self.options.infer_size)
         return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee, out=out)
 
+    def enhance_yuv420p(self, frames: np.ndarray, colorspace: int | None = None, full_range: bool = False, out=None) -> np.ndarray:
+        """(N, H * 3 / 2, W) uint8 yuv420p (PyAV's layout) -> the same, enhanced.
+
+        ``colorspace`` (AVColorSpace; None/2: BT.601) and ``full_range`` give the matrix, as
+        the frames' tags do; the output uses the same. A backend that converts on its own
+        device (cuda) moves only yuv420p; any other converts on the CPU with the same maths.
+        """
+        if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[1] % 3 or (frames.shape[1] // 3) % 2 or frames.shape[2] % 2:
+            raise UserError(f"expected (N, H*3/2, W) uint8 yuv420p frames with even H and W, got {frames.shape} {frames.dtype}", "pass frames from VideoFrame.to_ndarray() of yuv420p video")
+        n, hh, w = frames.shape
+        sh, sw = working_size(hh * 2 // 3, w, self.options.infer_size)
+        if getattr(self.backend, "supports_yuv", False):
+            return self.backend.enhance_yuv420p(frames, (sh, sw), self._post, self.options.highlight_knee, colorspace, full_range, out=out)
+        from psenet_stream.backends import colour
+
+        m, back = colour.matrices(colorspace, full_range, "cpu")
+        rgb = colour.yuv420p_to_rgb(torch.from_numpy(frames), back).numpy()
+        res = colour.rgb_to_yuv420p(torch.from_numpy(self.enhance_frames(rgb)), m).numpy()
+        if out is None:
+            return res
+        out[...] = res
+        return out
+
     @staticmethod
     def _check_frames(frames) -> None:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

@@ -119,6 +119,15 @@ def _put(q: queue.Queue, item, halt: threading.Event) -> bool:
                 return False
 
 
+def supports_yuv(enhancer) -> bool:
+    """Whether ``enhancer`` takes yuv420p batches itself (a backend that converts on its device)."""
+    return callable(getattr(enhancer, "enhance_yuv420p", None)) and bool(getattr(getattr(enhancer, "backend", None), "supports_yuv", False))
+
+
+def _kind(f: Frame) -> tuple:
+    return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape)
+
+
 def run(
     source: Source | Iterable[Frame],
     enhancer,
@@ -130,8 +139,15 @@ def run(
     stop: threading.Event | None = None,
     progress: Callable[[Stats], None] | None = None,
     max_frames: int | None = None,
+    yuv: bool | None = None,
 ) -> Stats:
     """Read ``source``, enhance with ``enhancer`` (None: pass through), write every sink.
+
+    yuv: keep decoded frames in yuv420p from the file source to the video file sink, with the
+    colour conversion done by the enhancer's backend (the cuda backend: on the GPU, half the
+    bytes of RGB to move). None (default) turns it on when the enhancer's backend supports it
+    and every part can (a file source, video file sinks only); True also for a plain
+    pass-through (enhancer None), so a plain transcode can be compared like for like.
 
     batch: frames per enhancer call (default 4 for files, the backend's batch for GPU backends,
     always 1 for live sources).
@@ -148,6 +164,15 @@ def run(
     if getattr(backend, "full_frame", False):
         default_batch = int(getattr(backend, "batch", 0) or DEFAULT_FILE_BATCH)  # fill the GPU's batches
     b = 1 if live else max(1, int(batch or default_batch))
+    can_yuv = (
+        not live
+        and hasattr(source, "want_yuv")
+        and bool(sinks)
+        and all(getattr(s, "accepts_yuv", False) for s in sinks)
+        and (enhancer is None or supports_yuv(enhancer))
+    )
+    if (enhancer is not None if yuv is None else yuv) and can_yuv:
+        source.want_yuv = True
     qsize = queue_size or (1 if live else 2 * b)
     stop = stop or threading.Event()
     failed = threading.Event()  # a worker raised: everybody stops now
@@ -209,7 +234,7 @@ def run(
             if item is _END:
                 return
             frame, out = item
-            if split:
+            if split and frame.yuv is None:  # yuv batches come back finished
                 t = time.perf_counter()
                 out = enhancer.apply(frame.rgb, out)
                 stats.stage_seconds["apply"] += time.perf_counter() - t
@@ -256,13 +281,15 @@ def run(
                 if nxt is _END:
                     done = True
                     break
-                if nxt.rgb.shape != item.rgb.shape:  # never mix sizes in one batch
+                if _kind(nxt) != _kind(item):  # never mix sizes (or RGB and yuv) in one batch
                     carry = nxt
                     break
                 frames.append(nxt)
             t = time.perf_counter()
             if enhancer is None:
-                outs = [f.rgb for f in frames]
+                outs = [f.rgb if f.yuv is None else f.yuv for f in frames]
+            elif item.yuv is not None:
+                outs = enhancer.enhance_yuv420p(np.stack([f.yuv for f in frames]), colorspace=item.colorspace, full_range=item.full_range)
             else:
                 batch_rgb = np.stack([f.rgb for f in frames])
                 outs = enhancer.predict(batch_rgb) if split else enhancer.enhance_frames(batch_rgb)
@@ -358,8 +385,10 @@ def enhance_file(
     keep_partial: bool = False,
     stop: threading.Event | None = None,
     progress: Callable[[Stats], None] | None = None,
+    yuv: bool | None = None,
 ) -> Stats:
     """Enhance a video file into ``output`` (audio copied, pts/rotation/colour kept).
+    ``enhancer`` None is a plain transcode; ``yuv`` as in ``run``.
 
     Written under a temporary name and renamed when complete; refuses to replace the
     input, or an existing output unless ``overwrite``. When ``stop`` is set mid-run the
@@ -374,7 +403,7 @@ def enhance_file(
     with VideoFileSource(input) as src:
         sink = _video_file_sink(src, input, output, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
         try:
-            stats = run(src, enhancer, [sink], batch=batch, stop=stop, progress=progress)
+            stats = run(src, enhancer, [sink], batch=batch, stop=stop, progress=progress, yuv=yuv)
         except BaseException:
             sink.abort(keep_partial=False)
             raise

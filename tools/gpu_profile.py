@@ -91,6 +91,11 @@ def main() -> None:
     big = np.concatenate([frames] * 4)
     bigout = np.empty_like(big)
     add("enhance_frames, 4 batches per call, out=", host_ms(lambda: enh.enhance_frames(big, out=bigout), reps=5) / 4)
+    from psenet_stream.io.video import rgb_to_yuv420p
+
+    ybig = np.stack([rgb_to_yuv420p(f) for f in big])
+    yout = np.empty_like(ybig)
+    add("enhance_yuv420p, 4 batches per call, out=", host_ms(lambda: enh.enhance_yuv420p(ybig, out=yout), reps=5) / 4)
     dev = torch.from_numpy(big).cuda()
     devout = torch.empty_like(dev)
     add("enhance_frames, frames on the GPU", cuda_ms(lambda: enh.enhance_frames(dev, out=devout), reps=10) / 4)

@@ -183,14 +183,18 @@ class _NoStream:
 class _Slot:
     """One ring slot: pinned host buffers, device buffers, events, and the captured graph."""
 
-    def __init__(self, b: int, h: int, w: int, sh: int, sw: int, device: torch.device, host: bool = True):
+    def __init__(self, b: int, h: int, w: int, sh: int, sw: int, device: torch.device, host: bool = True, yuv: bool = False):
         cuda = device.type == "cuda"
         pin = dict(pin_memory=cuda)  # pin_memory raises without a CUDA device
-        if host:
-            self.h_in = torch.empty((b, h, w, 3), dtype=torch.uint8, **pin)
-            self.h_out = torch.empty((b, h, w, 3), dtype=torch.uint8, **pin)
+        if host:  # what travels: uint8 RGB, or yuv420p (half the bytes)
+            shape = (b, h * 3 // 2, w) if yuv else (b, h, w, 3)
+            self.h_in = torch.empty(shape, dtype=torch.uint8, **pin)
+            self.h_out = torch.empty(shape, dtype=torch.uint8, **pin)
             # numpy views of the pinned buffers (no copies)
             self.n_in, self.n_out = self.h_in.numpy(), self.h_out.numpy()
+        if yuv:
+            self.d_yuv_in = torch.zeros((b, h * 3 // 2, w), dtype=torch.uint8, device=device)
+            self.d_yuv_out = torch.empty((b, h * 3 // 2, w), dtype=torch.uint8, device=device)
         self.d_in = torch.zeros((b, h, w, 3), dtype=torch.uint8, device=device)
         self.d_out = torch.empty((b, h, w, 3), dtype=torch.uint8, device=device)
         self.d_gamma = torch.ones((b, 3, sh, sw), dtype=torch.float32, device=device)
@@ -206,9 +210,9 @@ class _Slot:
 
 
 class _Ring:
-    def __init__(self, b, h, w, sh, sw, device, host=True):
-        self.key = (b, h, w, sh, sw, host)
-        self.slots = [_Slot(b, h, w, sh, sw, device, host) for _ in range(RING)]
+    def __init__(self, b, h, w, sh, sw, device, host=True, yuv=False):
+        self.key = (b, h, w, sh, sw, host, yuv)
+        self.slots = [_Slot(b, h, w, sh, sw, device, host, yuv) for _ in range(RING)]
         dtype = torch.float16 if device.type == "cuda" else torch.float32
         self.down = Downscaler(h, w, sh, sw, device, dtype)
         self.graphs_ok: bool | None = None  # None: not tried yet
@@ -218,6 +222,7 @@ class _Ring:
 class CudaBackend(Backend):
     name = "cuda"
     full_frame = True
+    supports_yuv = True  # enhance_yuv420p: yuv420p in and out, colour conversion on the device
     capture_net = True  # capture the network phase as a CUDA graph (the tensorrt subclass does not)
 
     def __init__(
@@ -271,6 +276,7 @@ class CudaBackend(Backend):
             self.down_stream = torch.cuda.Stream(self.device)
             self.compute_stream = torch.cuda.Stream(self.device)
         self._ring: _Ring | None = None
+        self._colour: dict = {}  # (colorspace, full_range) -> (matrix, inverse) on the device
         self._copy = _Copier(copy_threads if copy_threads is not None else min(8, max(1, (os.cpu_count() or 2) // 2)))
 
     def _make_net(self, model) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -311,11 +317,11 @@ class CudaBackend(Backend):
     def _batch_for(self, h: int, w: int) -> int:
         return max(1, min(self.batch, PINNED_BUDGET // (h * w * 3)))
 
-    def _get_ring(self, b, h, w, sh, sw, host=True) -> _Ring:
-        key = (b, h, w, sh, sw, host)
+    def _get_ring(self, b, h, w, sh, sw, host=True, yuv=False) -> _Ring:
+        key = (b, h, w, sh, sw, host, yuv)
         if self._ring is None or self._ring.key != key:
             self._free_ring()
-            self._ring = _Ring(b, h, w, sh, sw, self.device, host)
+            self._ring = _Ring(b, h, w, sh, sw, self.device, host, yuv)
             self._sync()  # the zero-fills ran on the default stream
         return self._ring
 
@@ -415,6 +421,40 @@ class CudaBackend(Backend):
         self._capture(ring, knee)
         if on_device:
             return self._enhance_device(frames, ring, b, gamma_hook, knee, out)
+        return self._host_loop(frames, out, ring, b, lambda slot, cnt: self._compute(slot, ring, cnt, gamma_hook, knee))
+
+    @torch.inference_mode()
+    def enhance_yuv420p(self, frames: np.ndarray, small_size, gamma_hook: Callable, knee: float, colorspace: int | None, full_range: bool, out=None):
+        """(N, H*3/2, W) uint8 yuv420p -> the same, enhanced. Only yuv420p crosses the bus
+        (1.5 bytes per pixel each way instead of 3); the colour conversion both ways runs on
+        the GPU with the matrix of ``colorspace`` / ``full_range`` (``colour.py``)."""
+        from psenet_stream.backends import colour
+
+        n, hh, w = frames.shape
+        h = hh * 2 // 3
+        sh, sw = small_size
+        b = self._batch_for(h, w)
+        ring = self._get_ring(b, h, w, sh, sw, host=True, yuv=True)
+        if ring.graphs_ok and not self.fused and ring.knee != knee:
+            self._free_ring()
+            ring = self._get_ring(b, h, w, sh, sw, host=True, yuv=True)
+        self._capture(ring, knee)
+        key = (int(colorspace or 2), bool(full_range))
+        if key not in self._colour:
+            self._colour[key] = colour.matrices(*key, self.device)
+        m, back = self._colour[key]
+
+        def compute(slot: _Slot, cnt: int) -> None:
+            colour.yuv420p_to_rgb(slot.d_yuv_in, back, out=slot.d_in)
+            self._compute(slot, ring, cnt, gamma_hook, knee)
+            colour.rgb_to_yuv420p(slot.d_out, m, out=slot.d_yuv_out)
+
+        return self._host_loop(frames, out, ring, b, compute, yuv=True)
+
+    def _host_loop(self, frames: np.ndarray, out: np.ndarray, ring: _Ring, b: int, compute, yuv: bool = False) -> np.ndarray:
+        """Frames in host memory through the ring: host copies, uploads, ``compute(slot, count)``
+        on the compute stream, downloads; two batches in flight while the host fills a third."""
+        n = frames.shape[0]
         if out is None:
             out = np.empty_like(frames)
         us, ds, ks = self.up_stream, self.down_stream, self.compute_stream
@@ -423,6 +463,7 @@ class CudaBackend(Backend):
         for k, start in enumerate(range(0, n, b)):
             cnt = min(b, n - start)
             slot = ring.slots[k % RING]  # used RING batches ago, and harvested since
+            d_in, d_out = (slot.d_yuv_in, slot.d_yuv_out) if yuv else (slot.d_in, slot.d_out)
             copies = [(slot.n_in[:cnt], frames[start : start + cnt])]
             if len(pending) == RING - 1:  # harvest the oldest while filling this slot
                 old, ost, oc = pending.popleft()
@@ -430,15 +471,15 @@ class CudaBackend(Backend):
                 copies.append((out[ost : ost + oc], old.n_out[:oc]))
             self._copy.many(copies)
             with self._on(us):
-                slot.d_in[:cnt].copy_(slot.h_in[:cnt], non_blocking=True)
+                d_in[:cnt].copy_(slot.h_in[:cnt], non_blocking=True)
                 slot.ev_in.record(us)
             ks.wait_event(slot.ev_in)
             with self._on(ks):
-                self._compute(slot, ring, cnt, gamma_hook, knee)
+                compute(slot, cnt)
                 slot.ev_curve.record(ks)
             ds.wait_event(slot.ev_curve)
             with self._on(ds):
-                slot.h_out[:cnt].copy_(slot.d_out[:cnt], non_blocking=True)
+                slot.h_out[:cnt].copy_(d_out[:cnt], non_blocking=True)
                 slot.ev_out.record(ds)
             pending.append((slot, start, cnt))
         while pending:

@@ -17,13 +17,25 @@ import numpy as np
 
 @dataclass
 class Frame:
-    rgb: np.ndarray  # (H, W, 3) uint8 RGB, coded orientation (not rotated)
+    rgb: np.ndarray | None  # (H, W, 3) uint8 RGB, coded orientation (not rotated); None when ``yuv`` is set
     index: int  # 0-based position in the source (after drops, the original index)
     pts: int | None = None  # in time_base units, from the decoder; None for images / raw input
     time_base: Fraction | None = None
     t_capture: float = field(default_factory=time.perf_counter)  # when the source produced it
     rotation: int = 0  # display rotation, degrees counter-clockwise (phone clips)
     name: str | None = None  # for images: the source file name
+    # yuv mode (a file source feeding a GPU backend and a video file sink): the decoded
+    # picture as (H * 3 / 2, W) uint8 yuv420p, with its colour matrix tags, and rgb None
+    yuv: np.ndarray | None = None
+    colorspace: int = 2  # AVColorSpace (2 = unspecified: BT.601, as swscale)
+    full_range: bool = False
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        """(height, width) of the picture, in either mode."""
+        if self.yuv is not None:
+            return self.yuv.shape[0] * 2 // 3, self.yuv.shape[1]
+        return self.rgb.shape[0], self.rgb.shape[1]
 
 
 @dataclass

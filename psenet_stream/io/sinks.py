@@ -76,6 +76,10 @@ class AtomicFileSink:
         self.kept: Path | None = None
         self._done = False
 
+    @property
+    def accepts_yuv(self) -> bool:
+        return bool(getattr(self.sink, "accepts_yuv", False))
+
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         self.sink.write(frame, enhanced)
 

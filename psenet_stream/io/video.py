@@ -142,6 +142,9 @@ class VideoFileSource:
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
         self.stream = vs = streams[0]
         vs.thread_type = thread_type
+        # yuv mode: frames decoded from now on stay yuv420p (no RGB conversion on the CPU),
+        # for a GPU backend writing a video file; set by pipeline.run when every part can
+        self.want_yuv = False
         self._frames = self._decode()
         try:
             first = next(self._frames)
@@ -161,8 +164,8 @@ class VideoFileSource:
             dur = float(vs.duration * vs.time_base) if vs.duration else self._c.duration / 1e6
             frames = max(1, round(dur * float(fps)))
         self.info = StreamInfo(
-            width=first.rgb.shape[1],
-            height=first.rgb.shape[0],
+            width=first.hw[1],
+            height=first.hw[0],
             fps=Fraction(fps) if fps else None,
             time_base=Fraction(vs.time_base) if vs.time_base else None,
             frames=frames,
@@ -242,11 +245,18 @@ class VideoFileSource:
                     if not self._color:
                         self._color = _color_tags(fr)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
-                    rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
                     tb = fr.time_base or vs.time_base
                     if fr.pts is not None and tb:
                         last_s = float(fr.pts * tb)
-                    yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0))
+                    # (yuvj420p, 10-bit, odd sizes: the RGB path, whose conversions handle them)
+                    if self.want_yuv and fr.format.name == "yuv420p" and fr.width % 2 == 0 and fr.height % 2 == 0:
+                        yield Frame(
+                            rgb=None, yuv=fr.to_ndarray(), colorspace=int(fr.colorspace or 2), full_range=fr.color_range == 2,
+                            index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0),
+                        )
+                    else:
+                        rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
+                        yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0))
                     index += 1
         except (av.FFmpegError, OSError) as e:
             if index == 0:
@@ -488,10 +498,13 @@ class VideoFileSink:
         oc.start_encoding()
 
     # --- writing ------------------------------------------------------------------------------
+    accepts_yuv = True  # write() also takes (H * 3 / 2, W) yuv420p arrays (yuv mode)
+
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         if self._closed:
             raise OutputError("write after close", "this is a bug in psenet-stream")
-        h, w = enhanced.shape[:2]
+        yuv = enhanced.ndim == 2
+        h, w = (enhanced.shape[0] * 2 // 3, enhanced.shape[1]) if yuv else enhanced.shape[:2]
         if self._oc is None:
             self._open(frame, h, w)
             self._size = (h, w)
@@ -499,7 +512,13 @@ class VideoFileSink:
             raise OutputError(
                 f"frame size changed from {self._size[1]}x{self._size[0]} to {w}x{h} mid-stream", "split the input where its size changes"
             )
-        if self._vs.pix_fmt == "yuv420p":
+        if yuv:  # already yuv420p, in the source's matrix and range (yuv mode)
+            vf = av.VideoFrame.from_ndarray(enhanced, format="yuv420p")
+            vf.colorspace = self._enc_colorspace or 2
+            vf.color_range = self._enc_range
+            if self._vs.pix_fmt != "yuv420p":
+                vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
+        elif self._vs.pix_fmt == "yuv420p":
             vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p(enhanced, self._enc_colorspace, self._enc_range == 2), format="yuv420p")
             vf.colorspace = self._enc_colorspace or 2
             vf.color_range = self._enc_range

@@ -180,3 +180,37 @@ def test_output_array_is_written_in_place(model_meta):
     assert enh.enhance_frames(x, out=out) is out
     enh.reset()
     np.testing.assert_array_equal(out, enh.enhance_frames(x))
+
+
+@pytest.mark.parametrize("cs,full", [(2, False), (1, False), (1, True)])
+def test_yuv420p_on_the_gpu_matches_the_emulated_backend(model_meta, cs, full):
+    from psenet_stream.io.video import rgb_to_yuv420p
+
+    model, meta = model_meta
+    x = frames(9, 720, 1280)
+    yuv = np.stack([rgb_to_yuv420p(f, cs, full) for f in x])
+    gpu = Enhancer(CudaBackend(model, meta, batch=4), smoothing=0.5).enhance_yuv420p(yuv, colorspace=cs, full_range=full)
+    emu = Enhancer(CudaBackend(model, meta, batch=4, _emulate=True), smoothing=0.5).enhance_yuv420p(yuv, colorspace=cs, full_range=full)
+    assert gpu.shape == yuv.shape and gpu.dtype == np.uint8
+    assert np.abs(gpu.astype(int) - emu).max() <= 2
+
+
+def test_file_in_yuv_mode_on_the_gpu(model_meta, tmp_path):
+    import av
+
+    from psenet_stream import pipeline
+
+    model, meta = model_meta
+    x = frames(24, 720, 1280)
+    src = write_clip(tmp_path / "in.mp4", x)
+    enh = Enhancer(CudaBackend(model, meta, batch=8))
+    assert pipeline.supports_yuv(enh)
+    stats = pipeline.enhance_file(src, tmp_path / "gpu.mp4", enh)
+    pipeline.enhance_file(src, tmp_path / "cpu.mp4", Enhancer(CpuBackend(model, meta)))
+    assert stats.frames_out == 24
+
+    def decode(p):
+        with av.open(str(p)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+    assert np.abs(decode(tmp_path / "gpu.mp4").astype(float) - decode(tmp_path / "cpu.mp4")).mean() < 2.0
