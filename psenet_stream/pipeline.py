@@ -124,6 +124,31 @@ def supports_yuv(enhancer) -> bool:
     return callable(getattr(enhancer, "enhance_yuv420p", None)) and bool(getattr(getattr(enhancer, "backend", None), "supports_yuv", False))
 
 
+def _enhance_yuv(enhancer, frames: list[Frame], item: Frame, source, failed: list):
+    """A yuv420p batch through the enhancer's own yuv path; should that fail (it is an
+    optimisation), warn once, switch the source back to RGB, and convert this batch and any
+    yuv frames still in flight on the CPU instead."""
+    batch = np.stack([f.yuv for f in frames])
+    if not failed:
+        try:
+            return enhancer.enhance_yuv420p(batch, colorspace=item.colorspace, full_range=item.full_range)
+        except Exception as e:  # noqa: BLE001 - any failure of the fast path falls back
+            import logging
+
+            logging.getLogger("psenet_stream").warning(
+                "warning: the yuv420p path failed (%s: %s); continuing with RGB frames", type(e).__name__, str(e).splitlines()[0] if str(e) else ""
+            )
+            failed.append(e)
+            if hasattr(source, "want_yuv"):
+                source.want_yuv = False
+    import torch
+
+    from psenet_stream.backends import colour
+
+    _, back = colour.matrices(item.colorspace, item.full_range, "cpu")
+    return enhancer.enhance_frames(colour.yuv420p_to_rgb(torch.from_numpy(batch), back).numpy())
+
+
 def _kind(f: Frame) -> tuple:
     return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape)
 
@@ -186,6 +211,7 @@ def run(
         except AttributeError:
             stats.backend = type(enhancer).__name__
     lock = threading.Lock()
+    yuv_failed: list = []  # the yuv path raised once: the rest of the run goes through RGB
     pipeline_drops = 0
     split = enhancer is not None and callable(getattr(enhancer, "predict", None)) and callable(getattr(enhancer, "apply", None))
 
@@ -289,7 +315,7 @@ def run(
             if enhancer is None:
                 outs = [f.rgb if f.yuv is None else f.yuv for f in frames]
             elif item.yuv is not None:
-                outs = enhancer.enhance_yuv420p(np.stack([f.yuv for f in frames]), colorspace=item.colorspace, full_range=item.full_range)
+                outs = _enhance_yuv(enhancer, frames, item, source, yuv_failed)
             else:
                 batch_rgb = np.stack([f.rgb for f in frames])
                 outs = enhancer.predict(batch_rgb) if split else enhancer.enhance_frames(batch_rgb)

@@ -153,3 +153,23 @@ def test_yuv_mode_is_off_when_a_sink_needs_rgb(model_meta, tmp_path):
         pipeline.run(src, Enhancer(CudaBackend(model, meta, batch=2, _emulate=True), infer_size=32), [sink])
         assert not src.want_yuv
     assert sink.shapes == [(48, 64, 3)] * 6
+
+
+def test_a_failing_yuv_path_falls_back_to_rgb_without_losing_frames(model_meta, tmp_path, caplog):
+    import logging
+
+    model, meta = model_meta
+    src = write_clip(tmp_path / "in.mp4", synthetic_scene(96, 64, 12))
+    enh = Enhancer(CudaBackend(model, meta, batch=2, _emulate=True), infer_size=32)
+
+    def broken(*a, **k):
+        raise RuntimeError("simulated device failure")
+
+    enh.enhance_yuv420p = broken
+    with caplog.at_level(logging.WARNING, logger="psenet_stream"):
+        stats = pipeline.enhance_file(src, tmp_path / "out.mp4", enh, preset="ultrafast")
+    assert stats.frames_out == 12
+    assert "yuv420p path failed" in caplog.text and caplog.text.count("yuv420p path failed") == 1
+    ref = pipeline.enhance_file(src, tmp_path / "ref.mp4", Enhancer(CudaBackend(model, meta, batch=2, _emulate=True), infer_size=32), preset="ultrafast")
+    assert ref.frames_out == 12
+    assert np.abs(_decode(tmp_path / "out.mp4").astype(float) - _decode(tmp_path / "ref.mp4")).mean() < 1.5
