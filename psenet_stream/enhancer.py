@@ -269,7 +269,7 @@ class Enhancer:
             return self._enhance_device(frames, out)
         self._check_frames(frames)
         if self.backend.full_frame:
-            n, h, w, _ = frames.shape
+            _, h, w, _ = frames.shape
             sh, sw = working_size(h, w, self.options.infer_size)
             return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee, out=out)
         plans = self.predict(frames)
@@ -284,7 +284,7 @@ class Enhancer:
                 f"expected (N, H, W, 3) uint8 frames, got a {tuple(frames.shape)} {frames.dtype} tensor for backend {self.backend.name}",
                 "pass a numpy array (any backend), a uint8 CUDA tensor (cuda backend), or a float (N, 3, H, W) tensor to enhance_tensor",
             )
-        n, h, w, _ = frames.shape
+        _, h, w, _ = frames.shape
         sh, sw = working_size(h, w, self.options.infer_size)
         return self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee, out=out)
 
@@ -297,7 +297,7 @@ class Enhancer:
         """
         if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[1] % 3 or (frames.shape[1] // 3) % 2 or frames.shape[2] % 2:
             raise UserError(f"expected (N, H*3/2, W) uint8 yuv420p frames with even H and W, got {frames.shape} {frames.dtype}", "pass frames from VideoFrame.to_ndarray() of yuv420p video")
-        n, hh, w = frames.shape
+        _, hh, w = frames.shape
         sh, sw = working_size(hh * 2 // 3, w, self.options.infer_size)
         if getattr(self.backend, "supports_yuv", False):
             return self.backend.enhance_yuv420p(frames, (sh, sw), self._post, self.options.highlight_knee, colorspace, full_range, out=out)
@@ -324,7 +324,7 @@ class Enhancer:
         A full-frame backend (cuda) does all the work here; its plans are the finished frames.
         """
         self._check_frames(frames)
-        n, h, w, _ = frames.shape
+        _, h, w, _ = frames.shape
         sh, sw = working_size(h, w, self.options.infer_size)
         if self.backend.full_frame:
             done = self.backend.enhance_uint8(frames, (sh, sw), self._post, self.options.highlight_knee)

@@ -10,25 +10,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-
-def cuda_ms(fn, reps=10, warm=3):
-    for _ in range(warm):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    return statistics.median(ts)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_profile import cuda_ms  # noqa: E402  (the same CUDA-event timer as the stage profile)
 
 
 @torch.inference_mode()

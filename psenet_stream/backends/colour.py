@@ -43,7 +43,7 @@ def _planes(yuv: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tens
 
 def yuv420p_to_rgb(yuv: torch.Tensor, back: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """(N, H*3/2, W) uint8 yuv420p -> (N, H, W, 3) uint8 RGB with the (3, 4) inverse matrix ``back``."""
-    n, hh, w = yuv.shape
+    _, hh, w = yuv.shape
     h = hh * 2 // 3
     y, u, v = _planes(yuv, h, w)
     u = u.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)

@@ -411,7 +411,7 @@ class CudaBackend(Backend):
         ``gamma_hook(gamma, small)`` gets device tensors and returns log gamma.
         """
         on_device = torch.is_tensor(frames)
-        n, h, w, _ = frames.shape
+        _, h, w, _ = frames.shape
         sh, sw = small_size
         b = self._batch_for(h, w)
         ring = self._get_ring(b, h, w, sh, sw, host=not on_device)
@@ -430,7 +430,7 @@ class CudaBackend(Backend):
         the GPU with the matrix of ``colorspace`` / ``full_range`` (``colour.py``)."""
         from psenet_stream.backends import colour
 
-        n, hh, w = frames.shape
+        _, hh, w = frames.shape
         h = hh * 2 // 3
         sh, sw = small_size
         b = self._batch_for(h, w)
