@@ -289,7 +289,7 @@ def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int, preset: str 
     thread, same source, sink and encoder settings) with the enhancer removed, so the
     ratio is the cost of the enhancement alone. ``yuv``: run both in the same frame format
     (a GPU backend keeps yuv420p end to end, so its plain baseline does too). (Until 2026-11-25 evening the baseline was
-    ``pipeline.transcode_plain``, a single-threaded loop, which made ratios look better;
+    a single-threaded decode -> RGB -> encode loop (since removed), which made ratios look better;
     figures measured that way are marked in README.md and docs/GPU.md.)
     """
     t0 = time.perf_counter()

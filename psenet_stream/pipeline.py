@@ -364,40 +364,6 @@ def _video_file_sink(src, input, output, *, codec, crf, preset, overwrite):
     )
 
 
-def transcode_plain(
-    input,
-    output,
-    codec: str | None = None,
-    preset: str | None = "veryfast",
-    crf: int | None = None,
-    *,
-    overwrite: bool = False,
-) -> Stats:
-    """The baseline the benchmark compares against: decode -> RGB -> encode, audio copied.
-
-    The same source, sink and encoder settings as ``enhance_file``, in a plain single-threaded
-    loop with no network and no queues. Same output rules (temporary name, then rename).
-    """
-    from pathlib import Path
-
-    from psenet_stream.io.video import VideoFileSource
-
-    input, output = Path(input), Path(output)
-    t0 = time.perf_counter()
-    n = 0
-    with VideoFileSource(input) as src:
-        sink = _video_file_sink(src, input, output, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
-        try:
-            for fr in src:
-                sink.write(fr, fr.rgb)
-                n += 1
-        except BaseException:
-            sink.abort(keep_partial=False)
-            raise
-        sink.close()
-    return Stats(frames_in=n, frames_out=n, seconds=time.perf_counter() - t0, backend="none (plain transcode)")
-
-
 def enhance_file(
     input,
     output,

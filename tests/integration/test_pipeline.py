@@ -174,12 +174,12 @@ def test_video_sink_locks_size(tmp_path):
         sink.write(Frame(rgb=np.zeros((24, 32, 3), np.uint8), index=2), np.zeros((24, 32, 3), np.uint8))
 
 
-def test_enhance_file_and_transcode_plain(tmp_path):
+def test_enhance_file_and_a_plain_transcode(tmp_path):
     from tests.media import make_video, read_video
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=12, audio="aac")
-    plain = pipeline.transcode_plain(src, tmp_path / "plain.mp4", codec="libx264", preset="ultrafast", crf=23)
+    plain = pipeline.enhance_file(src, tmp_path / "plain.mp4", None, codec="libx264", preset="ultrafast", crf=23)
     assert plain.frames_out == 12
     stats = pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne(), preset="ultrafast", batch=5)
     assert stats.frames_out == 12
@@ -189,7 +189,7 @@ def test_enhance_file_and_transcode_plain(tmp_path):
     with pytest.raises(OutputError, match="exists"):
         pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne())
     assert pipeline.enhance_file(src, tmp_path / "enh.mp4", PlusOne(), overwrite=True).frames_out == 12
-    assert pipeline.transcode_plain(src, tmp_path / "plain.mp4", preset="ultrafast", overwrite=True).frames_out == 12
+    assert pipeline.enhance_file(src, tmp_path / "plain.mp4", None, preset="ultrafast", overwrite=True).frames_out == 12
 
 
 def test_open_source_dispatch(tmp_path, monkeypatch):
