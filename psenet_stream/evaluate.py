@@ -39,10 +39,13 @@ log = logging.getLogger("psenet_stream")
 
 UNDER_EVS = (-2.5, -1.5, -1.0)
 OVER_EVS = (1.0, 1.5, 2.0)
-SUBSETS: dict[str, tuple[float, ...]] = {"under": UNDER_EVS, "over": OVER_EVS}
+SUBSETS: dict[str, tuple[float, ...]] = {"none": (0.0,), "under": UNDER_EVS, "over": OVER_EVS}
+# "none" is the do-no-harm group: the untouched photo is the input and the reference; it is
+# reported on its own and left out of "all" (which pools the exposure errors)
+FAMILIES = ("linear", "camera")
 DEFAULT_LONG_SIDE = 512
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-METRIC_KEYS = ("psnr", "ssim", "clipped", "nr_score")
+METRIC_KEYS = ("psnr", "ssim", "dy", "clipped", "nr_score")
 
 __all__ = [
     "OVER_EVS",
@@ -205,8 +208,19 @@ def load_photo(path: str | Path, long_side: int | None = DEFAULT_LONG_SIDE, size
     return _resize_long(rgb, long_side)
 
 
-def synthesize(img: np.ndarray, ev: float) -> np.ndarray:
-    """An exposure error of ``ev`` stops applied in linear light, stored as 8-bit sRGB."""
+def synthesize(img: np.ndarray, ev: float, family: str = "linear", seed: int = 0) -> np.ndarray:
+    """An exposure error of ``ev`` stops, stored as 8-bit sRGB. Family "linear": applied in
+    linear light with a hard clip at white; "camera": a camera-like rendering (noise that grows
+    as exposure drops, soft highlight shoulder or clip, white balance, JPEG; psenet_stream.synthesis)
+    drawn from ``seed``. EV 0 returns the photo itself."""
+    if ev == 0:
+        return img
+    if family == "camera":
+        from psenet_stream.synthesis import camera_expose
+
+        return camera_expose(img, ev, seed)
+    if family != "linear":
+        raise ValueError(f"Invalid family ({family!r}). Supported values are {', '.join(FAMILIES)}.")
     x = metrics.to_tensor(img).double()
     y = ops.expose(x, float(ev))
     return (y[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -247,8 +261,11 @@ def evaluate_synthetic(
     photos: Sequence[tuple[str, np.ndarray]],
     subsets: dict[str, Sequence[float]] = SUBSETS,
     progress: Callable[[str], None] | None = None,
+    family: str = "linear",
 ) -> dict:
     """Run every method on every (photo, EV) and summarise by subset, "all" and per EV.
+    ``family`` picks the degradation (``synthesize``); the camera family draws one camera per
+    (photo, EV) from a seed fixed by their order, so every method sees the same inputs.
 
     Returns {"methods": {name: {"info", "subsets": {under, over, all}, "per_ev": {...},
     "seconds"}}, "reference": metrics of the original photos (clipped, nr_score)}.
@@ -258,15 +275,16 @@ def evaluate_synthetic(
     for i, (name, ref) in enumerate(photos):
         ref_acc.add(["photos"], metrics.image_metrics(ref, None))
         for sub, evs in subsets.items():
-            for ev in evs:
-                x = synthesize(ref, ev)
+            for j, ev in enumerate(evs):
+                x = synthesize(ref, ev, family, seed=1000 * i + 10 * list(subsets).index(sub) + j)
                 for m in methods:
                     t0 = time.perf_counter()
                     y = m(x)
                     accs[m.name].seconds += time.perf_counter() - t0
                     if y.shape != ref.shape or y.dtype != np.uint8:
                         raise RuntimeError(f"method {m.name} returned {y.shape} {y.dtype} for {ref.shape} uint8")
-                    accs[m.name].add([sub, "all", f"ev{_ev_key(ev)}"], metrics.image_metrics(y, ref))
+                    groups = [sub, f"ev{_ev_key(ev)}"] + (["all"] if ev != 0 else [])
+                    accs[m.name].add(groups, metrics.image_metrics(y, ref))
         if progress:
             progress(f"[{i + 1}/{len(photos)}] {name}")
     out = {"methods": {}, "reference": ref_acc.summary().get("photos", {})}
@@ -350,20 +368,21 @@ def _fmt(v: float | None, k: str) -> str:
         return f"{100 * v:.1f}"
     if k == "nr_score":
         return f"{1000 * v:.2f}"
+    if k == "dy":
+        return f"{v:+.1f}"
     return f"{v:g}"
 
 
 def to_markdown(result: dict, title: str = "") -> str:
-    """One row per method; for each subset PSNR (dB), SSIM, clipped % and NR score (x1000)."""
+    """One row per method; per subset one cell "PSNR / SSIM / ΔY" (dB, SSIM, mean luma error in
+    8-bit levels), then clipped % and the NR score (x1000) over "all"."""
     methods = result["methods"]
     subsets: list[str] = []
     for r in methods.values():
         for s in r["subsets"]:
             if s not in subsets:
                 subsets.append(s)
-    heads = ["method"]
-    for s in subsets:
-        heads += [f"{s} PSNR", f"{s} SSIM", f"{s} clip %", f"{s} NR"]
+    heads = ["method"] + [f"{s} PSNR / SSIM / ΔY" for s in subsets] + ["clip %", "NR"]
     lines = []
     if title:
         lines += [title, ""]
@@ -372,7 +391,9 @@ def to_markdown(result: dict, title: str = "") -> str:
         cells = [name]
         for s in subsets:
             v = r["subsets"].get(s, {})
-            cells += [_fmt(v.get(k), k) for k in METRIC_KEYS]
+            cells.append(" / ".join(_fmt(v.get(k), k) for k in ("psnr", "ssim", "dy")))
+        pooled = r["subsets"].get("all", {})
+        cells += [_fmt(pooled.get("clipped"), "clipped"), _fmt(pooled.get("nr_score"), "nr_score")]
         lines.append("| " + " | ".join(cells) + " |")
     ref = result.get("reference") or {}
     if ref:

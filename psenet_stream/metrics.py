@@ -85,5 +85,6 @@ def image_metrics(out: np.ndarray, ref: np.ndarray | None) -> dict[str, float]:
         if r.shape != o.shape:
             raise ValueError(f"output {tuple(o.shape)} and reference {tuple(r.shape)} differ in size")
         m["psnr"] = float(ops.psnr(o, r)[0])
+        m["dy"] = 255.0 * float(ops.luma(o).mean() - ops.luma(r).mean())  # brightness error, 8-bit levels
         m["ssim"] = float(ops.ssim(o, r)[0])
     return m

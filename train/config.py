@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+OBJECTIVES = ("paper", "pairs", "hybrid")
+SYNTH_FAMILIES = ("camera", "linear")
+DEFAULT_ALPHA = {"paper": 50.0, "pairs": 0.01, "hybrid": 0.01}
+
+
 @dataclass
 class TrainConfig:
     data_dir: str
@@ -19,10 +24,14 @@ class TrainConfig:
     crop: int = 128
     scale: tuple[float, float] = (0.5, 1.0)  # random zoom-out: a crop covers crop/scale pixels of the photo
     max_side: int = 512  # photos are preloaded with the long side at most this
+    objective: str = "paper"  # "paper" (pseudo-GT), "pairs" (restore the photo), "hybrid" (pairs + a share of paper)
+    family: str = "camera"  # pairs: "camera" (noise, shoulder, JPEG, white balance) or "linear" (clip only)
+    hybrid_weight: float = 0.1  # hybrid: weight of the pseudo-GT MSE next to the pairs L1
+    p_over: float = 0.5  # share of over-exposure among the synthetic exposure errors
     lr: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.99)
     patience: int = 5  # ReduceLROnPlateau (factor 0.5) patience in epochs, on the epoch-mean loss
-    alpha: float = 50.0  # TV weight
+    alpha: float | None = None  # TV weight; None: 50 for "paper", 0.01 for "pairs"/"hybrid"
     tv: str = "log2"  # "log2" (official code) or "l1" (paper Eq. 9)
     n_refs: int = 1  # N brighter + N darker references
     log_gamma_bright: float = 3.0  # brighter refs: log gamma stratified in [0, this]
@@ -40,6 +49,7 @@ class TrainConfig:
     val_side: int = 256  # held-out photos are checked at this long side
     val_evs: tuple[float, ...] = (-2.5, -1.5, -0.75, 0.75, 1.5)
     threads: int = 2
+    device: str = "cpu"  # "cpu" or "cuda": where the network trains (crops are drawn on the CPU)
     resume: str | None = None
     init: str | None = None
     log_every: int = 10
@@ -47,6 +57,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in ("scale", "betas", "ev_under", "ev_over", "val_evs"):
             setattr(self, f, tuple(float(v) for v in getattr(self, f)))
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Invalid objective ({self.objective!r}). Supported values are {', '.join(OBJECTIVES)}.")
+        if self.family not in SYNTH_FAMILIES:
+            raise ValueError(f"Invalid family ({self.family!r}). Supported values are {', '.join(SYNTH_FAMILIES)}.")
+        if not 0.0 <= self.p_over <= 1.0:
+            raise ValueError(f"p_over must be in [0, 1], got {self.p_over}")
+        if self.objective != "paper" and 0.0 not in self.val_evs:
+            self.val_evs = (*self.val_evs, 0.0)  # pairs learn "leave it alone": check it too
+        if self.alpha is None:
+            self.alpha = DEFAULT_ALPHA[self.objective]
         if self.tv not in ("log2", "l1"):
             raise ValueError(f"tv must be 'log2' or 'l1', not {self.tv!r}")
         if self.strategy not in ("delay", "stale"):

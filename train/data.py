@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from psenet_stream.errors import InputError
 from psenet_stream.ops import expose
+from psenet_stream.synthesis import CameraModel, degrade
 
 EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -102,6 +103,8 @@ class Sampler:
     p_clean: float = 0.2
     hflip: bool = True
     vflip: bool = False
+    p_over: float = 0.5  # share of over-exposure among the exposure errors
+    camera: CameraModel | None = None  # pairs: how each crop's camera is drawn (None: linear clip)
 
     def _u(self, g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
         return lo + (hi - lo) * float(torch.rand((), generator=g))
@@ -129,7 +132,7 @@ class Sampler:
             r = self._u(g)
             if r < self.p_clean:
                 continue
-            lo, hi = self.ev_under if self._u(g) < 0.5 else self.ev_over
+            lo, hi = self.ev_under if self._u(g) < 1.0 - self.p_over else self.ev_over
             out[i] = self._u(g, lo, hi)
         return out
 
@@ -141,6 +144,18 @@ class Sampler:
             ev = self.evs(n, g)
             x = torch.where((ev == 0).reshape(-1, 1, 1, 1), x, expose(x, ev))
         return x.contiguous()
+
+
+    def pairs(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), each (n, 3, crop, crop) float in [0, 1]: a well-exposed crop is
+        the target, the same crop through a random camera mis-exposed by a random EV the input.
+        A share ``p_clean`` of crops is EV 0: the input is the photo and so is the target."""
+        idx = torch.randint(0, len(self.images), (n,), generator=g).tolist()
+        target = torch.cat([self._crop(self.images[i], g) for i in idx])
+        evs = self.evs(n, g).tolist()
+        camera = self.camera or CameraModel(p_shoulder=0.0, p_noise=0.0, p_wb=0.0, p_jpeg=0.0)
+        x = torch.cat([degrade(target[i : i + 1], camera.sample(ev, g), g) for i, ev in enumerate(evs)])
+        return x.contiguous(), target.contiguous()
 
 
 def validation_set(images: list[torch.Tensor], side: int, evs: tuple[float, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -22,15 +22,16 @@ import torch
 from psenet_stream.errors import InputError, UserError
 from psenet_stream.model import PSENet
 from psenet_stream.ops import psnr
+from psenet_stream.synthesis import CAMERA, LINEAR_ONLY
 from psenet_stream.weights_io import read_weights, save_weights
 from train.config import TrainConfig
 from train.data import Sampler, detect_layout, find_images, load_rgb, split_holdout, validation_set
-from train.losses import total_loss
+from train.losses import pairs_loss, total_loss
 from train.pseudo_gt import pseudo_gt
 from train.references import make_references
 
 # settings that may differ when resuming (everything else comes from the checkpoint)
-RESUME_OVERRIDES = ("out", "steps", "epochs", "minutes", "resume", "val_every", "log_every", "threads")
+RESUME_OVERRIDES = ("out", "steps", "epochs", "minutes", "resume", "val_every", "log_every", "threads", "device")
 
 
 class Progress:
@@ -86,7 +87,8 @@ def evaluate(model: torch.nn.Module, pairs: list[tuple[torch.Tensor, torch.Tenso
     if not pairs:
         return float("nan")
     model.eval()
-    vals = [float(psnr(model(x)[0].clamp(0, 1), ref)) for x, ref in pairs]
+    dev = next(model.parameters()).device
+    vals = [float(psnr(model(x.to(dev))[0].clamp(0, 1), ref.to(dev))) for x, ref in pairs]
     model.train()
     return sum(vals) / len(vals)
 
@@ -126,7 +128,8 @@ class Trainer:
         synth = cfg.synth == "on" or (cfg.synth == "auto" and self.layout == "folder")
         self.sampler = Sampler(
             _load_set(train_files, cfg.max_side), crop=cfg.crop, scale=cfg.scale, synth=synth, ev_under=cfg.ev_under, ev_over=cfg.ev_over,
-            p_clean=cfg.p_clean, hflip=cfg.hflip, vflip=cfg.vflip,
+            p_clean=cfg.p_clean, hflip=cfg.hflip, vflip=cfg.vflip, p_over=cfg.p_over,
+            camera=CAMERA if cfg.family == "camera" else LINEAR_ONLY,
         )  # fmt: skip
         self.val_pairs = validation_set(_load_set(val_files, max(cfg.max_side, cfg.val_side)), cfg.val_side, cfg.val_evs)
         self.data_desc = {
@@ -144,7 +147,10 @@ class Trainer:
         if cfg.init and not resume_meta:
             sd0, _ = read_weights(cfg.init)
             self.model.load_state_dict(sd0, strict=True)
-        self.model.train()
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda: this torch build sees no CUDA GPU", "train with --device cpu, or install a CUDA build of torch")
+        self.device = torch.device(cfg.device)
+        self.model.to(self.device).train()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, mode="min", factor=0.5, patience=cfg.patience)
         self.step = 0
@@ -156,6 +162,7 @@ class Trainer:
         self.history: list[dict] = []
         if resume_meta:
             self.model.load_state_dict(sd, strict=True)
+            self.model.to(self.device)
             st = resume_meta["train_state"]
             self.opt.load_state_dict(st["optimizer"])
             self.sched.load_state_dict(st["scheduler"])
@@ -178,11 +185,29 @@ class Trainer:
         refs = make_references(x, self.cfg.n_refs, self.gen, self.cfg.log_gamma_bright, self.cfg.log_gamma_dark)
         return pseudo_gt(x, previous, refs, self.cfg.mu)
 
+    def _pairs_step(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Objective "pairs" (and "hybrid"): restore the photo from its synthetic exposure error."""
+        cfg = self.cfg
+        x, photo = (t.to(self.device, non_blocking=True) for t in self.sampler.pairs(cfg.batch, self.gen))
+        y, gamma = self.model(x)
+        loss, l1, tv = pairs_loss(y, photo, gamma, cfg.alpha, cfg.tv)
+        terms = {"l1": float(l1.detach()), "tv": float(tv.detach())}
+        if cfg.objective == "hybrid":
+            pgt = self._make_target(x, y.detach())
+            mse = torch.nn.functional.mse_loss(y, pgt)
+            loss = loss + cfg.hybrid_weight * mse
+            terms["mse"] = float(mse.detach())
+        return loss, gamma, terms
+
     def train_step(self) -> dict[str, float] | None:
         """Draw a batch and (usually) update once. Returns the loss terms, or None for the very
         first batch of a delayed run (it is stored, not trained on: the official behaviour)."""
         cfg = self.cfg
-        x = self.sampler.batch(cfg.batch, self.gen)
+        if cfg.objective != "paper":
+            loss, gamma, terms = self._pairs_step()
+            self._update(loss, cfg.batch)
+            return {"loss": float(loss.detach()), **terms, "gamma_mean": float(gamma.detach().mean())}
+        x = self.sampler.batch(cfg.batch, self.gen).to(self.device)
         if cfg.strategy == "delay":
             pgt = self._make_target(x)
             prev, self.pending = self.pending, (x, pgt)
@@ -194,18 +219,21 @@ class Trainer:
             y, gamma = self.model(x)  # the training forward gives it for free (same weights, same input)
             pgt = self._make_target(x, y.detach())
         loss, mse, tv = total_loss(y, pgt, gamma, cfg.alpha, cfg.tv)
+        self._update(loss, x.shape[0])
+        return {"loss": float(loss.detach()), "mse": float(mse.detach()), "tv": float(tv.detach()), "gamma_mean": float(gamma.detach().mean())}
+
+    def _update(self, loss: torch.Tensor, images: int) -> None:
+        """One optimizer step; the plateau scheduler sees the epoch-mean loss."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.step += 1
-        self.images += x.shape[0]
-        lv = float(loss.detach())
-        self.epoch_sum += lv
+        self.images += images
+        self.epoch_sum += float(loss.detach())
         self.epoch_n += 1
-        if self.step % cfg.steps_per_epoch == 0:
+        if self.step % self.cfg.steps_per_epoch == 0:
             self.sched.step(self.epoch_sum / max(1, self.epoch_n))
             self.epoch_sum, self.epoch_n = 0.0, 0
-        return {"loss": lv, "mse": float(mse.detach()), "tv": float(tv.detach()), "gamma_mean": float(gamma.detach().mean())}
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -247,8 +275,11 @@ class Trainer:
             }
         return m
 
+    def _cpu_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+
     def save_last(self, val_psnr: float | None = None) -> None:
-        save_weights(self.out / "last.pt", self.model.state_dict(), self.meta(True, val_psnr))
+        save_weights(self.out / "last.pt", self._cpu_state(), self.meta(True, val_psnr))
 
     def check(self) -> float:
         """Held-out PSNR; writes best.pt when it improves (or when there is no held-out set)."""
@@ -256,7 +287,7 @@ class Trainer:
         improved = (math.isnan(v) and self.best_step < self.step) or v > self.best_psnr
         if improved:
             self.best_psnr, self.best_step = (v if not math.isnan(v) else -math.inf), self.step
-            save_weights(self.out / "best.pt", self.model.state_dict(), self.meta(False, v))
+            save_weights(self.out / "best.pt", self._cpu_state(), self.meta(False, v))
         self.log({"step": self.step, "val_psnr": v, "best_psnr": self.best_psnr, "best_step": self.best_step})
         return v
 

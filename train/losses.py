@@ -29,3 +29,15 @@ def total_loss(
     mse = F.mse_loss(y, target)
     t = TV[tv](gamma)
     return mse + alpha * t, mse, t
+
+
+def pairs_loss(
+    y: torch.Tensor, photo: torch.Tensor, gamma: torch.Tensor, alpha: float, tv: str = "log2"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, l1, tv): L1 between the output and the well-exposed photo, plus alpha * TV(gamma).
+
+    L1 rather than MSE: it does not let the few clipped pixels of an over-exposed input, which
+    no curve can restore, dominate the gradient."""
+    l1 = (y - photo).abs().mean()
+    t = TV[tv](gamma)
+    return l1 + alpha * t, l1, t

@@ -27,6 +27,35 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
     return s
 
 
+def _video(videos, nets, compare, infer_size, backend, max_frames, long_side, progress) -> tuple[dict, str]:
+    """The video groups: each network as the CLI runs it on video (temporal smoothing on), and
+    with --compare the identity and the networks frame by frame (smoothing off)."""
+    from psenet_stream import video_quality as vq
+    from psenet_stream.commands.enhance import VIDEO_SMOOTHING
+    from psenet_stream.enhancer import Enhancer
+
+    def factory(path, smoothing):
+        opts = {"smoothing": smoothing} | ({"infer_size": infer_size} if infer_size is not None else {})
+        return lambda: Enhancer.from_pretrained(str(path), backend=backend, **opts)
+
+    methods = {"identity": lambda: (lambda x: x)} if compare else {}
+    for base, path in nets:
+        if compare or base.startswith("official"):
+            methods[f"{base}, frame by frame"] = factory(path, 0.0)
+        if not base.startswith("official"):
+            methods[f"{base}, video defaults"] = factory(path, VIDEO_SMOOTHING)
+    clips = [vq.load_clip(v, max_frames, long_side) for v in videos]
+    r = vq.evaluate_video(clips, methods, progress=progress)
+    r["setup"] = {"clips": [c[0] for c in clips], "frames": [len(c[1]) for c in clips], "long_side": long_side}
+    title = (
+        f"Video: {len(clips)} real clips ({', '.join(c[0] for c in clips)}), at most {max_frames} frames, long side {long_side} px. "
+        "Variants: constant EV -2 and +1.5, an auto-exposure hunt (EV -0.5 +- 1 over 1.5 s) and a step from EV 0 to -2 halfway. "
+        "PSNR over the clip and SSIM against the clean frames; flicker = mean |frame-to-frame change of mean luma| (8-bit levels); "
+        "settle = frames the output needs to follow the step within 2 levels."
+    )
+    return r, vq.to_markdown(r, title)
+
+
 @click.command("eval")
 @click.option("--data", "data", type=click.Path(file_okay=False), help="Folder of well-exposed photos (synthetic exposure errors).")
 @click.option("--paired", type=click.Path(file_okay=False), help="Folder with input/ and gt/ sub-folders matched by file stem.")
@@ -49,6 +78,13 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
     "--long-side", default=512, show_default=True, type=int, help="Photos are resized to this long side before the error is synthesised."
 )
 @click.option("--limit", type=int, help="Use only the first N photos (sorted by name).")
+@click.option(
+    "--family",
+    "families",
+    multiple=True,
+    type=click.Choice(["linear", "camera"]),
+    help="Degradation family for --data: linear (clip in linear light) and/or camera (noise, shoulder, JPEG, white balance) [default: both].",
+)
 @click.option("--backend", default="cpu", show_default=True, help="Backend for the networks (cpu is the reference).")
 @click.option(
     "--threads", default=1, show_default=True, type=int, help="CPU threads for torch and OpenCV (1 is fastest on a busy machine)."
@@ -62,7 +98,15 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
 @click.option(
     "--flicker-ev", "flicker_evs", multiple=True, type=float, help="Synthetic exposure error(s) on the clip frames (default 0 and -1.5)."
 )
-@click.option("--max-frames", default=200, show_default=True, type=int, help="Frames per clip for --flicker.")
+@click.option("--max-frames", default=200, show_default=True, type=int, help="Frames per clip for --flicker and --video.")
+@click.option(
+    "--video",
+    "videos",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Real clip(s) given constant, hunting and stepped exposure errors: PSNR/SSIM vs the clean frames and flicker.",
+)
+@click.option("--video-long-side", default=320, show_default=True, type=click.IntRange(16, None), help="Clip frames are resized to this long side.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write all results as JSON.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the tables as Markdown.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
@@ -75,12 +119,15 @@ def evaluate(
     knees,
     long_side,
     limit,
+    families,
     backend,
     threads,
     clips,
     smoothings,
     flicker_evs,
     max_frames,
+    videos,
+    video_long_side,
     json_out,
     md_out,
     quiet,
@@ -112,8 +159,8 @@ def evaluate(
 
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
-    if not (data or paired or clips):
-        raise UserError("nothing to evaluate", "pass --data FOLDER, --paired DIR or --flicker CLIP")
+    if not (data or paired or clips or videos):
+        raise UserError("nothing to evaluate", "pass --data FOLDER, --paired DIR, --video CLIP or --flicker CLIP")
 
     sizes = [_infer_size(s) for s in infer_sizes] or [None]
     knee_list = list(knees) or [None]
@@ -170,21 +217,25 @@ def evaluate(
             if data:
                 files = ev.list_images(data)[: limit or None]
                 photos = [(p.name, ev.load_photo(p, long_side)) for p in files]
-                r = ev.evaluate_synthetic(methods, photos, progress=progress)
-                r["setup"] = {
-                    "data": str(data),
-                    "photos": [p.name for p in files],
-                    "long_side": long_side,
-                    "subsets": {k: list(v) for k, v in ev.SUBSETS.items()},
-                }
-                result["synthetic"] = r
-                title = (
-                    f"Synthetic exposure errors on {len(files)} photos from `{data}`, resized to long side {long_side} px; "
-                    f"under = EV {', '.join(f'{e:+g}' for e in ev.UNDER_EVS)}, over = EV {', '.join(f'{e:+g}' for e in ev.OVER_EVS)} "
-                    "(linear light, 8-bit). PSNR (dB) / SSIM against the original photo; clip % = pixels with a channel at 0 or 255; "
-                    "NR = mean paper quality score x1000."
-                )
-                md.append(ev.to_markdown(r, title))
+                for fam in families or ev.FAMILIES:
+                    r = ev.evaluate_synthetic(methods, photos, progress=progress, family=fam)
+                    r["setup"] = {
+                        "data": str(data),
+                        "photos": [p.name for p in files],
+                        "long_side": long_side,
+                        "family": fam,
+                        "subsets": {k: list(v) for k, v in ev.SUBSETS.items()},
+                    }
+                    result["synthetic" if fam == "linear" else f"synthetic_{fam}"] = r
+                    how = "linear light, hard clip" if fam == "linear" else "camera-like: noise, soft shoulder or clip, white balance, JPEG"
+                    title = (
+                        f"{fam.capitalize()} family ({how}) on {len(files)} photos from `{data}`, long side {long_side} px; "
+                        f"none = EV 0 (the photo itself: do no harm), under = EV {', '.join(f'{e:+g}' for e in ev.UNDER_EVS)}, "
+                        f"over = EV {', '.join(f'{e:+g}' for e in ev.OVER_EVS)}, all = under + over. "
+                        "PSNR (dB) / SSIM / ΔY (mean luma error, 8-bit levels) against the original photo; "
+                        "clip % = pixels with a channel at 0 or 255; NR = mean paper quality score x1000."
+                    )
+                    md.append(ev.to_markdown(r, title))
             if paired:
                 pairs = ev.find_pairs(paired)[: limit or None]
                 r = ev.evaluate_paired(methods, pairs, long_side, progress=progress)
@@ -193,6 +244,10 @@ def evaluate(
                 md.append(
                     ev.to_markdown(r, f"Paired folder `{paired}`: {len(pairs)} inputs, ground truth resized to long side {long_side} px.")
                 )
+
+        if videos:
+            result["video"], text = _video(videos, nets, compare, sizes[0], backend, max_frames, video_long_side, progress)
+            md.append(text)
 
         if clips:
             from psenet_stream.enhancer import Enhancer

@@ -48,9 +48,25 @@ def data(dest: str, force: bool) -> None:
 @click.option("--minutes", default=None, type=float, help="Also stop after this much wall-clock time.")
 @click.option("--batch", default=16, show_default=True)
 @click.option("--crop", default=128, show_default=True, help="Random crop size (pixels).")
+@click.option(
+    "--objective",
+    type=click.Choice(["paper", "pairs", "hybrid"]),
+    default="paper",
+    show_default=True,
+    help="paper: the paper's pseudo-GT; pairs: restore each photo from a synthetic exposure error; hybrid: pairs + a share of paper.",
+)
+@click.option(
+    "--family",
+    type=click.Choice(["camera", "linear"]),
+    default="camera",
+    show_default=True,
+    help="pairs/hybrid: camera-like errors (noise, soft shoulder or clip, JPEG, white balance) or the linear clip alone.",
+)
+@click.option("--hybrid-weight", default=0.1, show_default=True, type=click.FloatRange(0, None), help="hybrid: weight of the pseudo-GT term.")
+@click.option("--p-over", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Share of over-exposure among the synthetic errors.")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--patience", default=5, show_default=True, help="ReduceLROnPlateau patience, in epochs (factor 0.5, on the epoch loss).")
-@click.option("--alpha", default=50.0, show_default=True, help="TV weight on the gamma map.")
+@click.option("--alpha", default=None, type=click.FloatRange(0, None), help="TV weight on the gamma map [default: 50 for paper, 0.01 for pairs/hybrid].")
 @click.option(
     "--tv",
     type=click.Choice(["log2", "l1"]),
@@ -81,14 +97,17 @@ def data(dest: str, force: bool) -> None:
 @click.option("--seed", default=42, show_default=True)
 @click.option("--val-every", default=100, show_default=True, help="Steps between held-out checks.")
 @click.option("--threads", default=2, show_default=True, help="torch CPU threads.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]), help="Where the network trains.")
 @click.option("--resume", default=None, type=click.Path(dir_okay=False), help="Continue from a checkpoint (e.g. runs/x/last.pt).")
 @click.option("--init", default=None, type=click.Path(dir_okay=False), help="Start from these weights (a psenet-stream weight file).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train(**kw) -> None:
-    """Train PSENet on a folder of photos, with no ground truth (the paper's pseudo-GT).
+    """Train PSENet on a folder of photos, with no human labels.
 
-    Well-exposed photos are turned into training inputs by random exposure errors in linear
-    light; the model learns from the best-scoring candidate per pixel.
+    Well-exposed photos are turned into training inputs by random exposure errors. With
+    --objective paper the model learns from the paper's pseudo ground truth (the best-scoring
+    candidate per pixel); with pairs it learns to restore the photo itself (EV 0 crops teach it
+    to leave good footage alone).
     """
     from train.config import TrainConfig
     from train.loop import run

@@ -69,15 +69,31 @@ def test_synthetic_evaluation_subsets_and_determinism(photo_dir, random_weights)
     for name in r["methods"]:
         assert r["methods"][name]["subsets"] == r2["methods"][name]["subsets"]
     idt = r["methods"]["identity"]
-    assert set(idt["subsets"]) == {"under", "over", "all"}
-    assert idt["subsets"]["under"]["n"] == 9 and idt["subsets"]["all"]["n"] == 18
-    assert set(idt["per_ev"]) == {"-2.5", "-1.5", "-1", "+1", "+1.5", "+2"}
+    assert set(idt["subsets"]) == {"none", "under", "over", "all"}
+    assert idt["subsets"]["under"]["n"] == 9 and idt["subsets"]["all"]["n"] == 18  # "all" pools the errors, not EV 0
+    assert set(idt["per_ev"]) == {"+0", "-2.5", "-1.5", "-1", "+1", "+1.5", "+2"}
+    # do no harm: the identity is the input itself at EV 0
+    assert idt["subsets"]["none"]["psnr"] > 90 and idt["subsets"]["none"]["dy"] == 0
+    assert idt["subsets"]["under"]["dy"] < -10 < 10 < idt["subsets"]["over"]["dy"]
     # identity PSNR is worst at the largest errors
     assert idt["per_ev"]["-2.5"]["psnr"] < idt["per_ev"]["-1"]["psnr"]
     a = idt["subsets"]["all"]
     assert a["psnr"] == pytest.approx((idt["subsets"]["under"]["psnr"] + idt["subsets"]["over"]["psnr"]) / 2)
     md = ev.to_markdown(r, "title")
     assert "| identity |" in md and "| net |" in md and "under PSNR" in md
+
+
+def test_camera_family_differs_from_the_linear_clip_and_is_deterministic(photo_dir):
+    photos = [(p.name, ev.load_photo(p, 64)) for p in ev.list_images(photo_dir)]
+    lin = ev.evaluate_synthetic([ev.identity_method()], photos)
+    cam = ev.evaluate_synthetic([ev.identity_method()], photos, family="camera")
+    cam2 = ev.evaluate_synthetic([ev.identity_method()], photos, family="camera")
+    a, b = lin["methods"]["identity"]["per_ev"], cam["methods"]["identity"]["per_ev"]
+    assert cam["methods"]["identity"]["per_ev"] == cam2["methods"]["identity"]["per_ev"]
+    assert a["+0"] == b["+0"]  # EV 0 is the photo itself in both families
+    assert any(abs(a[k]["psnr"] - b[k]["psnr"]) > 0.05 for k in a if k != "+0")
+    with pytest.raises(ValueError, match="family"):
+        ev.synthesize(photos[0][1], 1.0, "film")
 
 
 def test_paired_folder_matches_by_stem(tmp_path):

@@ -57,7 +57,7 @@ def test_nr_score_prefers_textured_mid_grey_over_flat_or_dark():
 
 def test_image_metrics_needs_matching_sizes():
     a = np.zeros((16, 16, 3), np.uint8)
-    assert set(metrics.image_metrics(a, a)) == {"psnr", "ssim", "clipped", "nr_score"}
+    assert set(metrics.image_metrics(a, a)) == {"psnr", "ssim", "dy", "clipped", "nr_score"}
     assert set(metrics.image_metrics(a, None)) == {"clipped", "nr_score"}
     assert math.isfinite(metrics.nr_score(np.zeros((5, 7, 3), np.uint8)))  # smaller than the 25 px window
     with pytest.raises(ValueError, match="differ"):

@@ -231,3 +231,97 @@ def test_benchmark_layouts_are_detected(tmp_path, photo_dir):
         (root / "ignored.png").write_bytes(src.read_bytes())  # not part of the training split
         got, files = detect_layout(root)
         assert got == layout and [f.name for f in files] == [(root / rel).name]
+
+
+# --- the pairs objective and its camera synthesis ------------------------------------------
+
+
+def test_degrade_ev0_is_the_photo_and_the_shoulder_is_soft():
+    from psenet_stream.synthesis import Degradation, degrade, shoulder
+
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(degrade(x, Degradation(0.0, photons=100, jpeg=50)), x)
+    lin = torch.linspace(0, 4, 401)
+    s = shoulder(lin, 0.7)
+    assert torch.equal(s[lin <= 0.7], lin[lin <= 0.7])  # identity below the knee
+    assert float(s.max()) < 1.0 and bool((s[1:] >= s[:-1]).all())  # monotone, never reaches white
+    slope = torch.diff(s) / torch.diff(lin)
+    assert float((slope[69] - slope[70]).abs()) < 0.02  # no kink at the knee
+    # hard clip vs shoulder on an over-exposed photo: the shoulder keeps highlight gradations
+    grad = torch.linspace(0.3, 1, 64).reshape(1, 1, 1, 64).expand(1, 3, 8, 64)
+    clip = degrade(grad, Degradation(1.5, curve="clip"))
+    soft = degrade(grad, Degradation(1.5, curve="shoulder", knee=0.6))
+    assert int((clip == 1).sum()) > int((soft == 1).sum())
+
+
+def test_noise_grows_as_exposure_drops():
+    from psenet_stream.ops import srgb_to_linear
+    from psenet_stream.synthesis import Degradation, degrade
+
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    rel = []
+    for ev in (-1.0, -3.0):
+        g = torch.Generator().manual_seed(0)
+        y = degrade(flat, Degradation(ev, photons=2000, read=0.002), g)
+        lin = srgb_to_linear(y)
+        rel.append(float(lin.std() / lin.mean()))  # noise relative to the signal
+    assert rel[1] > 1.5 * rel[0]
+
+
+def test_camera_model_is_seeded_and_covers_every_property():
+    from psenet_stream.synthesis import CAMERA, LINEAR_ONLY
+
+    a = [CAMERA.sample(-1.0, torch.Generator().manual_seed(s)) for s in range(200)]
+    b = [CAMERA.sample(-1.0, torch.Generator().manual_seed(s)) for s in range(200)]
+    assert a == b
+    assert {d.curve for d in a} == {"clip", "shoulder"}
+    assert any(d.jpeg for d in a) and any(not d.jpeg for d in a)
+    assert any(d.photons for d in a) and any(d.wb != (1.0, 1.0, 1.0) for d in a)
+    assert all(0.9 < d.wb[0] < 1.1 for d in a)  # mild white-balance shifts only
+    lin = LINEAR_ONLY.sample(2.0, torch.Generator().manual_seed(0))
+    assert (lin.curve, lin.photons, lin.jpeg, lin.wb) == ("clip", 0.0, 0, (1.0, 1.0, 1.0))
+
+
+def test_sampler_pairs_keep_a_share_of_ev0_with_the_photo_as_target(photo_dir):
+    from psenet_stream.synthesis import CAMERA
+    from train.data import Sampler, find_images, load_rgb
+
+    imgs = [load_rgb(f) for f in find_images(photo_dir)]
+    s = Sampler(imgs, crop=32, p_clean=0.3, camera=CAMERA, ev_under=(-3, -0.25), ev_over=(0.25, 2.5))
+    x, y = s.pairs(64, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (64, 3, 32, 32) and x.dtype == y.dtype == torch.float32
+    same = [(x[i] == y[i]).all() for i in range(64)]
+    assert 10 <= sum(same) <= 30  # about 30 % EV 0: input == target
+    brighter = [float(x[i].mean() - y[i].mean()) for i in range(64) if not same[i]]
+    assert min(brighter) < -0.05 and max(brighter) > 0.05  # both under- and over-exposure
+    x2, y2 = s.pairs(64, torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+@pytest.mark.parametrize("objective", ["pairs", "hybrid"])
+def test_pairs_objective_learns_to_restore_the_photo(photo_dir, tmp_path, objective):
+    from train.loop import Trainer
+
+    t = Trainer(_cfg(photo_dir, tmp_path / objective, objective=objective, steps=60, lr=1e-2, log_every=5), progress=False)
+    assert t.cfg.alpha == 0.01 and 0.0 in t.cfg.val_evs
+    g = torch.Generator().manual_seed(5)
+    fixed = t.sampler.pairs(8, g)
+    t.sampler.pairs = lambda n, gen: fixed
+
+    def err():
+        with torch.no_grad():
+            return float((t.model(fixed[0])[0] - fixed[1]).abs().mean())
+
+    before = err()
+    t.fit()
+    assert err() < 0.85 * before
+    rec = [r for r in t.history if "l1" in r]
+    assert rec and (("mse" in rec[-1]) == (objective == "hybrid"))
+
+
+def test_objective_and_family_are_validated(photo_dir, tmp_path):
+    with pytest.raises(ValueError, match="objective"):
+        _cfg(photo_dir, tmp_path, objective="gan")
+    with pytest.raises(ValueError, match="family"):
+        _cfg(photo_dir, tmp_path, objective="pairs", family="film")
+    assert _cfg(photo_dir, tmp_path).alpha == 50.0  # the paper objective keeps its default
