@@ -6,7 +6,9 @@ Sources (all reachable from a plain Debian + PyPI mirror, nothing else):
   sample photos and the sample video clips, BSD-3-Clause / per-file terms), fetched with
   ``apt-get download`` at pinned versions and unpacked with ``dpkg-deb -x``;
 * the colour photos bundled in the installed scikit-image wheel (``skimage/data``);
-* SciPy 1.9.3's raccoon face (``scipy/misc/face.dat`` in the wheel), via ``pip download``.
+* SciPy 1.9.3's raccoon face (``scipy/misc/face.dat`` in the wheel), via ``pip download``;
+* a second photo set with night, indoor, backlit and low-key scenes, each tagged, from five more
+  Debian packages: the table is in ``photo_sources`` (merged into the tables below).
 
 Every downloaded archive and every file taken from it is checked against a sha256 pinned
 below; a mismatch stops with a two-line error naming the file and the fix. The result is
@@ -37,12 +39,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from psenet_stream import photo_sources
 from psenet_stream.checksum import file_sha256 as sha256_file
 from psenet_stream.errors import InputError, UserError
 
 log = logging.getLogger(__name__)
 
-RECIPE = 1  # bump when the selection below changes: a cache with another recipe is rebuilt
+RECIPE = 2  # bump when the selection below changes: a cache with another recipe is rebuilt
 MAX_SIDE = 1024
 
 # --- pinned archives ----------------------------------------------------------------------
@@ -193,6 +196,13 @@ MEMBER_SHA256: dict[str, str] = {
     "box.mp4": "62b744b99403f899707c43398a3822441add6160379ab6dd6c12bde9e3075f8d",
     "cup.mp4": "37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f",
 }
+
+# The second photo set (night / indoor / backlit / low-key scenes, tagged): see photo_sources.
+DEBS.update(photo_sources.DEBS)
+LICENSES.update(photo_sources.LICENSES)
+PHOTOS.update({n: (p.source, p.member) for n, p in photo_sources.PHOTOS.items()})
+MEMBER_SHA256.update({n: p.sha256 for n, p in photo_sources.PHOTOS.items()})
+TEST_SET = TEST_SET | photo_sources.TEST_SET
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -412,6 +422,9 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
                 lic = dest / "licenses" / f"{pkg}.copyright"
                 shutil.copyfile(cp, lic)
                 add(lic, "license", pkg, str(cp.relative_to(root)))
+            for member, lic_name in photo_sources.EXTRA_LICENSES.get(pkg, ()):  # e.g. a credits file
+                shutil.copyfile(root / member, dest / "licenses" / lic_name)
+                add(dest / "licenses" / lic_name, "license", pkg, member)
 
         import skimage
 
@@ -438,12 +451,12 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
 
         for name, (source, member) in PHOTOS.items():
             if source in DEBS:
-                p = root / member
+                p = root / member.partition(photo_sources.RCC_SEP)[0]
                 if not p.is_file():
                     raise ChecksumError(
                         f"{member} is missing from the {source} package", f"delete {downloads} and rerun psenet-stream data"
                     )
-                data = p.read_bytes()
+                data = photo_sources.read_member(root, member)
                 raw = None
             elif source == "scikit-image":
                 p = skdir / member
@@ -465,6 +478,7 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
             split = "test" if name in TEST_SET else "train"
             path = _decode_resize_write(name, data, dest / split, raw)
             add(path, split, source, member)
+            files[-1]["tag"] = photo_sources.tag_of(name)
 
         for name, (source, member) in CLIPS.items():
             p = root / member
@@ -480,6 +494,7 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
         "max_side": MAX_SIDE,
         "sources": sources,
         "counts": {k: sum(1 for f in files if f["kind"] == k) for k in ("train", "test", "clip", "license")},
+        "tags": {k: {t: sum(1 for f in files if f["kind"] == k and f.get("tag") == t) for t in photo_sources.TAGS} for k in ("train", "test")},
         "files": files,
     }
     tmpm = dest / "MANIFEST.json.partial"
