@@ -19,29 +19,30 @@ from psenet_stream.ops import expose, psnr, ssim
 from psenet_stream.weights_io import load_model
 from train.data import find_images, load_rgb
 
-EVS = (-2.5, -1.5, -1.0, 1.0, 1.5)
+EVS = (-2.5, -1.5, -1.0, 0.0, 1.0, 1.5, 2.0)
 
 
 @torch.no_grad()
-def heldout(folder: str, weights: list[str], side: int = 512, evs: tuple[float, ...] = EVS) -> dict:
+def heldout(folder: str, weights: list[str], side: int = 512, evs: tuple[float, ...] = EVS, device: str = "cpu") -> dict:
     imgs = []
     for f in find_images(folder):
-        x = load_rgb(f, side).float().div(255).unsqueeze(0)
+        x = load_rgb(f, side).float().div(255).unsqueeze(0).to(device)
         imgs.append(x)
     models = {"identity": None}
     for w in weights:
-        models[w] = load_model(w)[0]
+        models[w] = load_model(w)[0].to(device)
     res: dict = {}
     for name, m in models.items():
         per_ev = {}
         for ev in evs:
             ps, ss = [], []
             for ref in imgs:
-                inp = expose(ref, ev)
+                inp = ref if ev == 0 else expose(ref, ev)
                 out = inp if m is None else m(inp)[0].clamp(0, 1)
                 ps.append(float(psnr(out, ref)))
                 ss.append(float(ssim(out, ref)))
             per_ev[str(ev)] = {"psnr": sum(ps) / len(ps), "ssim": sum(ss) / len(ss)}
+        none = [v["psnr"] for k, v in per_ev.items() if float(k) == 0]
         under = [v["psnr"] for k, v in per_ev.items() if float(k) < 0]
         over = [v["psnr"] for k, v in per_ev.items() if float(k) > 0]
         res[name] = {
@@ -49,6 +50,7 @@ def heldout(folder: str, weights: list[str], side: int = 512, evs: tuple[float, 
             "ssim": sum(v["ssim"] for v in per_ev.values()) / len(per_ev),
             "psnr_under": sum(under) / max(1, len(under)),
             "psnr_over": sum(over) / max(1, len(over)),
+            "psnr_none": sum(none) / max(1, len(none)),
             "per_ev": per_ev,
         }
     return {"folder": folder, "photos": len(imgs), "side": side, "evs": list(evs), "results": res}
@@ -61,12 +63,13 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    r = heldout(a.folder, a.weights, a.side)
+    r = heldout(a.folder, a.weights, a.side, device=a.device)
     for name, v in r["results"].items():
         evs = " ".join(f"{k}:{e['psnr']:.2f}" for k, e in v["per_ev"].items())
-        print(f"{name:40s} PSNR {v['psnr']:.2f} (under {v['psnr_under']:.2f}, over {v['psnr_over']:.2f}) SSIM {v['ssim']:.3f} | {evs}")
+        print(f"{name:40s} PSNR {v['psnr']:.2f} (none {v['psnr_none']:.2f}, under {v['psnr_under']:.2f}, over {v['psnr_over']:.2f}) SSIM {v['ssim']:.3f} | {evs}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(r, f, indent=1)

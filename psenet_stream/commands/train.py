@@ -48,6 +48,7 @@ def data(dest: str, force: bool) -> None:
 @click.option("--minutes", default=None, type=float, help="Also stop after this much wall-clock time.")
 @click.option("--batch", default=16, show_default=True)
 @click.option("--crop", default=128, show_default=True, help="Random crop size (pixels).")
+@click.option("--scale", default="0.5,1", show_default=True, help="Zoom-out range: a crop covers crop/scale pixels of the photo.")
 @click.option(
     "--objective",
     type=click.Choice(["paper", "pairs", "hybrid"]),
@@ -119,6 +120,7 @@ def train(**kw) -> None:
             raise click.BadParameter(f"expected two numbers 'LOW,HIGH', got {s!r}") from None
         return (min(a, b), max(a, b))
 
+    kw["scale"] = rng(kw["scale"])
     kw["ev_under"] = rng(kw["ev_under"])
     kw["ev_over"] = rng(kw["ev_over"])
     quiet = kw.pop("quiet")
