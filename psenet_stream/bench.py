@@ -53,7 +53,7 @@ TARGET_INFER_GPU_FULL = 500.0  # fps, 1920x1080, infer_size='full'
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """'640x360,1280x720' -> [(640, 360), (1280, 720)] as (width, height)."""
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError, UsageError
 
     out = []
     for part in str(text).split(","):
@@ -63,12 +63,12 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         try:
             w, h = (int(v) for v in part.split("x"))
         except ValueError:
-            raise UserError(f"bad size {part!r}", "write WIDTHxHEIGHT, e.g. 1280x720") from None
+            raise UsageError(f"bad size {part!r}", "write WIDTHxHEIGHT, e.g. 1280x720") from None
         if w < 16 or h < 16 or w % 2 or h % 2:
-            raise UserError(f"bad size {part!r}", "width and height must be even and at least 16 (H.264 4:2:0)")
+            raise UsageError(f"bad size {part!r}", "width and height must be even and at least 16 (H.264 4:2:0)")
         out.append((w, h))
     if not out:
-        raise UserError("no sizes given", "e.g. --sizes 640x360,1280x720")
+        raise UsageError("no sizes given", "e.g. --sizes 640x360,1280x720")
     return out
 
 
@@ -360,7 +360,7 @@ def run_bench(
     """
     from psenet_stream import backends as B
     from psenet_stream.enhancer import Enhancer
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError, UsageError
     from psenet_stream.weights_io import load_model
 
     avail = B.available()
@@ -370,7 +370,7 @@ def run_bench(
         names = [backends] if isinstance(backends, str) else list(backends)
         for n in names:
             if n not in avail:
-                raise UserError(f"unknown backend {n!r}", f"choose from {', '.join(avail)} or auto")
+                raise UsageError(f"unknown backend {n!r}", f"choose from {', '.join(avail)} or auto")
     any_gpu = any(n in GPU_BACKENDS and avail[n] == "" for n in names)
     if sizes is None:
         sizes = list(DEFAULT_SIZES) + (list(GPU_EXTRA_SIZES) if any_gpu else [])
@@ -403,7 +403,7 @@ def run_bench(
                     b = batch or DEFAULT_BATCH.get(name, 1)
                     try:
                         be = B.create(name, model, meta, batch=b, threads=threads, **({"compile": True} if compile_net else {}))
-                    except UserError as e:
+                    except PsenetError as e:
                         row.skipped = e.problem
                         continue
                     opts = {"infer_size": "full"} if infer == "full" else ({"infer_size": infer_size} if infer_size else {})
@@ -448,7 +448,7 @@ def run_bench(
                                 row.live_added_p50_ms = _r(p50 - base50)
                             if None not in (p95, base95):
                                 row.live_added_p95_ms = _r(p95 - base95)
-                    except UserError as e:
+                    except PsenetError as e:
                         row.notes.append(f"{e.problem}")
                     finally:
                         row.peak_rss_mb = _r(peak_rss_mb())

@@ -14,7 +14,7 @@ import sys
 import click
 
 from psenet_stream import __version__
-from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
+from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PsenetError
 
 COMMANDS = {
     "enhance": ("psenet_stream.commands.enhance", "enhance", "Enhance a file, folder, image, stream or '-' (the default command)."),
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="psenet-stream", standalone_mode=False)
         return 0
-    except UserError as e:
+    except PsenetError as e:
         click.echo(f"error: {e.problem}", err=True)
         if e.fix:
             click.echo(f"hint: {e.fix}", err=True)

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from psenet_stream.commands.enhance import VIDEO_SMOOTHING, default_threads
     from psenet_stream.enhancer import Enhancer
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
     from psenet_stream.pipeline import enhance_file
 
     data = Path(args.data).expanduser()
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"before_after: {out / 'before_after.mp4'}  ({time.perf_counter() - t:.1f} s)")
         contact_sheet(inp, enhanced, out / "contact_sheet.png", n)
         print(f"contact sheet: {out / 'contact_sheet.png'}")
-    except UserError as e:
+    except PsenetError as e:
         print(f"error: {e.problem}" + (f"\nhint: {e.fix}" if e.fix else ""), file=sys.stderr)
         return e.exit_code
     print(f"demo done in {time.perf_counter() - t_all:.1f} s; enhancement ran at {stats.fps:.1f} fps ({enh.describe()})")

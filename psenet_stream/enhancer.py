@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from psenet_stream.errors import UserError
+from psenet_stream.errors import UsageError
 from psenet_stream.ops import apply_gamma, protect_highlights
 
 log = logging.getLogger("psenet_stream")
@@ -60,13 +60,13 @@ class Options:
                 try:
                     self.infer_size = int(self.infer_size)
                 except ValueError:
-                    raise UserError(f"bad infer size {self.infer_size!r}", "use a long side in pixels (e.g. 256) or 'full'") from None
+                    raise UsageError(f"bad infer size {self.infer_size!r}", "use a long side in pixels (e.g. 256) or 'full'") from None
         if isinstance(self.infer_size, int) and self.infer_size < MIN_SIDE:
-            raise UserError(f"infer size {self.infer_size} is too small", f"use at least {MIN_SIDE} or 'full'")
+            raise UsageError(f"infer size {self.infer_size} is too small", f"use at least {MIN_SIDE} or 'full'")
         if not 0.0 <= self.strength <= 4.0:
-            raise UserError(f"strength {self.strength} out of range", "use a value between 0 (off) and 1 (full); up to 4 exaggerates")
+            raise UsageError(f"strength {self.strength} out of range", "use a value between 0 (off) and 1 (full); up to 4 exaggerates")
         if not 0.0 <= self.smoothing < 1.0:
-            raise UserError(f"smoothing {self.smoothing} out of range", "use a value in [0, 1): 0 is off, 0.8 is strong")
+            raise UsageError(f"smoothing {self.smoothing} out of range", "use a value in [0, 1): 0 is off, 0.8 is strong")
 
 
 def working_size(h: int, w: int, infer_size: int | str) -> tuple[int, int]:
@@ -252,7 +252,7 @@ class Enhancer:
             return self.enhance_tensor(x)
         x = np.asarray(x)
         if x.dtype != np.uint8:
-            raise UserError(f"expected uint8 RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
+            raise UsageError(f"expected uint8 RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
         if x.ndim == 3:
             return self.enhance_frames(x[None])[0]
         return self.enhance_frames(x)
@@ -280,7 +280,7 @@ class Enhancer:
 
     def _enhance_device(self, frames: torch.Tensor, out=None) -> torch.Tensor:
         if not self.backend.full_frame or frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[-1] != 3:
-            raise UserError(
+            raise UsageError(
                 f"expected (N, H, W, 3) uint8 frames, got a {tuple(frames.shape)} {frames.dtype} tensor for backend {self.backend.name}",
                 "pass a numpy array (any backend), a uint8 CUDA tensor (cuda backend), or a float (N, 3, H, W) tensor to enhance_tensor",
             )
@@ -296,7 +296,7 @@ class Enhancer:
         device (cuda) moves only yuv420p; any other converts on the CPU with the same maths.
         """
         if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[1] % 3 or (frames.shape[1] // 3) % 2 or frames.shape[2] % 2:
-            raise UserError(f"expected (N, H*3/2, W) uint8 yuv420p frames with even H and W, got {frames.shape} {frames.dtype}", "pass frames from VideoFrame.to_ndarray() of yuv420p video")
+            raise UsageError(f"expected (N, H*3/2, W) uint8 yuv420p frames with even H and W, got {frames.shape} {frames.dtype}", "pass frames from VideoFrame.to_ndarray() of yuv420p video")
         _, hh, w = frames.shape
         sh, sw = working_size(hh * 2 // 3, w, self.options.infer_size)
         if getattr(self.backend, "supports_yuv", False):
@@ -314,7 +314,7 @@ class Enhancer:
     @staticmethod
     def _check_frames(frames) -> None:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise UserError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
+            raise UsageError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
 
     def predict(self, frames: np.ndarray) -> list:
         """The stateful half: the network and temporal smoothing, on small copies of frames.
@@ -350,7 +350,7 @@ class Enhancer:
         if squeeze:
             x = x[None]
         if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-            raise UserError(f"expected a float (N, 3, H, W) tensor, got {tuple(x.shape)} {x.dtype}", "scale uint8 images to [0, 1] floats first")
+            raise UsageError(f"expected a float (N, 3, H, W) tensor, got {tuple(x.shape)} {x.dtype}", "scale uint8 images to [0, 1] floats first")
         h, w = x.shape[2:]
         sh, sw = working_size(h, w, self.options.infer_size)
         xf = x.float().clamp(0, 1)

@@ -178,9 +178,11 @@ def check_engine(engine_path: str | Path, *, weights_sha256: str, gpu_name: str,
         raise BackendError(f"TensorRT engine {engine_path.name} has no sidecar {sc.name}; refusing to load an engine of unknown origin", rebuild)
     try:
         info = json.loads(sc.read_text())
-        assert isinstance(info, dict) and info.get("format") == SIDECAR_FORMAT
-    except Exception:
+    except (OSError, UnicodeDecodeError, ValueError):
         raise BackendError(f"cannot read the sidecar {sc}", rebuild) from None
+    if not isinstance(info, dict) or info.get("format") != SIDECAR_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise BackendError(f"cannot read the sidecar {sc}: format {found!r}, expected {SIDECAR_FORMAT!r}", rebuild)
     if info.get("weights_sha256") != weights_sha256:
         raise BackendError(
             f"TensorRT engine {engine_path.name} was built for other weights "

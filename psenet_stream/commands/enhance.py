@@ -25,7 +25,7 @@ from pathlib import Path
 
 import click
 
-from psenet_stream.errors import EXIT_INTERRUPTED, InputError, UserError
+from psenet_stream.errors import InputError, Interrupted, OutputError, UsageError
 
 log = logging.getLogger("psenet_stream")
 
@@ -287,17 +287,15 @@ def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch)
     src = ImageSource(inp, exclude=out if folder else None)
     if folder:
         if out.exists() and not out.is_dir():
-            raise UserError(f"output {out} is a file, but the input is a folder", "pass an output folder with -o", exit_code=4)
+            raise OutputError(f"output {out} is a file, but the input is a folder", "pass an output folder with -o")
         if out.resolve() == inp.resolve():
-            raise UserError(
-                "the output folder is the input folder", "choose another folder with -o; inputs are never overwritten", exit_code=4
-            )
+            raise OutputError("the output folder is the input folder", "choose another folder with -o; inputs are never overwritten")
         out.mkdir(parents=True, exist_ok=True)
     else:
         if out.is_dir():  # -o some/folder/: the default name inside it
             out = out / default_output(inp, "image").name
         if output and not is_image_path(out):
-            raise UserError(f"output {out} is not an image name", "use an image extension: jpg, png, bmp, tif, webp", exit_code=4)
+            raise OutputError(f"output {out} is not an image name", "use an image extension: jpg, png, bmp, tif, webp")
         check_output_path(out, [inp], overwrite=overwrite)
     enh = make_enhancer(smoothing=_smoothing(smoothing, 0.0), **enh_kw)
     sink = ImageSink(out, folder=folder, overwrite=overwrite)
@@ -309,9 +307,7 @@ def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch)
         finally:
             prog.done()
     if stats.interrupted:
-        raise UserError(
-            f"interrupted after {stats.frames_out} of {len(src.paths)} images (those are written)", "", exit_code=EXIT_INTERRUPTED
-        )
+        raise Interrupted(f"interrupted after {stats.frames_out} of {len(src.paths)} images (those are written)")
     if src.skipped:
         log.warning("warning: %d unreadable image(s) skipped", len(src.skipped))
     return stats, f"wrote {out}"
@@ -371,7 +367,7 @@ def _run_stream(
 
     live = kind == "live"
     if live and not output and preview == "none":
-        raise UserError("a live input needs an output", "pass -o out.mp4, -o rtsp://server/path, or --preview window|http")
+        raise UsageError("a live input needs an output", "pass -o out.mp4, -o rtsp://server/path, or --preview window|http")
     enh = None
     if live:
         from psenet_stream.io.live import preflight
@@ -474,14 +470,8 @@ def _run_file_output(src, enh, out, audio_from, inputs, overwrite, keep_partial,
     if stats.interrupted and not info.live:  # a live recording has no end but Ctrl-C: keep it (below)
         sink.abort(keep_partial=keep_partial)
         if sink.kept:
-            raise UserError(
-                f"interrupted after {stats.frames_out} frames; the partial output is {sink.kept}", "", exit_code=EXIT_INTERRUPTED
-            )
-        raise UserError(
-            f"interrupted after {stats.frames_out} frames; no output written",
-            "pass --keep-partial to keep a playable partial file",
-            exit_code=EXIT_INTERRUPTED,
-        )
+            raise Interrupted(f"interrupted after {stats.frames_out} frames; the partial output is {sink.kept}")
+        raise Interrupted(f"interrupted after {stats.frames_out} frames; no output written", "pass --keep-partial to keep a playable partial file")
     if stats.frames_out == 0:
         sink.abort(keep_partial=False)
         raise InputError("no frames were read from the input", "check the input plays")

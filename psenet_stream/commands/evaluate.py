@@ -102,7 +102,7 @@ def evaluate(
 
     from psenet_stream import __version__
     from psenet_stream import evaluate as ev
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError, UsageError
     from psenet_stream.weights_io import default_weights_path
 
     log = logging.getLogger("psenet_stream")
@@ -113,7 +113,7 @@ def evaluate(
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
     if not (data or paired or clips):
-        raise UserError("nothing to evaluate", "pass --data FOLDER, --paired DIR or --flicker CLIP")
+        raise UsageError("nothing to evaluate", "pass --data FOLDER, --paired DIR or --flicker CLIP")
 
     sizes = [_infer_size(s) for s in infer_sizes] or [None]
     knee_list = list(knees) or [None]
@@ -142,7 +142,7 @@ def evaluate(
             elif compare:
                 notes.append(f"shipped weights {d} not found: skipped")
             else:
-                raise UserError(f"no weights: {d} does not exist", "pass --weights, or run psenet-stream train first")
+                raise UsageError(f"no weights: {d} does not exist", "pass --weights, or run psenet-stream train first")
 
         def build_methods():
             ms = []
@@ -211,7 +211,7 @@ def evaluate(
                             enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
                             try:
                                 f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
-                            except UserError as err:  # one unreadable clip does not lose the others
+                            except PsenetError as err:  # one unreadable clip does not lose the others
                                 notes.append(f"flicker: {err.problem}: skipped")
                                 log.warning("flicker: %s: skipped", err.problem)
                                 continue

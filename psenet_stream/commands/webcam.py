@@ -82,11 +82,11 @@ def run_live(spec, *, preview="window", output=None, overwrite=False, source_opt
     --duration / the source gives up, then close everything. Returns the pipeline's Stats."""
     from psenet_stream import pipeline
     from psenet_stream.commands.enhance import make_enhancer, stop_on_signals
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import UsageError
     from psenet_stream.io.live import LockSize, open_live_source, preflight
 
     if preview == "none" and not output:
-        raise UserError("nothing to show or write", "use --preview window|http or -o out.mp4 / -o rtsp://server/path")
+        raise UsageError("nothing to show or write", "use --preview window|http or -o out.mp4 / -o rtsp://server/path")
     preflight(spec)
     stop = threading.Event()
     preview_opts = dict(preview_opts or {})

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from psenet_stream.errors import InputError, UserError
+from psenet_stream.errors import InputError, PsenetError, UsageError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.redact import Redactor
 
@@ -190,14 +190,14 @@ def _live_options(opts: dict[str, Any]) -> LiveOptions:
     if o.fps is not None:
         o.fps = float(o.fps)
         if o.fps <= 0:
-            raise UserError(f"bad frame rate {o.fps}", "use a positive --fps, e.g. 30")
+            raise UsageError(f"bad frame rate {o.fps}", "use a positive --fps, e.g. 30")
     if not 1 <= int(o.queue_size) <= 8:
-        raise UserError(f"bad live queue size {o.queue_size}", "use 1 or 2 (frames held between camera and model)")
+        raise UsageError(f"bad live queue size {o.queue_size}", "use 1 or 2 (frames held between camera and model)")
     o.queue_size = int(o.queue_size)
     if o.rtsp_transport not in ("tcp", "udp", "http", "https", "udp_multicast"):
-        raise UserError(f"bad RTSP transport {o.rtsp_transport!r}", "use tcp (default) or udp")
+        raise UsageError(f"bad RTSP transport {o.rtsp_transport!r}", "use tcp (default) or udp")
     if o.max_retries is not None and int(o.max_retries) < 0:
-        raise UserError(f"bad retry count {o.max_retries}", "use 0 (give up at once) or more; omit for forever")
+        raise UsageError(f"bad retry count {o.max_retries}", "use 0 (give up at once) or more; omit for forever")
     return o
 
 
@@ -499,7 +499,7 @@ class LiveSource:
                     c, frame = self._connect(first=False)
                 except _Stopped:
                     return
-                except UserError as e:
+                except PsenetError as e:
                     self._error = e
                     return
                 self._queue.put(frame)

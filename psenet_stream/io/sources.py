@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from psenet_stream.errors import InputError, UserError
+from psenet_stream.errors import InputError, UsageError
 from psenet_stream.io.frames import Frame, StreamInfo
 
 log = logging.getLogger("psenet_stream")
@@ -62,14 +62,14 @@ def parse_size(size: str | None) -> tuple[int, int]:
         if w <= 0 or h <= 0:
             raise ValueError
     except (ValueError, TypeError):
-        raise UserError(f"bad frame size {size!r}", "use --size WIDTHxHEIGHT, e.g. --size 640x480") from None
+        raise UsageError(f"bad frame size {size!r}", "use --size WIDTHxHEIGHT, e.g. --size 640x480") from None
     return w, h
 
 
 def raw_frame_bytes(w: int, h: int, pix_fmt: str) -> int:
     if pix_fmt == "yuv420p":
         if w % 2 or h % 2:
-            raise UserError(f"yuv420p needs an even frame size, got {w}x{h}", "use rgb24 or bgr24 for odd sizes")
+            raise UsageError(f"yuv420p needs an even frame size, got {w}x{h}", "use rgb24 or bgr24 for odd sizes")
         return w * h * 3 // 2
     return w * h * 3
 
@@ -154,9 +154,9 @@ class RawSource:
         self, stream: BinaryIO | None = None, *, size: str | tuple[int, int] | None, pix_fmt: str = "rgb24", fps: float | None = None
     ):
         if size is None:
-            raise UserError("reading raw frames from '-' needs their size", "pass --size WIDTHxHEIGHT (and --pix-fmt rgb24|bgr24|yuv420p)")
+            raise UsageError("reading raw frames from '-' needs their size", "pass --size WIDTHxHEIGHT (and --pix-fmt rgb24|bgr24|yuv420p)")
         if pix_fmt not in RAW_PIX_FMTS:
-            raise UserError(f"unsupported raw pixel format {pix_fmt!r}", f"use one of {', '.join(RAW_PIX_FMTS)}")
+            raise UsageError(f"unsupported raw pixel format {pix_fmt!r}", f"use one of {', '.join(RAW_PIX_FMTS)}")
         self.width, self.height = size if isinstance(size, tuple) else parse_size(size)
         self.pix_fmt = pix_fmt
         self.frame_bytes = raw_frame_bytes(self.width, self.height, pix_fmt)

@@ -521,9 +521,9 @@ def test_out_array_is_filled_by_every_backend(model_meta, onnx_backend):
 
 
 def test_uint8_tensors_for_a_host_backend_are_a_clear_error(model_meta):
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
 
     model, meta = model_meta
     enh = Enhancer(CpuBackend(model, meta), infer_size=32)
-    with pytest.raises(UserError, match="numpy array"):
+    with pytest.raises(PsenetError, match="numpy array"):
         enh(torch.zeros((36, 64, 3), dtype=torch.uint8))

@@ -121,10 +121,10 @@ def test_eval_command_paired(tmp_path):
 
 
 def test_eval_command_needs_something_to_do():
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
 
     res = CliRunner().invoke(eval_cmd, [])
-    assert isinstance(res.exception, UserError)
+    assert isinstance(res.exception, PsenetError)
 
 
 @pytest.mark.shared

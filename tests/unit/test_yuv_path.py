@@ -89,10 +89,10 @@ def test_enhance_yuv420p_on_the_cuda_backend_equals_the_cpu_conversion_path(mode
 
 
 def test_enhance_yuv420p_rejects_odd_shapes(model_meta):
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
 
     enh = Enhancer(CpuBackend(*model_meta), infer_size=32)
-    with pytest.raises(UserError, match="yuv420p"):
+    with pytest.raises(PsenetError, match="yuv420p"):
         enh.enhance_yuv420p(np.zeros((1, 10, 8), np.uint8))
 
 
