@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 # machine: make install TORCH_SPEC=torch   (or keep the torch already in the venv)
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= onnx,gui,train,dev
-DATA_DIR ?= $(HOME)/.cache/psenet-stream/data
+# the data folder psenet-stream itself uses (paths.data_dir): $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data
+DATA_DIR ?= $(or $(PSENET_STREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/psenet-stream)/data
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-all test-gpu bench data train eval lint clean

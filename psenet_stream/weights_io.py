@@ -15,17 +15,9 @@ import torch
 from psenet_stream.checksum import file_sha256  # noqa: F401  (re-exported)
 from psenet_stream.errors import BackendError
 from psenet_stream.model import PSENet
+from psenet_stream.paths import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_path  # noqa: F401  (re-exported)
 
 FORMAT = "psenet-stream/weights-v1"
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.pt"
-ENV_WEIGHTS = "PSENET_STREAM_WEIGHTS"  # overrides the shipped default when set
-
-
-def default_weights_path() -> Path:
-    import os
-
-    return Path(os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS)
-
 
 
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from psenet_stream.backends.base import Backend
 from psenet_stream.errors import BackendError
+from psenet_stream.paths import cache_dir
 
 
 class GammaOnly(torch.nn.Module):
@@ -21,11 +22,6 @@ class GammaOnly(torch.nn.Module):
 
     def forward(self, x):
         return self.model.gamma(x)
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("PSENET_STREAM_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "psenet-stream")
-    return Path(root)
 
 
 def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4) -> float:

