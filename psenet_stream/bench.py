@@ -32,11 +32,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from psenet_stream import paths
+
 log = logging.getLogger("psenet_stream")
 
 DEFAULT_SIZES = ((640, 360), (1280, 720), (1920, 1080))
 GPU_EXTRA_SIZES = ((3840, 2160),)
-CLIPS_DIR = Path(os.path.expanduser("~/.cache/psenet-stream/data/clips"))
 GPU_BACKENDS = ("cuda", "tensorrt")
 # frames per enhancer call: GPUs batch to amortise launches; onnx runs a batch frame-parallel
 DEFAULT_BATCH = {"cuda": 8, "tensorrt": 8, "onnx": 4, "cpu": 1}
@@ -53,7 +54,7 @@ TARGET_INFER_GPU_FULL = 500.0  # fps, 1920x1080, infer_size='full'
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """'640x360,1280x720' -> [(640, 360), (1280, 720)] as (width, height)."""
-    from psenet_stream.errors import PsenetError, UsageError
+    from psenet_stream.errors import UsageError
 
     out = []
     for part in str(text).split(","):
@@ -101,8 +102,9 @@ def synthetic_scene(w: int, h: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 def default_clip() -> Path | None:
-    if CLIPS_DIR.is_dir():
-        clips = sorted(p for p in CLIPS_DIR.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
+    clips_dir = paths.clips_dir()
+    if clips_dir.is_dir():
+        clips = sorted(p for p in clips_dir.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
         for pref in ("vtest.avi", "tree.avi"):
             for p in clips:
                 if p.name == pref:

@@ -34,6 +34,7 @@ import torch
 
 from psenet_stream import metrics, ops
 from psenet_stream.errors import InputError
+from psenet_stream.io import specs
 
 log = logging.getLogger("psenet_stream")
 
@@ -41,7 +42,6 @@ UNDER_EVS = (-2.5, -1.5, -1.0)
 OVER_EVS = (1.0, 1.5, 2.0)
 SUBSETS: dict[str, tuple[float, ...]] = {"under": UNDER_EVS, "over": OVER_EVS}
 DEFAULT_LONG_SIDE = 512
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 METRIC_KEYS = ("psnr", "ssim", "clipped", "nr_score")
 
 __all__ = [
@@ -178,9 +178,9 @@ def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}", "pass a folder of photos to --data")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    files = specs.list_images(folder)
     if not files:
-        raise InputError(f"no images in {folder}", f"put photos ({', '.join(sorted(IMAGE_EXTS))}) in the folder")
+        raise InputError(f"no images in {folder}", f"put photos ({', '.join(specs.IMAGE_EXTENSIONS)}) in the folder")
     return files
 
 

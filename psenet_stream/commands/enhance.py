@@ -36,7 +36,6 @@ log = logging.getLogger("psenet_stream")
 # with a lag of about one frame; 0.8 lags visibly on real brightness changes.
 VIDEO_SMOOTHING = 0.5
 BACKENDS = ("auto", "cpu", "onnx", "cuda", "tensorrt")
-FILE_CONTAINERS = (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm", ".ts", ".flv", ".mpg", ".mpeg", ".3gp", ".ogv")
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -104,23 +103,11 @@ def _infer_size(v: str) -> int | str:
 def default_output(inp: Path, kind: str) -> Path:
     if kind == "folder":
         return inp.parent / f"{inp.name}_enhanced"
-    ext = inp.suffix if (kind == "image" or inp.suffix.lower() in FILE_CONTAINERS) else ".mp4"
+    from psenet_stream.io.specs import extension
+
+    known = extension(inp)
+    ext = inp.suffix if (kind == "image" or (known is not None and known.kind == "video" and known.keep_for_output)) else ".mp4"
     return inp.with_name(f"{inp.stem}_enhanced{ext}")
-
-
-def input_kind(spec: str) -> str:
-    from psenet_stream.io.sources import is_image_path, is_live_spec
-
-    if spec == "-":
-        return "raw"
-    if is_live_spec(spec):
-        return "live"
-    p = Path(spec)
-    if p.is_dir():
-        return "folder"
-    if is_image_path(p):
-        return "image"
-    return "video"
 
 
 def default_threads() -> int:
@@ -231,6 +218,8 @@ def enhance(
     from psenet_stream.cli import setup_logging
 
     setup_logging(verbose, quiet)
+    from psenet_stream.io.specs import input_kind
+
     kind = input_kind(input)
     show_progress = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
     enh_kw = {
@@ -280,7 +269,8 @@ def _smoothing(smoothing, default):
 def _run_images(inp, output, overwrite, smoothing, enh_kw, show_progress, batch):
     from psenet_stream import pipeline
     from psenet_stream.io.sinks import ImageSink, check_output_path
-    from psenet_stream.io.sources import ImageSource, is_image_path
+    from psenet_stream.io.sources import ImageSource
+    from psenet_stream.io.specs import is_image_path
 
     folder = inp.is_dir()
     out = Path(output) if output else default_output(inp, "folder" if folder else "image")
@@ -362,7 +352,8 @@ def _run_stream(
     preview_opts=None,
     live_extra=None,
 ):
-    from psenet_stream.io.sinks import is_live_output, open_preview_sink
+    from psenet_stream.io.sinks import open_preview_sink
+    from psenet_stream.io.specs import is_live_output
     from psenet_stream.io.sources import open_source
 
     live = kind == "live"

@@ -118,7 +118,7 @@ def run_live(spec, *, preview="window", output=None, overwrite=False, source_opt
 
             sinks.append(HttpPreviewSink(info, bind=preview_opts.get("bind", "127.0.0.1"), port=preview_opts.get("port", 8090), mode=preview_opts.get("mode", "side-by-side")))
         if output:
-            from psenet_stream.io.sinks import is_live_output
+            from psenet_stream.io.specs import is_live_output
 
             if is_live_output(output):
                 from psenet_stream.io.rtsp_out import RtspSink

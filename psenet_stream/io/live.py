@@ -35,7 +35,6 @@ How it behaves:
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import threading
@@ -45,9 +44,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from psenet_stream.buffers import DropOldestQueue
 from psenet_stream.errors import InputError, PsenetError, UsageError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.redact import Redactor
+from psenet_stream.io.specs import parse_size
 
 log = logging.getLogger("psenet_stream.live")
 
@@ -76,17 +77,6 @@ def preflight(spec: str) -> None:
             raise InputError(f"no permission to open {spec}", "add yourself to the 'video' group")
 
 
-def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """'1280x720' or (1280, 720) -> (1280, 720); None stays None."""
-    if size is None or size == "":
-        return None
-    if isinstance(size, (tuple, list)):
-        size = "x".join(str(v) for v in size)
-    from psenet_stream.io.sources import parse_size as parse_wxh
-
-    return parse_wxh(size)
-
-
 class Backoff:
     """Exponential backoff: initial, 2x, 4x, ... capped; ``reset()`` after a success."""
 
@@ -101,48 +91,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
-
-
-class DropOldestQueue:
-    """A bounded FIFO whose ``put`` never blocks: when full, the oldest item is discarded."""
-
-    def __init__(self, maxsize: int = 1):
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
-        self._items: collections.deque = collections.deque()
-        self.maxsize = maxsize
-        self.dropped = 0
-        self._cond = threading.Condition()
-
-    def put(self, item: Any) -> int:
-        """Append item; returns how many old items were dropped to make room."""
-        with self._cond:
-            n = 0
-            while len(self._items) >= self.maxsize:
-                self._items.popleft()
-                n += 1
-            self._items.append(item)
-            self.dropped += n
-            self._cond.notify()
-            return n
-
-    def get(self, timeout: float | None = None) -> Any:
-        """The oldest item; raises TimeoutError when nothing arrives within timeout."""
-        with self._cond:
-            if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
-                raise TimeoutError
-            return self._items.popleft()
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def clear(self) -> None:
-        with self._cond:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass
@@ -186,7 +134,7 @@ def _live_options(opts: dict[str, Any]) -> LiveOptions:
         if not hasattr(o, k):
             raise TypeError(f"open_live_source() got an unexpected option {k!r}")
         setattr(o, k, v)
-    o.size = parse_size(o.size)
+    o.size = parse_size(o.size) if o.size not in (None, "") else None
     if o.fps is not None:
         o.fps = float(o.fps)
         if o.fps <= 0:

@@ -23,6 +23,7 @@ import numpy as np
 
 from psenet_stream.errors import OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.specs import is_image_path, is_live_output
 
 log = logging.getLogger("psenet_stream")
 
@@ -190,10 +191,6 @@ class RawSink:
             pass
 
 
-def is_live_output(spec: str) -> bool:
-    return "://" in str(spec) and str(spec).split("://", 1)[0].lower() in ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp")
-
-
 def open_live_sink(spec: str, info: StreamInfo, **opts):
     """``rtsp://``/``rtmp://`` publish (io/rtsp_out.py), imported lazily."""
     from psenet_stream.io.rtsp_out import RtspSink
@@ -223,8 +220,6 @@ def open_sink(spec: str | Path, info: StreamInfo, *, audio_from: str | Path | No
     "out.mp4"               AtomicFileSink(VideoFileSink): temporary name, then rename
                             (opts: codec, crf, preset; audio copied from audio_from)
     """
-    from psenet_stream.io.sources import is_image_path
-
     s = str(spec)
     if s == "-":
         return RawSink(pix_fmt=opts.get("pix_fmt", "rgb24"))

@@ -11,7 +11,6 @@ Live specs are imported lazily so file work never loads the live machinery.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,48 +21,11 @@ import numpy as np
 
 from psenet_stream.errors import InputError, UsageError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.specs import IMAGE_EXTENSIONS, is_image_path, is_live_spec, list_images, parse_size
 
 log = logging.getLogger("psenet_stream")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 RAW_PIX_FMTS = ("rgb24", "bgr24", "yuv420p")
-LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "tcp", "udp", "srt", "http", "https", "rtp")
-
-
-def is_live_spec(spec: str) -> bool:
-    """Devices, lavfi graphs and network URLs: handled by psenet_stream.io.live."""
-    s = str(spec)
-    if s.startswith(("lavfi:", "/dev/video")):
-        return True
-    return "://" in s and s.split("://", 1)[0].lower() in LIVE_SCHEMES
-
-
-def is_image_path(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def list_images(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """Images under folder (recursively, sorted); hidden files and folders, and ``exclude``
-    (an output folder inside the input folder), are skipped."""
-    out = []
-    skip = exclude.resolve() if exclude is not None else None
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (Path(root) / d).resolve() != skip))
-        for f in sorted(files):
-            if not f.startswith(".") and is_image_path(f):
-                out.append(Path(root) / f)
-    return out
-
-
-def parse_size(size: str | None) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
-    try:
-        w, h = (int(v) for v in str(size).lower().split("x"))
-        if w <= 0 or h <= 0:
-            raise ValueError
-    except (ValueError, TypeError):
-        raise UsageError(f"bad frame size {size!r}", "use --size WIDTHxHEIGHT, e.g. --size 640x480") from None
-    return w, h
 
 
 def raw_frame_bytes(w: int, h: int, pix_fmt: str) -> int:

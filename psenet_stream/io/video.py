@@ -28,37 +28,18 @@ import numpy as np
 
 from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.specs import extension
 
 log = logging.getLogger("psenet_stream")
 
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 15.0
-AUDIO_LEAD_S = 1.0
-REORDER_WINDOW = 4  # frames held back to repair permuted timestamps (see VideoFileSource._decode)  # audio is muxed up to this far ahead of the last video frame written
-
-VIDEO_EXTENSIONS = (
-    ".mp4",
-    ".mkv",
-    ".mov",
-    ".m4v",
-    ".avi",
-    ".webm",
-    ".ts",
-    ".mts",
-    ".m2ts",
-    ".flv",
-    ".wmv",
-    ".mpg",
-    ".mpeg",
-    ".3gp",
-    ".ogv",
-    ".gif",
-)
+AUDIO_LEAD_S = 1.0  # audio is muxed up to this far ahead of the last video frame written
+REORDER_WINDOW = 4  # frames held back to repair permuted timestamps (see VideoFileSource._decode)
 
 # Default codec per output container; libx264 unless the container cannot hold H.264.
-DEFAULT_CODEC = "libx264"
+DEFAULT_CODEC = "libx264"  # containers that need another one say so in specs.EXTENSIONS
 WRITE_HINT = "check the free space (and file size limits) of the output's disk, or write elsewhere with -o"
-CODEC_FOR_EXT = {".webm": "libvpx-vp9", ".ogv": "libtheora", ".gif": "gif"}
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
 
@@ -297,7 +278,8 @@ class VideoFileSource:
 
 
 def default_codec_for(path: str | Path) -> str:
-    return CODEC_FOR_EXT.get(Path(path).suffix.lower(), DEFAULT_CODEC)
+    ext = extension(path)
+    return (ext.codec if ext is not None else None) or DEFAULT_CODEC
 
 
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from psenet_stream.errors import InputError
-from psenet_stream.io.live import Backoff, DropOldestQueue, LiveOptions, build_open_args, open_live_source, parse_size
+from psenet_stream.buffers import DropOldestQueue
+from psenet_stream.io.live import Backoff, LiveOptions, build_open_args, open_live_source
+from psenet_stream.io.specs import parse_size
 from tests.live_helpers import free_port
 
 pytestmark = pytest.mark.timeout(60)
