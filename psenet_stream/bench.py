@@ -425,7 +425,7 @@ def run_bench(
                             row.gpu_resident_fps = round(measure_inference(enh, dev, frames, b, per_call=per_call), 2)
                             del dev
                             if getattr(be, "supports_yuv", False) and w % 2 == 0 and h % 2 == 0:
-                                from psenet_stream.io.video import rgb_to_yuv420p
+                                from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
                                 yuv = np.stack([rgb_to_yuv420p(f) for f in pool])
                                 row.yuv_fps = round(measure_inference(_YuvCalls(enh), yuv, frames, b, per_call=per_call), 2)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from psenet_stream import colour
 from psenet_stream.errors import UsageError
 from psenet_stream.ops import apply_gamma, protect_highlights
 
@@ -301,11 +302,8 @@ class Enhancer:
         sh, sw = working_size(hh * 2 // 3, w, self.options.infer_size)
         if getattr(self.backend, "supports_yuv", False):
             return self.backend.enhance_yuv420p(frames, (sh, sw), self._post, self.options.highlight_knee, colorspace, full_range, out=out)
-        from psenet_stream.backends import colour
-
-        m, back = colour.matrices(colorspace, full_range, "cpu")
-        rgb = colour.yuv420p_to_rgb(torch.from_numpy(frames), back).numpy()
-        res = colour.rgb_to_yuv420p(torch.from_numpy(self.enhance_frames(rgb)), m).numpy()
+        rgb = colour.yuv420p_to_rgb_np(frames, colorspace, full_range)
+        res = colour.rgb_to_yuv420p_batch_np(self.enhance_frames(rgb), colorspace, full_range)
         if out is None:
             return res
         out[...] = res

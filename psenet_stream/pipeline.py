@@ -141,12 +141,9 @@ def _enhance_yuv(enhancer, frames: list[Frame], item: Frame, source, failed: lis
             failed.append(e)
             if hasattr(source, "want_yuv"):
                 source.want_yuv = False
-    import torch
+    from psenet_stream import colour
 
-    from psenet_stream.backends import colour
-
-    _, back = colour.matrices(item.colorspace, item.full_range, "cpu")
-    return enhancer.enhance_frames(colour.yuv420p_to_rgb(torch.from_numpy(batch), back).numpy())
+    return enhancer.enhance_frames(colour.yuv420p_to_rgb_np(batch, item.colorspace, item.full_range))
 
 
 def _kind(f: Frame) -> tuple:

@@ -91,7 +91,7 @@ def main() -> None:
     big = np.concatenate([frames] * 4)
     bigout = np.empty_like(big)
     add("enhance_frames, 4 batches per call, out=", host_ms(lambda: enh.enhance_frames(big, out=bigout), reps=5) / 4)
-    from psenet_stream.io.video import rgb_to_yuv420p
+    from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
     ybig = np.stack([rgb_to_yuv420p(f) for f in big])
     yout = np.empty_like(ybig)

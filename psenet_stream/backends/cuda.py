@@ -425,7 +425,7 @@ class CudaBackend(Backend):
         """(N, H*3/2, W) uint8 yuv420p -> the same, enhanced. Only yuv420p crosses the bus
         (1.5 bytes per pixel each way instead of 3); the colour conversion both ways runs on
         the GPU with the matrix of ``colorspace`` / ``full_range`` (``colour.py``)."""
-        from psenet_stream.backends import colour
+        from psenet_stream import colour
 
         _, hh, w = frames.shape
         h = hh * 2 // 3

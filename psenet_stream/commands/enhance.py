@@ -353,8 +353,8 @@ def _run_stream(
     live_extra=None,
 ):
     from psenet_stream.io.sinks import open_preview_sink
-    from psenet_stream.io.specs import is_live_output
     from psenet_stream.io.sources import open_source
+    from psenet_stream.io.specs import is_live_output
 
     live = kind == "live"
     if live and not output and preview == "none":

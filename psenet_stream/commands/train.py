@@ -26,9 +26,8 @@ def data(dest: str | None, force: bool) -> None:
     """
     import logging
 
-    from psenet_stream.data_fetch import fetch
-
     from psenet_stream import paths
+    from psenet_stream.data_fetch import fetch
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     dest = dest or str(paths.data_dir())

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from psenet_stream.colour import i420_to_rgb, rgb_to_i420
 from psenet_stream.errors import InputError, UsageError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.specs import IMAGE_EXTENSIONS, is_image_path, is_live_spec, list_images, parse_size
@@ -37,23 +38,19 @@ def raw_frame_bytes(w: int, h: int, pix_fmt: str) -> int:
 
 
 def raw_to_rgb(buf: np.ndarray, w: int, h: int, pix_fmt: str) -> np.ndarray:
-    import cv2
-
     if pix_fmt == "rgb24":
         return buf.reshape(h, w, 3)
     if pix_fmt == "bgr24":
         return np.ascontiguousarray(buf.reshape(h, w, 3)[..., ::-1])
-    return cv2.cvtColor(buf.reshape(h * 3 // 2, w), cv2.COLOR_YUV2RGB_I420)
+    return i420_to_rgb(buf, w, h)
 
 
 def rgb_to_raw(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
-    import cv2
-
     if pix_fmt == "rgb24":
         return rgb
     if pix_fmt == "bgr24":
         return np.ascontiguousarray(rgb[..., ::-1])
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    return rgb_to_i420(rgb)
 
 
 class ImageSource:

@@ -184,7 +184,7 @@ def test_output_array_is_written_in_place(model_meta):
 
 @pytest.mark.parametrize("cs,full", [(2, False), (1, False), (1, True)])
 def test_yuv420p_on_the_gpu_matches_the_emulated_backend(model_meta, cs, full):
-    from psenet_stream.io.video import rgb_to_yuv420p
+    from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
     model, meta = model_meta
     x = frames(9, 720, 1280)

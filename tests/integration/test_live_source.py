@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from psenet_stream.errors import InputError
 from psenet_stream.buffers import DropOldestQueue
+from psenet_stream.errors import InputError
 from psenet_stream.io.live import Backoff, LiveOptions, build_open_args, open_live_source
 from psenet_stream.io.specs import parse_size
 from tests.live_helpers import free_port
