@@ -115,16 +115,12 @@ def default_clip() -> Path | None:
 
 def clip_frames(path: str | Path, w: int, h: int, n: int) -> np.ndarray:
     """The first n frames of a clip, resized to w x h RGB (looping the clip if it is short)."""
-    import av
+    from psenet_stream.io.video import decode_rgb
 
     frames = []
-    with av.open(str(path)) as c:
-        for fr in c.decode(video=0):
-            img = fr.to_ndarray(format="rgb24")
-            interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
-            frames.append(cv2.resize(img, (w, h), interpolation=interp))
-            if len(frames) >= n:
-                break
+    for img in decode_rgb(path, n):
+        interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
+        frames.append(cv2.resize(img, (w, h), interpolation=interp))
     if not frames:
         raise ValueError(f"no video frames in {path}")
     while len(frames) < n:
@@ -138,25 +134,16 @@ def bench_frames(w: int, h: int, n: int, clip: str | Path | None = None) -> tupl
     if src is not None:
         try:
             return clip_frames(src, w, h, n), f"clip {src.name}"
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any unreadable clip: the benchmark still runs on a synthetic scene
             log.warning("bench: cannot read %s (%s); using a synthetic scene", src, e)
     return synthetic_scene(w, h, n), "synthetic scene"
 
 
 def write_clip(path: Path, frames: np.ndarray, fps: int = 30) -> Path:
-    """Encode frames as an H.264 (yuv420p) MP4 with PyAV: the input of the file benchmark."""
-    import av
+    """Encode frames as an H.264 (yuv420p) MP4: the input of the file benchmark."""
+    from psenet_stream.io.video import write_rgb_clip
 
-    h, w = frames.shape[1:3]
-    with av.open(str(path), "w") as oc:
-        st = oc.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "18"})
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        for f in frames:
-            for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                oc.mux(pkt)
-        for pkt in st.encode(None):
-            oc.mux(pkt)
-    return path
+    return write_rgb_clip(path, frames, fps)
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -184,7 +171,7 @@ def peak_rss_mb() -> float | None:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    except Exception:
+    except (ImportError, OSError):  # no resource module (not POSIX)
         return None
 
 
@@ -424,14 +411,14 @@ def run_bench(
                             dev = torch.from_numpy(np.ascontiguousarray(pool)).to(be.device)
                             row.gpu_resident_fps = round(measure_inference(enh, dev, frames, b, per_call=per_call), 2)
                             del dev
-                            if getattr(be, "supports_yuv", False) and w % 2 == 0 and h % 2 == 0:
+                            if enh.supports_yuv420p and w % 2 == 0 and h % 2 == 0:
                                 from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
                                 yuv = np.stack([rgb_to_yuv420p(f) for f in pool])
                                 row.yuv_fps = round(measure_inference(_YuvCalls(enh), yuv, frames, b, per_call=per_call), 2)
                         if clip_path is not None and reduced:
                             plain, enhanced = [], []
-                            yuv = pipeline.supports_yuv(enh) if hasattr(pipeline, "supports_yuv") else False
+                            yuv = enh.supports_yuv420p
                             if yuv:
                                 row.notes.append("GPU transcodes (plain and enhanced) keep yuv420p end to end")
                             for _ in range(2 if frames <= 120 else 1):  # side by side, alternating

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", help="weight file (default: the shipped weights)")
     args = ap.parse_args(argv)
 
-    from psenet_stream.commands.enhance import VIDEO_SMOOTHING, default_threads
+    from psenet_stream.commands._common import VIDEO_SMOOTHING, default_threads
     from psenet_stream.enhancer import Enhancer
     from psenet_stream.errors import PsenetError
     from psenet_stream.pipeline import enhance_file

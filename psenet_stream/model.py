@@ -90,3 +90,14 @@ class PSENet(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class GammaOnly(nn.Module):
+    """A PSENet whose forward returns only the gamma map: what ONNX export and TensorRT compile."""
+
+    def __init__(self, model: PSENet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.gamma(x)

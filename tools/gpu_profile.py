@@ -76,7 +76,7 @@ def main() -> None:
     if slot.graph_net is not None:
         add("network phase (graph)", cuda_ms(slot.graph_net.replay))
     lg = slot.d_lg
-    add("gamma post-processing on the GPU", cuda_ms(lambda: enh._post(slot.d_gamma, slot.d_small)))
+    add("gamma post-processing on the GPU", cuda_ms(lambda: enh.post(slot.d_gamma, slot.d_small)))
     add("network phase (eager)", cuda_ms(lambda: be._phase_net(slot, ring.down)))
     add(f"curve phase ({'fused' if be.fused else 'eager'})", cuda_ms(lambda: be._phase_curve(slot, enh.options.highlight_knee)))
     small = torch.rand((b, 3, sh, sw), device="cuda").half().contiguous(memory_format=torch.channels_last)
@@ -100,7 +100,7 @@ def main() -> None:
     devout = torch.empty_like(dev)
     add("enhance_frames, frames on the GPU", cuda_ms(lambda: enh.enhance_frames(dev, out=devout), reps=10) / 4)
     g = np.random.default_rng(0).random((b, 3, sh, sw), dtype=np.float32) + 0.5
-    add("gamma hook on the host (numpy)", host_ms(lambda: enh._post(g.copy(), g)))
+    add("gamma hook on the host (numpy)", host_ms(lambda: enh.post(g.copy(), g)))
     for hh, ww in ((144, 256), (h, w)):
         for bb in (1, b):
             for cl in (True,):

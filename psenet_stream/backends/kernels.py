@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import torch
 
-from psenet_stream.enhancer import LOG_GAMMA_RANGE
+from psenet_stream.curve import LOG_GAMMA_RANGE
 
 try:
     import triton
     import triton.language as tl
 
     HAVE_TRITON = True
-except Exception:  # noqa: BLE001  # pragma: no cover - CPU-only installs (or a broken Triton)
+except Exception:  # noqa: BLE001  # pragma: no cover - CPU-only installs, or a broken Triton that raises anything on import: fall back
     HAVE_TRITON = False
 
 BLOCK = 1024
@@ -72,7 +72,7 @@ if HAVE_TRITON:
 def curve(frames: torch.Tensor, log_gamma_small: torch.Tensor, knee: float, out: torch.Tensor | None = None) -> torch.Tensor:
     """(N, H, W, 3) uint8 + (N, 3, h, w) fp32 log gamma -> (N, H, W, 3) uint8, one kernel.
 
-    Equals ``enhancer.apply_exact`` rounded to 8 bits, to within one level (fp32 exp2/log2
+    Equals ``curve.apply_exact`` rounded to 8 bits, to within one level (fp32 exp2/log2
     instead of pow, and ties rounded up instead of to even).
     """
     n, h, w, _ = frames.shape

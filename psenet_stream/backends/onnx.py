@@ -10,18 +10,8 @@ import torch
 
 from psenet_stream.backends.base import Backend
 from psenet_stream.errors import BackendError
+from psenet_stream.model import GammaOnly
 from psenet_stream.paths import cache_dir
-
-
-class GammaOnly(torch.nn.Module):
-    """Wraps PSENet so the exported graph returns just the gamma map."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.gamma(x)
 
 
 def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4) -> float:
@@ -90,7 +80,7 @@ def _session(path, threads: int | None = None):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as e:  # a truncated or foreign file
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for a truncated or foreign file
         raise BackendError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0]}", "re-export it with psenet-stream export-onnx") from e
 
 

@@ -29,8 +29,10 @@ from typing import Any
 
 import torch
 
+from psenet_stream.backends.availability import cuda_reason, tensorrt_reason
 from psenet_stream.backends.cuda import CudaBackend
 from psenet_stream.errors import BackendError
+from psenet_stream.model import GammaOnly
 from psenet_stream.paths import engine_dir
 
 log = logging.getLogger("psenet_stream")
@@ -210,23 +212,12 @@ def in_range(shape, info: dict) -> bool:
 
 
 def _require_trt():
-    from psenet_stream.backends import _cuda_reason, _tensorrt_reason
-
-    reason = _tensorrt_reason() or _cuda_reason()
+    reason = tensorrt_reason() or cuda_reason()
     if reason:
         raise BackendError(f"cannot use TensorRT here: {reason}", "build engines on a CUDA machine with torch-tensorrt installed; --backend cuda needs no engine")
     import torch_tensorrt
 
     return torch_tensorrt
-
-
-class _GammaOnly(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.gamma(x)
 
 
 def build_engine(
@@ -255,7 +246,7 @@ def build_engine(
         except BackendError as e:
             log.warning("tensorrt: rebuilding %s: %s", path.name, e.problem)
     dev = torch.device("cuda", torch.cuda.current_device())
-    net = _GammaOnly(copy.deepcopy(model)).to(dev).half().eval()
+    net = GammaOnly(copy.deepcopy(model)).to(dev).half().eval()
     names = ("batch", None, "height", "width")
     dyn = {i: torch.export.Dim(names[i], min=smin[i], max=smax[i]) for i in (0, 2, 3) if smin[i] != smax[i]}
     # torch.export specialises a dimension traced at size 1: trace dynamic ones at >= 2

@@ -483,33 +483,3 @@ def open_live_source(spec: str, **opts: Any) -> LiveSource:
     raises InputError with the URL's credentials masked.
     """
     return LiveSource(str(spec), _live_options(opts))
-
-
-class LockSize:
-    """Wraps a sink that needs one frame size (a file encoder): frames whose size changed
-    mid-stream (a camera reconnecting at another resolution) are resized to the first size
-    instead of failing the recording. Other attributes pass through to the wrapped sink."""
-
-    def __init__(self, sink):
-        self.sink = sink
-        self.size: tuple[int, int] | None = None  # (h, w)
-        self.resized = 0
-
-    def write(self, frame: Frame, enhanced) -> None:
-        h, w = enhanced.shape[:2]
-        if self.size is None:
-            self.size = (h, w)
-        elif (h, w) != self.size:
-            import cv2
-
-            enhanced = cv2.resize(enhanced, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
-            if self.resized == 0:
-                log.warning("frame size changed to %dx%d; recording keeps %dx%d (frames are scaled)", w, h, self.size[1], self.size[0])
-            self.resized += 1
-        self.sink.write(frame, enhanced)
-
-    def close(self) -> None:
-        self.sink.close()
-
-    def __getattr__(self, name):
-        return getattr(self.sink, name)

@@ -124,9 +124,7 @@ class VideoFileSource:
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
         self.stream = vs = streams[0]
         vs.thread_type = thread_type
-        # yuv mode: frames decoded from now on stay yuv420p (no RGB conversion on the CPU),
-        # for a GPU backend writing a video file; set by pipeline.run when every part can
-        self.want_yuv = False
+        self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
         self._frames = self._decode()
         try:
             first = next(self._frames)
@@ -160,7 +158,7 @@ class VideoFileSource:
         )
         self.has_audio = bool(self._c.streams.audio)
         trc = (self._color or {}).get("color_trc")
-        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): DESIGN.md "HDR / 10-bit"
+        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): decoded to 8-bit SDR RGB, tags kept
             log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
                         "so expect a wrong look", self.path.name, "PQ" if trc == 16 else "HLG")
         elif cc.pix_fmt and any(d in cc.pix_fmt for d in ("p10", "p12", "p16")):
@@ -216,7 +214,7 @@ class VideoFileSource:
         self._color: dict = {}
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
-            # decoded, or the last frames held by frame threading are lost (STREAMING.md 1.4).
+            # decoded, or the last frames held by frame threading are lost.
             for packet in self._c.demux(vs):
                 try:
                     decoded = packet.decode()
@@ -231,7 +229,7 @@ class VideoFileSource:
                     if fr.pts is not None and tb:
                         last_s = float(fr.pts * tb)
                     # (yuvj420p, 10-bit, odd sizes: the RGB path, whose conversions handle them)
-                    if self.want_yuv and fr.format.name == "yuv420p" and fr.width % 2 == 0 and fr.height % 2 == 0:
+                    if self._yuv and fr.format.name == "yuv420p" and fr.width % 2 == 0 and fr.height % 2 == 0:
                         yield Frame(
                             rgb=None, yuv=fr.to_ndarray(), colorspace=int(fr.colorspace or 2), full_range=fr.color_range == 2,
                             index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0),
@@ -259,6 +257,20 @@ class VideoFileSource:
                     )
         if self.decode_errors:
             log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
+
+    frame_formats = ("rgb24", "yuv420p")
+
+    def set_frame_format(self, fmt: str) -> None:
+        """'yuv420p': frames decoded from now on stay yuv420p (``Frame.yuv``, no RGB conversion
+        on the CPU) where the stream is 8-bit 4:2:0 with even sides; 'rgb24' (the default):
+        ``Frame.rgb``. The pipeline asks for yuv420p when every stage can take it."""
+        if fmt not in self.frame_formats:
+            raise ValueError(f"Invalid frame format ({fmt!r}). Supported values are {', '.join(self.frame_formats)}.")
+        self._yuv = fmt == "yuv420p"
+
+    @property
+    def frame_format(self) -> str:
+        return "yuv420p" if self._yuv else "rgb24"
 
     def __iter__(self) -> Iterator[Frame]:
         if self._first is not None:
@@ -566,3 +578,28 @@ class VideoFileSink:
                     log.warning("warning: closing %s: %s", self.path.name, _err_text(e))
         self._ain = self._oc = None
         self._apackets = None
+
+
+def decode_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """The first ``max_frames`` (None: all) frames of a file's first video stream as
+    (H, W, 3) uint8 RGB, swscale's conversion; no timestamps (see VideoFileSource for those)."""
+    with av.open(str(path), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if max_frames is not None and i >= max_frames:
+                return
+            yield fr.to_ndarray(format="rgb24")
+
+
+def write_rgb_clip(path: str | Path, frames: np.ndarray, fps: int = 30) -> Path:
+    """Encode (N, H, W, 3) uint8 RGB frames as H.264 (yuv420p, swscale's conversion) at ``fps``:
+    test clips and the benchmark's input. No audio, no atomic rename."""
+    h, w = frames.shape[1:3]
+    with av.open(str(path), "w") as oc:
+        st = oc.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "18"})
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                oc.mux(pkt)
+        for pkt in st.encode(None):
+            oc.mux(pkt)
+    return path

@@ -204,7 +204,7 @@ def test_file_in_yuv_mode_on_the_gpu(model_meta, tmp_path):
     x = frames(24, 720, 1280)
     src = write_clip(tmp_path / "in.mp4", x)
     enh = Enhancer(CudaBackend(model, meta, batch=8))
-    assert pipeline.supports_yuv(enh)
+    assert enh.supports_yuv420p
     stats = pipeline.enhance_file(src, tmp_path / "gpu.mp4", enh)
     pipeline.enhance_file(src, tmp_path / "cpu.mp4", Enhancer(CpuBackend(model, meta)))
     assert stats.frames_out == 24

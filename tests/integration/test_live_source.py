@@ -263,7 +263,8 @@ def test_lock_size_keeps_a_recording_going_when_the_camera_changes_size(tmp_path
     import av
 
     from psenet_stream.io.frames import Frame, StreamInfo
-    from psenet_stream.io.live import LIVE_TIME_BASE, LockSize
+    from psenet_stream.io.live import LIVE_TIME_BASE
+    from psenet_stream.io.sinks import LockSize
     from psenet_stream.io.video import VideoFileSink
 
     out = tmp_path / "rec.mp4"

@@ -151,7 +151,7 @@ def test_yuv_mode_is_off_when_a_sink_needs_rgb(model_meta, tmp_path):
     sink = RgbSink()
     with VideoFileSource(src_path) as src:
         pipeline.run(src, Enhancer(CudaBackend(model, meta, batch=2, _emulate=True), infer_size=32), [sink])
-        assert not src.want_yuv
+        assert src.frame_format == "rgb24"
     assert sink.shapes == [(48, 64, 3)] * 6
 
 
