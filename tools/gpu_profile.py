@@ -47,7 +47,7 @@ def host_ms(fn, reps=20, warm=3):
 @torch.inference_mode()
 def main() -> None:
     from psenet_stream.backends.cuda import CudaBackend, _Copier
-    from psenet_stream.bench import synthetic_scene
+    from psenet_stream.evaluation.bench import synthetic_scene
     from psenet_stream.enhancer import Enhancer, working_size
     from psenet_stream.weights_io import load_model
 

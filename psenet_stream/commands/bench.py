@@ -26,7 +26,7 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
     \b
     psenet-stream bench --backends cpu,onnx --sizes 1280x720 --frames 120 --json bench.json
     """
-    from psenet_stream.bench import format_table, parse_sizes, run_bench, write_json
+    from psenet_stream.evaluation.bench import format_table, parse_sizes, run_bench, write_json
     from psenet_stream.commands._common import setup_logging
 
     setup_logging(quiet=True)

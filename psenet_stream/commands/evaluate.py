@@ -101,7 +101,7 @@ def evaluate(
     import sys
 
     from psenet_stream import __version__
-    from psenet_stream import evaluate as ev
+    from psenet_stream.evaluation import photos as ev
     from psenet_stream.errors import PsenetError, UsageError
     from psenet_stream.weights_io import default_weights_path
 
@@ -196,7 +196,7 @@ def evaluate(
 
         if clips:
             from psenet_stream.enhancer import Enhancer
-            from psenet_stream.flicker import measure_flicker
+            from psenet_stream.evaluation.flicker import measure_flicker
 
             sm = list(smoothings) or [0.0, 0.5, 0.8]
             evs = list(flicker_evs) or [0.0, -1.5]

@@ -17,7 +17,7 @@ pytestmark = [
 
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.backends.cuda import CudaBackend
-from psenet_stream.bench import synthetic_scene, write_clip
+from psenet_stream.evaluation.bench import synthetic_scene, write_clip
 from psenet_stream.enhancer import Enhancer
 
 FP16_LSB = 2  # the tolerance for the fp16 network on uint8 output
@@ -112,7 +112,7 @@ def test_end_to_end_file_on_the_gpu(model_meta, tmp_path):
 
 
 def test_bench_on_the_gpu_writes_json(model_meta, tmp_path, monkeypatch, caplog):
-    from psenet_stream.bench import format_table, run_bench, write_json
+    from psenet_stream.evaluation.bench import format_table, run_bench, write_json
 
     model, meta = model_meta
     monkeypatch.setenv("PSENET_STREAM_WEIGHTS", meta["path"])

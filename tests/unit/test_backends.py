@@ -83,7 +83,7 @@ def onnx_backend(model_meta, onnx_cache):
 
 def clip(n=7, h=72, w=128, seed=0):
     """Real-looking frames: a dim shaded scene with an object moving and a bright window."""
-    from psenet_stream.bench import synthetic_scene
+    from psenet_stream.evaluation.bench import synthetic_scene
 
     return synthetic_scene(w, h, n, seed)
 

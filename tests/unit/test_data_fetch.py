@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from psenet_stream import data_fetch as df
+from train import data_fetch as df
 from psenet_stream.errors import PsenetError
 
 

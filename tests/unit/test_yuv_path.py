@@ -11,7 +11,7 @@ import torch
 from psenet_stream import colour, pipeline
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.backends.cuda import CudaBackend
-from psenet_stream.bench import synthetic_scene, write_clip
+from psenet_stream.evaluation.bench import synthetic_scene, write_clip
 from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 from psenet_stream.enhancer import Enhancer
 from psenet_stream.io.video import VideoFileSource

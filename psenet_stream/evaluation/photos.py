@@ -6,7 +6,7 @@ method), then each exposure error in ``SUBSETS`` is applied in linear light (ops
 sRGB -> linear, x 2**EV, clip at white, -> sRGB, rounded to 8 bits, as a camera would store
 it). Each method maps the 8-bit input to an 8-bit output, which is scored against the
 original photo: PSNR, SSIM, the clipped-pixel fraction and the paper's no-reference score
-(psenet_stream.metrics). Subset numbers are means over (photo, EV) pairs; "all" pools both
+(psenet_stream.evaluation.metrics). Subset numbers are means over (photo, EV) pairs; "all" pools both
 subsets. Everything is deterministic: sorted file order, no randomness.
 
 Paired protocol (``evaluate_paired``): DIR/input and DIR/gt, matched by file stem (an input
@@ -32,7 +32,9 @@ import cv2
 import numpy as np
 import torch
 
-from psenet_stream import metrics, ops
+from psenet_stream import ops
+from psenet_stream.curve import shrink_to_long_side
+from psenet_stream.evaluation import metrics
 from psenet_stream.errors import InputError
 from psenet_stream.io import specs
 
@@ -184,14 +186,6 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def _resize_long(img: np.ndarray, long_side: int | None) -> np.ndarray:
-    h, w = img.shape[:2]
-    if not long_side or max(h, w) <= long_side:
-        return img
-    s = long_side / max(h, w)
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-
-
 def load_photo(path: str | Path, long_side: int | None = DEFAULT_LONG_SIDE, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image as uint8 RGB (alpha dropped, grey expanded), bounded to ``long_side``
     or resized to exactly ``size`` = (w, h)."""
@@ -202,7 +196,7 @@ def load_photo(path: str | Path, long_side: int | None = DEFAULT_LONG_SIDE, size
     if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
         interp = cv2.INTER_AREA if size[0] < rgb.shape[1] else cv2.INTER_LINEAR
         return cv2.resize(rgb, tuple(size), interpolation=interp)
-    return _resize_long(rgb, long_side)
+    return shrink_to_long_side(rgb, long_side)
 
 
 def synthesize(img: np.ndarray, ev: float) -> np.ndarray:

@@ -33,12 +33,13 @@ import cv2
 import numpy as np
 
 from psenet_stream import paths
+from psenet_stream.backends import GPU_NAMES
 
 log = logging.getLogger("psenet_stream")
 
 DEFAULT_SIZES = ((640, 360), (1280, 720), (1920, 1080))
 GPU_EXTRA_SIZES = ((3840, 2160),)
-GPU_BACKENDS = ("cuda", "tensorrt")
+GPU_BACKENDS = GPU_NAMES
 # frames per enhancer call: GPUs batch to amortise launches; onnx runs a batch frame-parallel
 DEFAULT_BATCH = {"cuda": 8, "tensorrt": 8, "onnx": 4, "cpu": 1}
 GPU_CALL_BATCHES = 4  # batches per enhance_frames call on a GPU, so the backend's ring overlaps them
@@ -277,7 +278,7 @@ def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int, preset: str 
     The plain transcode is the same threaded pipeline (decode thread -> RGB -> encode
     thread, same source, sink and encoder settings) with the enhancer removed, so the
     ratio is the cost of the enhancement alone. ``yuv``: run both in the same frame format
-    (a GPU backend keeps yuv420p end to end, so its plain baseline does too). (Until 2026-11-25 evening the baseline was
+    (a GPU backend keeps yuv420p end to end, so its plain baseline does too). (The baseline was once
     a single-threaded decode -> RGB -> encode loop (since removed), which made ratios look better;
     figures measured that way are marked in README.md and docs/GPU.md.)
     """
@@ -354,7 +355,7 @@ def run_bench(
 
     avail = B.available()
     if backends == "auto" or backends == ["auto"]:
-        names = [n for n in ("cpu", "onnx", "cuda", "tensorrt") if avail[n] == ""]
+        names = [n for n in B.BACKENDS if avail[n] == ""]
     else:
         names = [backends] if isinstance(backends, str) else list(backends)
         for n in names:

@@ -1,6 +1,6 @@
 """A one-command demo on a real clip: synthesize exposure errors, fix them, show both.
 
-    python -m psenet_stream.demo --data ~/.cache/psenet-stream/data --out out/demo
+    python examples/demo.py --out out/demo       # make demo (fetches the data first)
 
 1. Takes a real clip from DATA/clips/ (``psenet-stream data`` fetches them).
 2. Synthesizes exposure errors in linear light (psenet_stream.ops.expose): the first 40 %
@@ -133,8 +133,10 @@ def contact_sheet(before: Path, after: Path, out: Path, n: int, cols: int = 6, t
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m psenet_stream.demo", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="~/.cache/psenet-stream/data", help="data folder with clips/ (psenet-stream data)")
+    from psenet_stream import paths
+
+    ap = argparse.ArgumentParser(prog="python examples/demo.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(paths.data_dir()), help="data folder with clips/ (psenet-stream data)")
     ap.add_argument("--out", default="out/demo", help="output folder")
     ap.add_argument("--clip", help=f"clip name in DATA/clips/ (default: first of {', '.join(PREFERRED)})")
     ap.add_argument("--frames", type=int, default=240, help="at most this many frames (default 240)")

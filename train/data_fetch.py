@@ -10,7 +10,8 @@ Sources (all reachable from a plain Debian + PyPI mirror, nothing else):
 
 Every downloaded archive and every file taken from it is checked against a sha256 pinned
 below; a mismatch stops with a two-line error naming the file and the fix. The result is
-written under DEST (outside the repository, e.g. ``~/.cache/psenet-stream/data``)::
+written under DEST (outside the repository; by default ``paths.data_dir()``, i.e.
+``$PSENET_STREAM_CACHE/data`` or ``~/.cache/psenet-stream/data``)::
 
     DEST/train/*.png|jpg     training photos (long side <= 1024)
     DEST/test/*              held-out photos, a fixed disjoint list (TEST_SET)
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from psenet_stream.checksum import file_sha256 as sha256_file
+from psenet_stream.curve import shrink_to_long_side
 from psenet_stream.errors import InputError, PsenetError
 
 log = logging.getLogger(__name__)
@@ -322,9 +324,7 @@ def _decode_resize_write(name: str, data: bytes, out: Path, raw_rgb_shape: tuple
         path = out / name
         path.write_bytes(data)  # unchanged bytes
         return path
-    if max(h, w) > MAX_SIDE:
-        s = MAX_SIDE / max(h, w)
-        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    img = shrink_to_long_side(img, MAX_SIDE)
     path = out / (stem + ".png")
     ok, buf = cv2.imencode(".png", img)
     if not ok:
