@@ -62,8 +62,8 @@ if HAVE_TRITON:
                 t = tl.minimum(tl.maximum((v - knee) * inv_span, 0.0), 1.0)
                 g = tl.where(g < 1.0, g + (1.0 - g) * (t * t * (3.0 - 2.0 * t)), g)
             # (1 - v) ** g. The base is clamped: on the GPU 255 * (1 / 255) can round to just
-            # above 1, and log2 of a negative number is NaN (white pixels came out black in
-            # the first H100 run). At v = 1, log2(0) = -inf and exp2(-inf) = 0, so Y = 1.
+            # above 1, and log2 of a negative number is NaN (white
+            # pixels would come out black). At v = 1, log2(0) = -inf and exp2(-inf) = 0, so Y = 1.
             out = 1.0 - tl.exp2(g * tl.log2(tl.maximum(1.0 - v, 0.0)))
             q = tl.minimum(tl.maximum(out * 255.0 + 0.5, 0.0), 255.0)
             tl.store(out_ptr + pix + c, q.to(tl.uint8), mask=mask)

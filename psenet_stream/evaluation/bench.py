@@ -278,9 +278,7 @@ def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int, preset: str 
     The plain transcode is the same threaded pipeline (decode thread -> RGB -> encode
     thread, same source, sink and encoder settings) with the enhancer removed, so the
     ratio is the cost of the enhancement alone. ``yuv``: run both in the same frame format
-    (a GPU backend keeps yuv420p end to end, so its plain baseline does too). (The baseline was once
-    a single-threaded decode -> RGB -> encode loop (since removed), which made ratios look better;
-    figures measured that way are marked in README.md and docs/GPU.md.)
+    (a GPU backend keeps yuv420p end to end, so its plain baseline does too).
     """
     t0 = time.perf_counter()
     pipeline.enhance_file(src, dst, enhancer, preset=preset, batch=batch, overwrite=True, yuv=yuv)

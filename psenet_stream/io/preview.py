@@ -1,7 +1,7 @@
 """The preview window: original | enhanced side by side, with fps and latency.
 
 Uses pygame (SDL2), not ``cv2.imshow``: in a process that imported PyAV first, imshow hangs
-(two bundled FFmpeg/xcb stacks; notes/STREAMING.md §3), and without a display it aborts the
+(two bundled FFmpeg/xcb stacks in one process), and without a display it aborts the
 interpreter. pygame works next to PyAV and we check for a display before opening anything.
 
 Keys:

@@ -2,7 +2,7 @@
 
 Why a process: in PyAV 18 a network *output* holds the GIL inside ``avio_open`` /
 ``avformat_write_header`` / ``av_write_frame`` and ignores ``timeout``, so an unreachable or
-silent server freezes every thread of the process that opened it (notes/STREAMING.md §1.1).
+silent server freezes every thread of the process that opened it.
 :class:`RtspSink` therefore runs the encoder and muxer in a child process
 (``python -m psenet_stream.io.rtsp_out``) and talks to it through pipes:
 
