@@ -67,15 +67,21 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     return payload["state_dict"], payload.get("meta", {})
 
 
+def _strict_model(state_dict: dict[str, torch.Tensor], path: Path | str, fix: str) -> PSENet:
+    """A PSENet with exactly these weights (every name and shape must match), or BackendError."""
+    model = PSENet()
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise BackendError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", fix) from e
+    return model
+
+
 def load_model(path: str | Path | None = None) -> tuple[PSENet, dict[str, Any]]:
     """Build the network and load weights strictly; the shipped default when path is None."""
     path = Path(path) if path is not None else default_weights_path()
     sd, meta = read_weights(path)
-    model = PSENet()
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise BackendError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", "use weights trained by this project") from e
+    model = _strict_model(sd, path, "use weights trained by this project")
     meta = dict(meta)
     meta.setdefault("path", str(path))
     meta["sha256"] = file_sha256(path)
@@ -143,11 +149,8 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
 
 
 def import_official(path: str | Path, out: str | Path) -> dict[str, Any]:
+    """Convert an official checkpoint to a project weight file at ``out``; returns its meta."""
     sd, meta = read_official_checkpoint(path)
-    model = PSENet()
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise BackendError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", "pass sice.pth or afifi.pth from the official repository") from e
+    model = _strict_model(sd, path, "pass sice.pth or afifi.pth from the official repository")
     save_weights(out, model.state_dict(), meta)
     return meta

@@ -40,44 +40,67 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
 
 
+class StatusLine:
+    """One status line on stderr: rewritten in place (``\\r``) at most every ``interval`` s on
+    a terminal, a plain line at most every ``plain_interval`` s elsewhere (``tty`` overrides the
+    detection). ``width``: pad (and cut) each text to this many characters, 0 for none.
+    The one progress-line writer: runs and the trainer both use it."""
+
+    def __init__(self, enabled: bool = True, *, tty: bool | None = None, stream=None, interval: float = 0.2, plain_interval: float = 15.0, width: int = 0):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and (self.stream.isatty() if tty is None else tty)
+        self.interval, self.plain_interval, self.width = interval, plain_interval, width
+        self._last = 0.0
+        self._shown = False
+
+    def due(self, force: bool = False) -> bool:
+        """Whether an update now would be written (callers skip building the text otherwise)."""
+        wait = self.interval if self.tty else self.plain_interval
+        return self.enabled and (force or time.perf_counter() - self._last >= wait)
+
+    def update(self, text: str, force: bool = False) -> None:
+        if not self.due(force):
+            return
+        self._last = time.perf_counter()
+        body = text[: self.width].ljust(self.width) if self.width else text + "   "
+        self.stream.write(("\r" + body) if self.tty else (text + "\n"))
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._shown = False
+
+
 class Progress:
-    """A one-line progress readout on stderr: frames/total, fps, ETA (\\r-updated, 5 Hz).
+    """A run's progress on one line: frames/total, fps, ETA (\\r-updated, 5 Hz).
 
     Called with the pipeline's running Stats (anything with ``frames_out``, ``fps`` and
     ``dropped``); ``done()`` ends the line."""
 
     def __init__(self, total: int | None, enabled: bool, stream=None):
         self.total = total
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        self._last = 0.0
-        self._shown = False
+        self._line = StatusLine(enabled, tty=True, stream=stream, interval=0.2)
 
     def __call__(self, stats) -> None:
-        if not self.enabled:
+        if not self._line.due():
             return
-        now = time.perf_counter()
-        if now - self._last < 0.2:
-            return
-        self._last = now
         n, fps = stats.frames_out, stats.fps
         if self.total:
             pct = min(100.0, 100.0 * n / self.total)
             eta = (self.total - n) / fps if fps > 0 else 0.0
-            line = f"\r{n}/{self.total} frames ({pct:3.0f}%)  {fps:5.1f} fps  ETA {int(eta) // 60:d}:{int(eta) % 60:02d}"
+            line = f"{n}/{self.total} frames ({pct:3.0f}%)  {fps:5.1f} fps  ETA {int(eta) // 60:d}:{int(eta) % 60:02d}"
         else:
-            line = f"\r{n} frames  {fps:5.1f} fps"
+            line = f"{n} frames  {fps:5.1f} fps"
         if stats.dropped:
             line += f"  {stats.dropped} dropped"
-        self.stream.write(line + "   ")
-        self.stream.flush()
-        self._shown = True
+        self._line.update(line)
 
     def done(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
+        self._line.close()
 
 
 @contextlib.contextmanager
