@@ -32,6 +32,7 @@ class DropOldestQueue:
         self._items: collections.deque = collections.deque()
         self.maxsize = maxsize
         self.dropped = 0  # items discarded to make room, since creation
+        self.ended = False  # ``end()`` was called: no more items will come
         self._cond = threading.Condition()
 
     def put(self, item: Any) -> int:
@@ -47,11 +48,32 @@ class DropOldestQueue:
             return n
 
     def get(self, timeout: float | None = None) -> Any:
-        """The oldest item; raises QueueTimeout when nothing arrives within ``timeout`` seconds."""
+        """The oldest item; raises QueueTimeout when nothing arrives within ``timeout`` seconds,
+        EOFError once the queue is empty and ``end()`` was called."""
         with self._cond:
-            if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
+            if not self._items and not self._cond.wait_for(lambda: bool(self._items) or self.ended, timeout):
                 raise QueueTimeout
-            return self._items.popleft()
+            if self._items:
+                return self._items.popleft()
+            raise EOFError
+
+    def take_newest(self, timeout: float | None = None) -> Any:
+        """Wait up to ``timeout`` s for an item (or the end); return the newest item, dropping
+        and counting the older ones, or None when there is none."""
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._items) or self.ended, timeout)
+            if not self._items:
+                return None
+            newest = self._items.pop()
+            self.dropped += len(self._items)
+            self._items.clear()
+            return newest
+
+    def end(self) -> None:
+        """No more items will come: a waiting ``get`` on an empty queue raises EOFError."""
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
 
     def wake(self) -> None:
         """Wake every waiting ``get`` (it returns or times out as usual)."""
