@@ -371,7 +371,7 @@ class CudaBackend(Backend):
                     slot.graph_curve = g2
             ring.knee = knee
             ring.graphs_ok = True
-        except Exception as e:  # capture is an optimisation: never fail the run for it
+        except Exception as e:  # noqa: BLE001 - capture is an optimisation: any failure of it runs eagerly, never fails the run
             log.warning("cuda: CUDA graph capture failed (%s: %s); running eagerly", type(e).__name__, e)
             for slot in ring.slots:
                 slot.graph_net = slot.graph_curve = None

@@ -85,7 +85,8 @@ def _session(path, threads: int | None = None):
 
 
 class OnnxBackend(Backend):
-    """onnxruntime on the CPU.
+    """onnxruntime on the CPU: ``predict_gamma`` float32 (N, 3, h, w) in [0, 1] -> gamma float32
+    (N, 3, h, w), > 0, within 1e-4 of the cpu backend (checked when the model is exported).
 
     One frame runs on a session with ``threads`` intra-op threads (lowest latency, live
     input). A batch runs frame-parallel instead: ``threads`` workers each run whole frames

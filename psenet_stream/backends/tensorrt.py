@@ -101,13 +101,13 @@ def versions() -> dict[str, str]:
         import torch_tensorrt
 
         out["torch_tensorrt"] = torch_tensorrt.__version__
-    except Exception:
+    except Exception:  # noqa: BLE001 - missing or broken (it raises more than ImportError): the version is ''
         pass
     try:
         import tensorrt
 
         out["tensorrt"] = tensorrt.__version__
-    except Exception:
+    except Exception:  # noqa: BLE001 - missing or broken (it raises more than ImportError): the version is ''
         pass
     return out
 
@@ -260,7 +260,7 @@ def build_engine(
                 trt_gm = tt.dynamo.compile(exported, inputs=[spec], use_explicit_typing=True, min_block_size=1)
             except TypeError:  # older releases: weak typing
                 trt_gm = tt.dynamo.compile(exported, inputs=[spec], enabled_precisions={torch.half}, min_block_size=1)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - export and TensorRT raise many untyped errors: one BackendError with the first line
         raise BackendError(
             f"TensorRT compilation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
             "try another shape range, or use --backend cuda (torch fp16, no engine needed)",
@@ -268,7 +268,7 @@ def build_engine(
     tmp = path.with_name(".partial-" + path.name)  # not matched by find_engines while written
     try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
         tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[spec])
-    except Exception as first:
+    except Exception as first:  # noqa: BLE001 - releases differ in what save accepts: try the other form, which raises if it fails too
         log.debug("tensorrt: save with an Input spec failed (%s); retrying with explicit dynamic shapes", first)
         tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[example], dynamic_shapes={"x": dyn} if dyn else None)
     tmp.replace(path)
@@ -284,7 +284,7 @@ def load_engine(path: str | Path, meta: dict[str, Any]) -> tuple[torch.nn.Module
     info = check_engine(path, weights_sha256=meta["sha256"], gpu_name=gpu_info()["name"], vers=versions())
     try:
         module = tt.load(str(path)).module()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a foreign or damaged engine fails in many untyped ways: one BackendError
         raise BackendError(f"cannot load TensorRT engine {Path(path).name}: {type(e).__name__}: {e}", "rebuild it with psenet-stream build-engine --force") from e
     return module, info
 

@@ -193,7 +193,11 @@ def build_open_args(spec: str, o: LiveOptions) -> tuple[str, str | None, dict[st
 
 
 class LiveSource:
-    """A live source behind the Source contract (see module docstring)."""
+    """A live source behind the Source contract (see module docstring).
+
+    Yields ``Frame.rgb`` (H, W, 3) uint8 RGB in [0, 255] with ``pts`` in 1/90000 s from the
+    first frame and ``t_capture`` when it left the decoder; H, W may change after a
+    reconnect. ``dropped`` counts frames discarded to keep latency bounded."""
 
     def __init__(self, spec: str, options: LiveOptions):
         import av  # noqa: F401  (fail here, not in the thread, if PyAV is missing)
@@ -328,7 +332,7 @@ class LiveSource:
                 if c is not None:
                     self._close_container(c)
                 raise
-            except Exception as e:  # av.error.FFmpegError, OSError, EOFError, InputError
+            except Exception as e:  # noqa: BLE001 - FFmpegError, OSError, EOFError, InputError, ...: any failed connect is retried with backoff
                 if c is not None:
                     self._close_container(c)
                 with self._lock:
@@ -422,7 +426,7 @@ class LiveSource:
                     frame = self._next_frame(c)
                 except _Stopped:
                     return
-                except Exception as e:  # lost the stream  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - any decode/read failure means the stream is lost: reconnect
                     frame, lost = None, e
                 else:
                     lost = None

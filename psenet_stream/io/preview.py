@@ -134,7 +134,10 @@ def _parse_key_script(s: str) -> list[tuple[int, str]]:
 
 
 class WindowSink:
-    """A Sink showing original | enhanced in a pygame window (see module docstring)."""
+    """A Sink showing original | enhanced in a pygame window (see module docstring).
+
+    ``write(frame, enhanced)``: ``frame.rgb`` and ``enhanced`` (H, W, 3) uint8 RGB; the window
+    is scaled to fit ``max_size``. ``q`` / Esc / closing the window sets ``stop``."""
 
     def __init__(
         self,
@@ -232,7 +235,7 @@ class WindowSink:
         pygame.display.set_caption(self.title)
         try:
             self._font = pygame.font.Font(None, 22)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - no usable font (SDL_ttf missing or broken): the window shows no text
             self._font = None
         self._screen = True  # set_mode happens in _draw (size depends on the mode)
 

@@ -52,6 +52,9 @@ def rgb_to_raw(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
 class RawSource:
     """Raw frames of a fixed size and pixel format from a binary stream (stdin by default).
 
+    ``size`` 'WxH' (or (W, H)), ``pix_fmt`` one of RAW_PIX_FMTS; yields ``Frame.rgb``
+    (H, W, 3) uint8 RGB in [0, 255] whatever the input format, without pts.
+
     Each read is bounded (exactly one frame); a short read at the end is reported and
     ignored.
     """
@@ -108,7 +111,10 @@ class RawSource:
 
 
 class RawSink:
-    """Raw frames to a binary stream (stdout by default) in rgb24, bgr24 or yuv420p."""
+    """Raw frames to a binary stream (stdout by default) in rgb24, bgr24 or yuv420p.
+
+    ``write`` takes (H, W, 3) uint8 RGB and writes H * W * 3 bytes (rgb24, bgr24) or
+    H * W * 3 / 2 bytes (yuv420p, H and W even), nothing else: no header, no timestamps."""
 
     def __init__(self, stream: BinaryIO | None = None, *, pix_fmt: str = "rgb24"):
         self.stream = stream if stream is not None else sys.stdout.buffer

@@ -66,6 +66,9 @@ def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwri
 class AtomicFileSink:
     """Wraps a sink writing a temporary path; ``close()`` renames it to the final path.
 
+    ``write`` passes (H, W, 3) uint8 RGB (or yuv420p, when the wrapped sink ``accepts_yuv``)
+    to the wrapped sink. A ``Committable``: ``pipeline.finish`` commits or aborts it.
+
     ``abort(keep_partial)`` finalizes what was written (a playable file) and renames it to
     the ``.partial`` name when keep_partial, or deletes it.
     """
@@ -129,6 +132,8 @@ class AtomicFileSink:
 
 class ImageSink:
     """Write each frame as an image: to ``path`` (one image) or ``root/<frame.name>`` (folders).
+
+    ``write`` takes (H, W, 3) uint8 RGB in [0, 255]; any size per frame.
 
     The format follows the file extension (the input's, by default); each file is written
     to a temporary name and renamed, and existing files are refused without overwrite.

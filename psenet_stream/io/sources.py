@@ -24,7 +24,12 @@ from psenet_stream.io.specs import IMAGE_EXTENSIONS, is_image_path, is_live_spec
 log = logging.getLogger("psenet_stream")
 
 class ImageSource:
-    """One image, or every image under a folder; Frame.name is the path relative to the root."""
+    """One image, or every image under a folder (sorted, hidden files skipped).
+
+    Yields ``Frame.rgb`` (H, W, 3) uint8 RGB in [0, 255] (alpha dropped, grey expanded), one
+    frame per readable image; ``Frame.name`` is the path relative to the root. Unreadable
+    images in a folder are skipped and listed in ``skipped``; a single unreadable image
+    raises InputError. ``info.frames`` is the number of images; sizes may differ per frame."""
 
     def __init__(self, path: str | Path, *, exclude: str | Path | None = None):
         p = Path(path)

@@ -95,7 +95,11 @@ def check_input_file(path: str | Path) -> Path:
 
 
 class VideoFileSource:
-    """Decode the first video stream of a file; yields RGB ``Frame``s with pts and time_base.
+    """Decode the first video stream of a file; yields ``Frame``s with pts and time_base.
+
+    ``Frame.rgb`` is (H, W, 3) uint8 RGB in [0, 255] in coded orientation (``rotation`` says
+    how to display it); after ``set_frame_format("yuv420p")``, 8-bit 4:2:0 frames with even
+    sides come as ``Frame.yuv`` (H * 3 / 2, W) uint8 instead, with their colour tags.
 
     The first frame is decoded when the source opens, so a file that cannot be decoded
     (truncated, not a video, no video stream) fails here with an ``InputError`` before
@@ -325,6 +329,9 @@ def check_video_output(path: str | Path, format: str | None = None) -> None:
 
 class VideoFileSink:
     """Encode frames into a video file; copy the audio of ``audio_from`` unchanged.
+
+    ``write(frame, enhanced)``: (H, W, 3) uint8 RGB in [0, 255], or (H * 3 / 2, W) uint8
+    yuv420p in the frame's matrix (``accepts_yuv``); ``frame.pts`` / ``time_base`` are kept.
 
     Writes ``path`` exactly (the caller picks a temporary name and renames; see
     sinks.AtomicPath). The container opens on the first frame, which locks the size.
