@@ -140,3 +140,18 @@ def test_only_one_room_imports(top, allowed):
         if (name == top or name.startswith(top + ".")) and not allowed(m)
     ]
     assert not bad, "\n".join(bad)
+
+
+def test_the_cli_surface_imports_neither_torch_nor_av():
+    """``import psenet_stream`` and building the CLI (what --help needs) stay light and GPU-free."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, psenet_stream, psenet_stream.cli as c\n"
+        "from psenet_stream.commands import enhance, webcam, doctor\n"
+        "heavy = [m for m in ('torch', 'av', 'cv2', 'torch_tensorrt') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    assert out == "", f"importing the CLI pulled in {out}"
