@@ -31,7 +31,21 @@ _LAZY = {
     "BackendError": "psenet_stream.errors",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [
+    "BackendError",
+    "Enhancer",
+    "Frame",
+    "InputError",
+    "OutputError",
+    "PSENet",
+    "PsenetError",
+    "__version__",
+    "finish",
+    "open_sink",
+    "open_source",
+    "run",
+    "run_to_sinks",
+]
 
 
 def __getattr__(name):

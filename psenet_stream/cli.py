@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as e:  # noqa: BLE001 - anything else is a bug: one line; the traceback only with PSENET_DEBUG=1
+    except Exception as e:  # anything else is a bug: one line; the traceback only with PSENET_DEBUG=1
         if os.environ.get("PSENET_DEBUG"):
             raise
         click.echo(f"internal error: {type(e).__name__}: {e}", err=True)

@@ -433,7 +433,7 @@ def finish(sinks: Sequence[Sink], stats: Stats | None, *, error: BaseException |
             continue
         try:
             s.close()
-        except Exception:  # noqa: BLE001 - a preview or stream that fails to close must not lose the file outputs
+        except Exception:  # a preview or stream that fails to close must not lose the file outputs
             log.debug("closing %s failed", type(s).__name__, exc_info=True)
     partial = None
     for s in committable:

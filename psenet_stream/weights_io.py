@@ -48,7 +48,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         raise BackendError(f"weights path is a directory: {path}", "pass the .pt file itself")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch.load raises anything for a corrupt zip or a pickle with code in it
+    except Exception as e:  # torch.load raises anything for a corrupt zip or a pickle with code in it
         if _looks_like_lightning(path):
             raise BackendError(
                 f"{path} is an official PSENet Lightning checkpoint, not a psenet-stream weight file",
@@ -124,7 +124,7 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
     try:
         with torch.serialization.safe_globals([*_LIGHTNING_STUBS, argparse.Namespace]):
             ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch.load raises anything for a corrupt zip or a pickle with code in it
+    except Exception as e:  # torch.load raises anything for a corrupt zip or a pickle with code in it
         raise _load_error(
             e,
             path,

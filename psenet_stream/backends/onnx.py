@@ -80,7 +80,7 @@ def _session(path, threads: int | None = None):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for a truncated or foreign file
+    except Exception as e:  # onnxruntime raises its own untyped errors for a truncated or foreign file
         raise BackendError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0]}", "re-export it with psenet-stream export-onnx") from e
 
 

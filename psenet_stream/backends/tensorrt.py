@@ -260,7 +260,7 @@ def build_engine(
                 trt_gm = tt.dynamo.compile(exported, inputs=[spec], use_explicit_typing=True, min_block_size=1)
             except TypeError:  # older releases: weak typing
                 trt_gm = tt.dynamo.compile(exported, inputs=[spec], enabled_precisions={torch.half}, min_block_size=1)
-    except Exception as e:  # noqa: BLE001 - export and TensorRT raise many untyped errors: one BackendError with the first line
+    except Exception as e:  # export and TensorRT raise many untyped errors: one BackendError with the first line
         raise BackendError(
             f"TensorRT compilation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
             "try another shape range, or use --backend cuda (torch fp16, no engine needed)",
@@ -284,7 +284,7 @@ def load_engine(path: str | Path, meta: dict[str, Any]) -> tuple[torch.nn.Module
     info = check_engine(path, weights_sha256=meta["sha256"], gpu_name=gpu_info()["name"], vers=versions())
     try:
         module = tt.load(str(path)).module()
-    except Exception as e:  # noqa: BLE001 - a foreign or damaged engine fails in many untyped ways: one BackendError
+    except Exception as e:  # a foreign or damaged engine fails in many untyped ways: one BackendError
         raise BackendError(f"cannot load TensorRT engine {Path(path).name}: {type(e).__name__}: {e}", "rebuild it with psenet-stream build-engine --force") from e
     return module, info
 

@@ -34,8 +34,8 @@ import torch
 
 from psenet_stream import ops
 from psenet_stream.curve import shrink_to_long_side
-from psenet_stream.evaluation import metrics
 from psenet_stream.errors import InputError
+from psenet_stream.evaluation import metrics
 from psenet_stream.io import specs
 
 log = logging.getLogger("psenet_stream")

@@ -332,7 +332,7 @@ class LiveSource:
                 if c is not None:
                     self._close_container(c)
                 raise
-            except Exception as e:  # noqa: BLE001 - FFmpegError, OSError, EOFError, InputError, ...: any failed connect is retried with backoff
+            except Exception as e:  # FFmpegError, OSError, EOFError, InputError, ...: any failed connect is retried with backoff
                 if c is not None:
                     self._close_container(c)
                 with self._lock:

@@ -116,7 +116,7 @@ class AtomicFileSink:
                 finish(audio=False)  # audio only up to the last video frame
             else:
                 self.sink.close()
-        except Exception:  # noqa: BLE001 - an output being thrown away may fail to finalize in any way; only a kept one must not
+        except Exception:  # an output being thrown away may fail to finalize in any way; only a kept one must not
             if keep_partial:
                 self.tmp.unlink(missing_ok=True)
                 raise

@@ -17,8 +17,8 @@ pytestmark = [
 
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.backends.cuda import CudaBackend
-from psenet_stream.evaluation.bench import synthetic_scene, write_clip
 from psenet_stream.enhancer import Enhancer
+from psenet_stream.evaluation.bench import synthetic_scene, write_clip
 
 FP16_LSB = 2  # the tolerance for the fp16 network on uint8 output
 

@@ -134,7 +134,7 @@ def test_the_cycle_finder_finds_a_loop():
 )
 def test_only_one_room_imports(top, allowed):
     bad = [
-        f"{MODULES[m].relative_to(ROOT)}:{line} imports {name}"
+        f"{p.relative_to(ROOT)}:{line} imports {name}"
         for m, p in MODULES.items()
         for name, line in _imports(p)
         if (name == top or name.startswith(top + ".")) and not allowed(m)

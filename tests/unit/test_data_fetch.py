@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from train import data_fetch as df
 from psenet_stream.errors import PsenetError
+from train import data_fetch as df
 
 
 def _sha(b: bytes) -> str:

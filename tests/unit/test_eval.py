@@ -10,9 +10,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from psenet_stream.evaluation import photos as ev
 from psenet_stream.commands.evaluate import evaluate as eval_cmd
 from psenet_stream.enhancer import Enhancer
+from psenet_stream.evaluation import photos as ev
 from psenet_stream.model import PSENet
 from psenet_stream.weights_io import DEFAULT_WEIGHTS, save_weights
 
