@@ -63,18 +63,10 @@ class FlickerMeter:
 
 
 def decode_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """uint8 RGB frames (coded orientation) of a video file, decoded with PyAV through the
-    project's VideoFileSource (psenet_stream.io stays the only package that imports av)."""
-    from psenet_stream.io.video import VideoFileSource
+    """uint8 RGB frames (coded orientation) of a video file (``io.video.decode_rgb``)."""
+    from psenet_stream.io.video import decode_rgb
 
-    src = VideoFileSource(path)
-    try:
-        for n, frame in enumerate(src, start=1):
-            yield frame.rgb
-            if max_frames is not None and n >= max_frames:
-                return
-    finally:
-        src.close()
+    yield from decode_rgb(path, max_frames)
 
 
 def measure_flicker(

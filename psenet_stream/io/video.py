@@ -588,13 +588,16 @@ class VideoFileSink:
 
 
 def decode_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """The first ``max_frames`` (None: all) frames of a file's first video stream as
-    (H, W, 3) uint8 RGB, swscale's conversion; no timestamps (see VideoFileSource for those)."""
-    with av.open(str(path), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)) as c:
-        for i, fr in enumerate(c.decode(video=0)):
-            if max_frames is not None and i >= max_frames:
+    """The first ``max_frames`` (None: all) frames of a video file as (H, W, 3) uint8 RGB in
+    [0, 255], coded orientation, through VideoFileSource (same checks and errors)."""
+    src = VideoFileSource(path)
+    try:
+        for n, frame in enumerate(src, start=1):
+            yield frame.rgb
+            if max_frames is not None and n >= max_frames:
                 return
-            yield fr.to_ndarray(format="rgb24")
+    finally:
+        src.close()
 
 
 def write_rgb_clip(path: str | Path, frames: np.ndarray, fps: int = 30) -> Path:
