@@ -197,7 +197,7 @@ def _kind(f: Frame) -> tuple:
 class _Run:
     """One pipeline run: the read loop and the write loop (threads) and the batcher (the caller)."""
 
-    def __init__(self, source, enhancer, sinks, *, batch, live, queue_size, stop, progress, max_frames, yuv):
+    def __init__(self, source, enhancer, sinks, *, batch, live, queue_size, stop, progress, max_frames, max_seconds, yuv):
         self.source, self.enhancer, self.sinks = source, enhancer, list(sinks)
         if live is None:
             live = isinstance(source, _WithInfo) and bool(source.info.live)
@@ -220,6 +220,7 @@ class _Run:
         if enhancer is not None:
             self.stats.backend = enhancer.backend_description if isinstance(enhancer, Described) else type(enhancer).__name__
         self.t0 = time.perf_counter()
+        self.deadline = None if max_seconds is None else self.t0 + max_seconds
 
     # --- read loop (thread) ---------------------------------------------------------------
     def read_loop(self) -> None:
@@ -248,6 +249,8 @@ class _Run:
         live run was stopped: a stopped live source may block in a read until its timeout)."""
         q = self.q_in
         while True:
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                self.stop.set()  # max_seconds: the same clean end as a stop request
             try:
                 return q.get(timeout=POLL_SECONDS)
             except queue.Empty:
@@ -391,6 +394,7 @@ def run(
     stop: threading.Event | None = None,
     progress: Callable[[Stats], None] | None = None,
     max_frames: int | None = None,
+    max_seconds: float | None = None,
     yuv: bool | None = None,
 ) -> Stats:
     """Read ``source``, enhance with ``enhancer`` (None: pass through), write every sink.
@@ -399,13 +403,17 @@ def run(
     for GPU backends, always 1 for live sources). live: override ``source.info.live``.
     queue_size: bound of each queue (default 2 x batch for files, 1 for live). stop: set it
     to end early (frames in flight are still written). progress: called from the writer
-    thread after each frame with the running Stats. max_frames: stop reading after that many.
+    thread after each frame with the running Stats. max_frames: stop reading after that many;
+    max_seconds: set ``stop`` after that long (a live run's --duration).
     yuv: keep decoded frames in yuv420p from source to sinks (see the module docstring);
     None turns it on when every part can, True also for a plain pass-through (enhancer
     None), so a plain transcode can be compared like for like.
     Returns Stats; the caller closes the source, and finishes the sinks with ``finish``.
     """
-    r = _Run(source, enhancer, sinks, batch=batch, live=live, queue_size=queue_size, stop=stop, progress=progress, max_frames=max_frames, yuv=yuv)
+    r = _Run(
+        source, enhancer, sinks, batch=batch, live=live, queue_size=queue_size, stop=stop, progress=progress,
+        max_frames=max_frames, max_seconds=max_seconds, yuv=yuv,
+    )
     return r.execute()
 
 

@@ -321,20 +321,9 @@ def run_live(spec: str, enhancer: EnhancerOptions, preview: PreviewOptions, *, o
         log.info("live: %s -> %s; %s", info.description, ", ".join(type(s).__name__ for s in sinks), enh.describe())
         if verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
-        _close_source_on_stop(src, stop, duration)
-        return _run(src, enh, sinks, Progress(None, progress), batch=1, live=True, stop=stop)
+        # a stopped live run ends at once even while the source is reconnecting (the pipeline
+        # does not wait for it); closing the source below ends its reader
+        return _run(src, enh, sinks, Progress(None, progress), batch=1, live=True, stop=stop, max_seconds=duration)
     finally:
         stop.set()
         src.close()
-
-
-def _close_source_on_stop(src, stop: threading.Event, duration: float | None) -> None:
-    """When asked to stop (or after ``duration`` s), close the source too: a source that is
-    reconnecting yields nothing, and the pipeline's reader only looks at ``stop`` between frames."""
-
-    def watch() -> None:
-        stop.wait(duration)
-        stop.set()
-        src.close()
-
-    threading.Thread(target=watch, name="psenet-live-stop", daemon=True).start()
