@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 # machine: make install TORCH_SPEC=torch   (or keep the torch already in the venv)
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= onnx,gui,train,dev
-DATA_DIR ?= $(HOME)/.cache/psenet-stream/data
+# the data folder psenet-stream itself uses (paths.data_dir): $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data
+DATA_DIR ?= $(or $(PSENET_STREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/psenet-stream)/data
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all test-gpu bench data train eval lint clean
+.PHONY: install system-deps demo test test-all test-gpu bench data train eval lint clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -21,16 +22,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
 	touch $@
 
+# Xvfb and gst-rtsp-server for the gui and rtsp tests (installed when missing and possible;
+# never fails: without them those tests report skips)
+system-deps:
+	.ci/system-deps
+
 data: install
 	$(PY) -m psenet_stream data --dest $(DATA_DIR)
 
 demo: install data
-	$(PY) -m psenet_stream.demo --data $(DATA_DIR) --out out/demo
+	$(PY) examples/demo.py --data $(DATA_DIR) --out out/demo
 
-test: install
+test: install system-deps
 	$(PY) -m pytest -m "not slow and not cuda and not tensorrt" $(PYTEST_ARGS)
 
-test-all: install
+test-all: install system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-gpu: install
@@ -46,7 +52,7 @@ eval: install data
 	$(PY) -m psenet_stream eval --data $(DATA_DIR)/test --compare
 
 lint: install
-	$(VENV)/bin/ruff check psenet_stream train tests
+	$(VENV)/bin/ruff check psenet_stream train tests examples
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache

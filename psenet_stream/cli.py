@@ -8,13 +8,13 @@ Each command lives in psenet_stream/commands/<name>.py.
 from __future__ import annotations
 
 import importlib
-import logging
+import os
 import sys
 
 import click
 
 from psenet_stream import __version__
-from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
+from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PsenetError
 
 COMMANDS = {
     "enhance": ("psenet_stream.commands.enhance", "enhance", "Enhance a file, folder, image, stream or '-' (the default command)."),
@@ -67,17 +67,12 @@ def cli():
     """
 
 
-def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print two lines and exit with their code, never a traceback."""
     try:
         cli.main(args=argv, prog_name="psenet-stream", standalone_mode=False)
         return 0
-    except UserError as e:
+    except PsenetError as e:
         click.echo(f"error: {e.problem}", err=True)
         if e.fix:
             click.echo(f"hint: {e.fix}", err=True)
@@ -95,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as e:  # a bug: say so in one line; the traceback only with PSENET_DEBUG=1
-        import os
-
+    except Exception as e:  # anything else is a bug: one line; the traceback only with PSENET_DEBUG=1
         if os.environ.get("PSENET_DEBUG"):
             raise
         click.echo(f"internal error: {type(e).__name__}: {e}", err=True)

@@ -7,7 +7,8 @@ channel; the enhanced image is Y = 1 - (1 - I) ** gamma.
 
 Module and parameter names follow the official checkpoints (``conv.0`` expand, ``conv.2``
 depthwise, ``conv.3.fc`` squeeze-excite, ``conv.5`` project) so those load strictly.
-See ../shared/REFERENCE.md section 1 for the evidence behind each choice.
+The official checkpoints load into it strictly and give the same output (tests/unit/test_model.py),
+which pins each of these choices.
 """
 
 from __future__ import annotations
@@ -90,3 +91,14 @@ class PSENet(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class GammaOnly(nn.Module):
+    """A PSENet whose forward returns only the gamma map: what ONNX export and TensorRT compile."""
+
+    def __init__(self, model: PSENet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.gamma(x)

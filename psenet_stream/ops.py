@@ -34,7 +34,7 @@ def protect_highlights(gamma: torch.Tensor, x: torch.Tensor, knee: float = 0.95)
     return torch.where(gamma < 1.0, gamma + (1.0 - gamma) * w, gamma)
 
 
-# --- the no-reference quality score (REFERENCE.md 2.3) ---------------------------------
+# --- the paper's no-reference quality score (well-exposedness, local contrast, saturation) ---
 
 
 def box_mean(x: torch.Tensor, size: int = PATCH) -> torch.Tensor:

@@ -1,42 +1,102 @@
 """The one place where threads and bounded queues are added.
 
-    reader thread          main thread                 writer thread
-    source ──► [q_in] ──► batch ─► enhancer ─► unbatch ──► [q_out] ──► sinks
+    read loop (thread)      batcher + enhance (caller's thread)      write loop (thread)
+    source ──► [q_in] ──► batches of B frames ─► enhancer ──► [q_out] ──► apply? ─► sinks
 
-- A file source never loses a frame: ``q_in`` blocks the reader (back-pressure).
-- A live source (``source.info.live``) never lets latency grow: when ``q_in`` is full the
-  *oldest* queued frame is dropped and counted, and frames are enhanced one at a time.
-- Split enhancers: when the enhancer offers ``predict(frames) -> plans`` (the network and the
-  temporal state, on small frames) and ``apply(rgb, plan) -> rgb`` (the stateless full-
-  resolution curve), the main thread only predicts and the writer thread applies, which
-  balances the two on a small CPU (measured with a prototype on the 2-core box, 720p, onnx:
-  16.8 -> 18.4 and 24.8 -> 31.2 fps). Otherwise the main thread calls ``enhance_frames``.
+- A file source never loses a frame: ``q_in`` blocks the reader (back-pressure,
+  ``buffers.put_until``).
+- A live source (``source.info.live``) never lets latency grow: ``q_in`` is a
+  ``buffers.DropOldestQueue`` (the oldest queued frame is dropped and counted), and frames
+  are enhanced one at a time.
+- Split enhancers (``SplitEnhancer``: ``predict(frames) -> plans`` runs the network and
+  the temporal state on small frames, ``apply(rgb, plan) -> rgb`` the stateless full-
+  resolution curve): the caller's thread only predicts and the writer thread applies, which
+  balances the two on a small CPU (measured on a 2-core box, 720p, onnx: 16.8 -> 18.4 and
+  24.8 -> 31.2 fps). Otherwise the caller's thread calls ``enhance_frames``.
+- yuv420p mode: when the source can yield decoded yuv420p (``FormatSelectable``), every
+  sink can take it (``YuvSink``) and the enhancer converts on its own device
+  (``supports_yuv420p``), frames stay yuv420p end to end. If that path fails it warns once
+  and the rest of the run goes through RGB, no frame lost.
 - PyAV releases the GIL in decode/encode and swscale, and cv2/torch release it in their
   kernels, so the three stages overlap.
 - A stop ``Event`` (set by the CLI's SIGINT/SIGTERM handler) ends reading; frames already in
   flight are still enhanced and written, so the sinks can be finished cleanly.
-- Any exception in a worker stops the others and is re-raised in the caller's thread.
+- A worker forwards any exception and always posts its end marker; the others stop and the
+  exception is re-raised in the caller's thread.
 
 Stages stay passive: sources are iterables, sinks have ``write(frame, enhanced)``; the
-caller opens and closes them.
+caller opens them, and closes them with ``finish`` (commit, abort or keep a partial output).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from psenet_stream.io.frames import Frame, Sink, Source
+from psenet_stream.buffers import POLL_SECONDS, DropOldestQueue, put_until
+from psenet_stream.io.frames import Committable, FormatSelectable, Frame, Sink, Source, StreamInfo, YuvSink
+
+log = logging.getLogger("psenet_stream")
 
 DEFAULT_FILE_BATCH = 4
 LATENCY_WINDOW = 100_000  # latency samples kept for the percentiles (about an hour at 30 fps)
 _END = object()
-_POLL_S = 0.1
+
+
+@runtime_checkable
+class _WithInfo(Protocol):  # a source that describes its stream (every Source; a bare iterable does not)
+    info: StreamInfo
+
+
+@runtime_checkable
+class _CountsDrops(Protocol):  # a source that drops frames itself to bound latency
+    dropped: int
+
+
+@runtime_checkable
+class EnhancerLike(Protocol):
+    """What the pipeline needs of an enhancer: (N, H, W, 3) uint8 RGB -> the same, in order."""
+
+    def enhance_frames(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SplitEnhancer(Protocol):
+    """An enhancer whose stateless full-resolution half can run in the writer thread."""
+
+    def predict(self, frames: np.ndarray) -> list: ...
+
+    def apply(self, frame: np.ndarray, plan: Any) -> np.ndarray: ...
+
+
+@runtime_checkable
+class YuvEnhancer(Protocol):
+    """An enhancer that takes (N, H * 3 / 2, W) yuv420p batches itself (``supports_yuv420p``)."""
+
+    supports_yuv420p: bool
+
+    def enhance_yuv420p(self, frames: np.ndarray, colorspace: int | None = None, full_range: bool = False) -> np.ndarray: ...
+
+
+@runtime_checkable
+class BatchPreferring(Protocol):
+    """An enhancer with its own batch size for files (a GPU backend's), None for no preference."""
+
+    preferred_batch: int | None
+
+
+@runtime_checkable
+class Described(Protocol):
+    backend_description: str
 
 
 @dataclass
@@ -108,54 +168,224 @@ class _Worker(threading.Thread):
             self._failed.set()
 
 
-def _put(q: queue.Queue, item, halt: threading.Event) -> bool:
-    """Blocking put that gives up when halt is set (so shutdown never hangs on a full queue)."""
-    while True:
-        try:
-            q.put(item, timeout=_POLL_S)
-            return True
-        except queue.Full:
-            if halt.is_set():
-                return False
+
+def _enhancer_batch(enhancer: EnhancerLike | None, live: bool, batch: int | None) -> int:
+    if live:
+        return 1
+    default = DEFAULT_FILE_BATCH
+    if isinstance(enhancer, BatchPreferring) and enhancer.preferred_batch:
+        default = int(enhancer.preferred_batch)  # fill the GPU's batches
+    return max(1, int(batch or default))
 
 
-def supports_yuv(enhancer) -> bool:
-    """Whether ``enhancer`` takes yuv420p batches itself (a backend that converts on its device)."""
-    return callable(getattr(enhancer, "enhance_yuv420p", None)) and bool(getattr(getattr(enhancer, "backend", None), "supports_yuv", False))
-
-
-def _enhance_yuv(enhancer, frames: list[Frame], item: Frame, source, failed: list):
-    """A yuv420p batch through the enhancer's own yuv path; should that fail (it is an
-    optimisation), warn once, switch the source back to RGB, and convert this batch and any
-    yuv frames still in flight on the CPU instead."""
-    batch = np.stack([f.yuv for f in frames])
-    if not failed:
-        try:
-            return enhancer.enhance_yuv420p(batch, colorspace=item.colorspace, full_range=item.full_range)
-        except Exception as e:  # noqa: BLE001 - any failure of the fast path falls back
-            import logging
-
-            logging.getLogger("psenet_stream").warning(
-                "warning: the yuv420p path failed (%s: %s); continuing with RGB frames", type(e).__name__, str(e).splitlines()[0] if str(e) else ""
-            )
-            failed.append(e)
-            if hasattr(source, "want_yuv"):
-                source.want_yuv = False
-    import torch
-
-    from psenet_stream.backends import colour
-
-    _, back = colour.matrices(item.colorspace, item.full_range, "cpu")
-    return enhancer.enhance_frames(colour.yuv420p_to_rgb(torch.from_numpy(batch), back).numpy())
+def _wants_yuv(source, enhancer, sinks: Sequence[Sink], live: bool, yuv: bool | None) -> bool:
+    """yuv420p end to end: asked for (None: whenever an enhancer can) and every stage can."""
+    can = (
+        not live
+        and isinstance(source, FormatSelectable)
+        and bool(sinks)
+        and all(isinstance(s, YuvSink) and s.accepts_yuv for s in sinks)
+        and (enhancer is None or (isinstance(enhancer, YuvEnhancer) and enhancer.supports_yuv420p))
+    )
+    return can and (enhancer is not None if yuv is None else yuv)
 
 
 def _kind(f: Frame) -> tuple:
     return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape)
 
 
+class _Run:
+    """One pipeline run: the read loop and the write loop (threads) and the batcher (the caller)."""
+
+    def __init__(self, source, enhancer, sinks, *, batch, live, queue_size, stop, progress, max_frames, max_seconds, yuv):
+        self.source, self.enhancer, self.sinks = source, enhancer, list(sinks)
+        if live is None:
+            live = isinstance(source, _WithInfo) and bool(source.info.live)
+        self.live = live
+        self.batch = _enhancer_batch(enhancer, live, batch)
+        if _wants_yuv(source, enhancer, self.sinks, live, yuv):
+            source.set_frame_format("yuv420p")
+        qsize = queue_size or (1 if live else 2 * self.batch)
+        self.q_in: queue.Queue | DropOldestQueue = DropOldestQueue(qsize) if live else queue.Queue(maxsize=qsize)
+        self.q_out: queue.Queue = queue.Queue(maxsize=qsize)
+        self.stop = stop or threading.Event()
+        self.failed = threading.Event()  # a worker raised: everybody stops now
+        self.halt = threading.Event()  # stop + failed, for blocking puts
+        self.read_done = threading.Event()  # the reader has put its last frame
+        self.progress, self.max_frames = progress, max_frames
+        self.split = isinstance(enhancer, SplitEnhancer)
+        self.yuv_failed = False  # the yuv path raised once: the rest of the run goes through RGB
+        self.lock = threading.Lock()
+        self.stats = Stats()
+        if enhancer is not None:
+            self.stats.backend = enhancer.backend_description if isinstance(enhancer, Described) else type(enhancer).__name__
+        self.t0 = time.perf_counter()
+        self.deadline = None if max_seconds is None else self.t0 + max_seconds
+
+    # --- read loop (thread) ---------------------------------------------------------------
+    def read_loop(self) -> None:
+        st = self.stats.stage_seconds
+        try:
+            it = iter(self.source)
+            while not (self.stop.is_set() or self.failed.is_set()):
+                t = time.perf_counter()
+                frame = next(it, _END)
+                st["read"] += time.perf_counter() - t
+                if frame is _END or self.stop.is_set() or self.failed.is_set():
+                    break
+                if self.live:
+                    self.q_in.put(frame)  # a DropOldestQueue: never blocks, drops the oldest
+                elif not put_until(self.q_in, frame, self.halt):
+                    break
+                with self.lock:
+                    self.stats.frames_in += 1
+                if self.max_frames is not None and self.stats.frames_in >= self.max_frames:
+                    break
+        finally:
+            self.read_done.set()
+
+    def _next_frame(self):
+        """The next frame from the reader, or _END (the reader is done, a worker failed, or a
+        live run was stopped: a stopped live source may block in a read until its timeout)."""
+        q = self.q_in
+        while True:
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                self.stop.set()  # max_seconds: the same clean end as a stop request
+            try:
+                return q.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if self.failed.is_set() or (self.live and self.stop.is_set()):
+                    return _END
+                if self.read_done.is_set():  # its last put happened before it said so
+                    try:
+                        return q.get(timeout=0) if self.live else q.get_nowait()
+                    except queue.Empty:
+                        return _END
+
+    # --- batcher (caller's thread) ----------------------------------------------------------
+    def batches(self) -> Iterator[list[Frame]]:
+        """Runs of up to ``batch`` frames of one kind (size, RGB or yuv and its matrix)."""
+        carry = None
+        while not self.failed.is_set():
+            first = carry if carry is not None else self._next_frame()
+            carry = None
+            if first is _END:
+                return
+            frames = [first]
+            while len(frames) < self.batch:
+                nxt = self._next_frame()
+                if nxt is _END:
+                    yield frames
+                    return
+                if _kind(nxt) != _kind(first):  # never mix sizes (or RGB and yuv) in one batch
+                    carry = nxt
+                    break
+                frames.append(nxt)
+            yield frames
+
+    def enhance(self, frames: list[Frame]) -> list:
+        """Enhanced arrays (or plans for ``apply``) for a batch, in order."""
+        enh = self.enhancer
+        if enh is None:
+            return [f.rgb if f.yuv is None else f.yuv for f in frames]
+        if frames[0].yuv is not None:
+            return self._enhance_yuv(frames)
+        batch = np.stack([f.rgb for f in frames])
+        return enh.predict(batch) if self.split else enh.enhance_frames(batch)
+
+    def _enhance_yuv(self, frames: list[Frame]) -> np.ndarray:
+        first = frames[0]
+        batch = np.stack([f.yuv for f in frames])
+        if not self.yuv_failed:
+            try:
+                return self.enhancer.enhance_yuv420p(batch, colorspace=first.colorspace, full_range=first.full_range)
+            except Exception as e:  # noqa: BLE001 - the yuv path is an optimisation: any failure of it falls back to RGB
+                log.warning("warning: the yuv420p path failed (%s: %s); continuing with RGB frames", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+                self.yuv_failed = True
+                self.source.set_frame_format("rgb24")
+        from psenet_stream import colour
+
+        return self.enhancer.enhance_frames(colour.yuv420p_to_rgb_np(batch, first.colorspace, first.full_range))
+
+    # --- write loop (thread) ----------------------------------------------------------------
+    def write_loop(self) -> None:
+        st, stats = self.stats.stage_seconds, self.stats
+        while True:
+            try:
+                item = self.q_out.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if self.failed.is_set():
+                    return
+                continue
+            if item is _END:
+                return
+            frame, out = item
+            if self.split and frame.yuv is None and self.enhancer is not None:  # yuv batches come back finished
+                t = time.perf_counter()
+                out = self.enhancer.apply(frame.rgb, out)
+                st["apply"] += time.perf_counter() - t
+            t = time.perf_counter()
+            for s in self.sinks:
+                s.write(frame, out)
+            now = time.perf_counter()
+            st["write"] += now - t
+            with self.lock:
+                stats.frames_out += 1
+                stats.latencies.append(now - frame.t_capture)
+                if len(stats.latencies) >= 2 * LATENCY_WINDOW:  # a live run never ends: keep memory bounded
+                    del stats.latencies[:-LATENCY_WINDOW]
+                stats.seconds = now - self.t0
+            if self.progress is not None:
+                self.progress(stats)
+
+    # --- the run ------------------------------------------------------------------------------
+    def execute(self) -> Stats:
+        reader = _Worker("psenet-read", self.read_loop, self.failed)
+        writer = _Worker("psenet-write", self.write_loop, self.failed)
+        reader.start()
+        writer.start()
+        try:
+            for frames in self.batches():
+                t = time.perf_counter()
+                outs = self.enhance(frames)
+                self.stats.stage_seconds["enhance"] += time.perf_counter() - t
+                for f, o in zip(frames, outs):
+                    if not put_until(self.q_out, (f, o), self.failed):
+                        break
+            put_until(self.q_out, _END, self.failed)
+        except BaseException:
+            self.failed.set()
+            raise
+        finally:
+            self._shutdown(reader, writer)
+        for w in (reader, writer):
+            if w.error is not None:
+                raise w.error
+        return self.stats
+
+    def _shutdown(self, reader: _Worker, writer: _Worker) -> None:
+        if self.failed.is_set():
+            self.halt.set()
+        while writer.is_alive():
+            writer.join(timeout=POLL_SECONDS)
+            if self.failed.is_set():
+                self.halt.set()
+        self.halt.set()  # nothing consumes q_in any more
+        deadline = time.perf_counter() + (2.0 if self.live else float("inf"))
+        while reader.is_alive() and time.perf_counter() < deadline:
+            reader.join(timeout=POLL_SECONDS)
+        # a live reader still blocked in its source's read is a daemon thread: it ends when
+        # the caller closes the source
+        st = self.stats
+        st.seconds = time.perf_counter() - self.t0
+        queue_drops = self.q_in.dropped if isinstance(self.q_in, DropOldestQueue) else 0
+        st.dropped = queue_drops + (int(self.source.dropped or 0) if isinstance(self.source, _CountsDrops) else 0)
+        st.interrupted = self.stop.is_set()
+
+
 def run(
     source: Source | Iterable[Frame],
-    enhancer,
+    enhancer: EnhancerLike | None,
     sinks: Sequence[Sink],
     *,
     batch: int | None = None,
@@ -164,204 +394,86 @@ def run(
     stop: threading.Event | None = None,
     progress: Callable[[Stats], None] | None = None,
     max_frames: int | None = None,
+    max_seconds: float | None = None,
     yuv: bool | None = None,
 ) -> Stats:
     """Read ``source``, enhance with ``enhancer`` (None: pass through), write every sink.
 
-    yuv: keep decoded frames in yuv420p from the file source to the video file sink, with the
-    colour conversion done by the enhancer's backend (the cuda backend: on the GPU, half the
-    bytes of RGB to move). None (default) turns it on when the enhancer's backend supports it
-    and every part can (a file source, video file sinks only); True also for a plain
-    pass-through (enhancer None), so a plain transcode can be compared like for like.
-
-    batch: frames per enhancer call (default 4 for files, the backend's batch for GPU backends,
-    always 1 for live sources).
-    live: override ``source.info.live``. queue_size: bound of each queue (default 2 x batch
-    for files, 2 for live). stop: set it to end early (frames in flight are still written).
-    progress: called from the writer thread after each frame with the running Stats.
-    Returns Stats; the caller closes the source and the sinks.
+    batch: frames per enhancer call (default 4 for files, the enhancer's ``preferred_batch``
+    for GPU backends, always 1 for live sources). live: override ``source.info.live``.
+    queue_size: bound of each queue (default 2 x batch for files, 1 for live). stop: set it
+    to end early (frames in flight are still written). progress: called from the writer
+    thread after each frame with the running Stats. max_frames: stop reading after that many;
+    max_seconds: set ``stop`` after that long (a live run's --duration).
+    yuv: keep decoded frames in yuv420p from source to sinks (see the module docstring);
+    None turns it on when every part can, True also for a plain pass-through (enhancer
+    None), so a plain transcode can be compared like for like.
+    Returns Stats; the caller closes the source, and finishes the sinks with ``finish``.
     """
-    info = getattr(source, "info", None)
+    r = _Run(
+        source, enhancer, sinks, batch=batch, live=live, queue_size=queue_size, stop=stop, progress=progress,
+        max_frames=max_frames, max_seconds=max_seconds, yuv=yuv,
+    )
+    return r.execute()
+
+
+# --- finishing the outputs ------------------------------------------------------------------------
+
+
+def finish(sinks: Sequence[Sink], stats: Stats | None, *, error: BaseException | None = None, keep_partial: bool = False, live: bool = False) -> Path | None:
+    """Close every sink after a run; commit or abort the ones with a temporary output.
+
+    For a ``Committable`` sink (a file written under a temporary name):
+
+    - an error (``error`` given): abort; a live recording keeps what was recorded as
+      ``<name>.partial.<ext>`` (it cannot be made again), a file run deletes it;
+    - no frame written: abort, nothing kept;
+    - a file run interrupted by ``stop``: abort, keeping the partial output only with
+      ``keep_partial``;
+    - otherwise commit it under its final name (a live run ends by stop: q, Ctrl-C, a duration).
+
+    Other sinks are closed; one that fails to close is logged and does not keep the others
+    from closing. A failure to commit is raised. Returns the partial output kept, or None.
+    """
+    committable = [s for s in sinks if isinstance(s, Committable)]
+    for s in sinks:
+        if s in committable:
+            continue
+        try:
+            s.close()
+        except Exception:  # a preview or stream that fails to close must not lose the file outputs
+            log.debug("closing %s failed", type(s).__name__, exc_info=True)
+    partial = None
+    for s in committable:
+        if error is not None:
+            s.abort(keep_partial=live)
+        elif stats is None or stats.frames_out == 0:
+            s.abort(keep_partial=False)
+        elif stats.interrupted and not live:
+            s.abort(keep_partial=keep_partial)
+        else:
+            s.close()
+            continue
+        if s.kept is not None:
+            partial = Path(s.kept)
+            if error is not None:
+                log.warning("the recording so far is kept as %s", partial)
+    return partial
+
+
+def run_to_sinks(source, enhancer, sinks: Sequence[Sink], *, keep_partial: bool = False, **run_options: Any) -> tuple[Stats, Path | None]:
+    """``run`` then ``finish``: every output is closed, committed or aborted whatever happens.
+    Returns (Stats, the partial output kept or None); an error of the run is re-raised."""
+    live = run_options.get("live")
     if live is None:
-        live = bool(getattr(info, "live", False))
-    default_batch = DEFAULT_FILE_BATCH
-    backend = getattr(enhancer, "backend", None)
-    if getattr(backend, "full_frame", False):
-        default_batch = int(getattr(backend, "batch", 0) or DEFAULT_FILE_BATCH)  # fill the GPU's batches
-    b = 1 if live else max(1, int(batch or default_batch))
-    can_yuv = (
-        not live
-        and hasattr(source, "want_yuv")
-        and bool(sinks)
-        and all(getattr(s, "accepts_yuv", False) for s in sinks)
-        and (enhancer is None or supports_yuv(enhancer))
-    )
-    if (enhancer is not None if yuv is None else yuv) and can_yuv:
-        source.want_yuv = True
-    qsize = queue_size or (1 if live else 2 * b)
-    stop = stop or threading.Event()
-    failed = threading.Event()  # a worker raised: everybody stops now
-    halt = threading.Event()  # stop + failed, for blocking puts
-    q_in: queue.Queue = queue.Queue(maxsize=qsize)
-    q_out: queue.Queue = queue.Queue(maxsize=qsize)
-    stats = Stats()
-    if enhancer is not None:
-        try:
-            stats.backend = enhancer.backend.describe()
-        except AttributeError:
-            stats.backend = type(enhancer).__name__
-    lock = threading.Lock()
-    yuv_failed: list = []  # the yuv path raised once: the rest of the run goes through RGB
-    pipeline_drops = 0
-    split = enhancer is not None and callable(getattr(enhancer, "predict", None)) and callable(getattr(enhancer, "apply", None))
-
-    def reader() -> None:
-        nonlocal pipeline_drops
-        st = stats.stage_seconds
-        try:
-            it = iter(source)
-            while True:
-                t = time.perf_counter()
-                frame = next(it, _END)
-                st["read"] += time.perf_counter() - t
-                if frame is _END:
-                    break
-                if stop.is_set() or failed.is_set():
-                    break
-                if live:
-                    while True:
-                        try:
-                            q_in.put_nowait(frame)
-                            break
-                        except queue.Full:
-                            try:
-                                q_in.get_nowait()  # drop the oldest queued frame
-                                with lock:
-                                    pipeline_drops += 1
-                            except queue.Empty:
-                                pass
-                elif not _put(q_in, frame, halt):
-                    break
-                with lock:
-                    stats.frames_in += 1
-                if max_frames is not None and stats.frames_in >= max_frames:
-                    break
-        finally:
-            _put(q_in, _END, halt)
-
-    def writer() -> None:
-        while True:
-            try:
-                item = q_out.get(timeout=_POLL_S)
-            except queue.Empty:
-                if failed.is_set():
-                    return
-                continue
-            if item is _END:
-                return
-            frame, out = item
-            if split and frame.yuv is None:  # yuv batches come back finished
-                t = time.perf_counter()
-                out = enhancer.apply(frame.rgb, out)
-                stats.stage_seconds["apply"] += time.perf_counter() - t
-            t = time.perf_counter()
-            for s in sinks:
-                s.write(frame, out)
-            now = time.perf_counter()
-            stats.stage_seconds["write"] += now - t
-            with lock:
-                stats.frames_out += 1
-                stats.latencies.append(now - frame.t_capture)
-                if len(stats.latencies) >= 2 * LATENCY_WINDOW:  # a live run never ends: keep memory bounded
-                    del stats.latencies[:-LATENCY_WINDOW]
-                stats.seconds = now - t0
-            if progress is not None:
-                progress(stats)
-
-    t0 = time.perf_counter()
-    workers = [_Worker("psenet-read", reader, failed), _Worker("psenet-write", writer, failed)]
-    for w in workers:
-        w.start()
-
-    def next_item():
-        while True:
-            try:
-                return q_in.get(timeout=_POLL_S)
-            except queue.Empty:
-                # a stopped live source may block in its read (a dead camera) until its
-                # timeout: do not wait for it; a file reader ends right after its current frame
-                if failed.is_set() or (live and stop.is_set()):
-                    return _END
-
+        live = isinstance(source, _WithInfo) and bool(source.info.live)
     try:
-        carry = None
-        done = False
-        while not done and not failed.is_set():
-            item = carry if carry is not None else next_item()
-            carry = None
-            if item is _END:
-                break
-            frames = [item]
-            while len(frames) < b:
-                nxt = next_item()
-                if nxt is _END:
-                    done = True
-                    break
-                if _kind(nxt) != _kind(item):  # never mix sizes (or RGB and yuv) in one batch
-                    carry = nxt
-                    break
-                frames.append(nxt)
-            t = time.perf_counter()
-            if enhancer is None:
-                outs = [f.rgb if f.yuv is None else f.yuv for f in frames]
-            elif item.yuv is not None:
-                outs = _enhance_yuv(enhancer, frames, item, source, yuv_failed)
-            else:
-                batch_rgb = np.stack([f.rgb for f in frames])
-                outs = enhancer.predict(batch_rgb) if split else enhancer.enhance_frames(batch_rgb)
-            stats.stage_seconds["enhance"] += time.perf_counter() - t
-            for f, o in zip(frames, outs):
-                if not _put(q_out, (f, o), failed):
-                    break
-        _put(q_out, _END, failed)
-    except BaseException:
-        failed.set()
+        stats = run(source, enhancer, sinks, **run_options)
+    except BaseException as e:
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            finish(sinks, None, error=e, live=live)
         raise
-    finally:
-        if failed.is_set():
-            halt.set()
-        reader_w, writer_w = workers
-        while writer_w.is_alive():
-            writer_w.join(timeout=_POLL_S)
-            if failed.is_set():
-                halt.set()
-        halt.set()  # nothing consumes q_in any more
-        deadline = time.perf_counter() + (2.0 if live else float("inf"))
-        while reader_w.is_alive() and time.perf_counter() < deadline:
-            reader_w.join(timeout=_POLL_S)
-        # a live reader still blocked in its source's read is a daemon thread: it ends when
-        # the caller closes the source
-        stats.seconds = time.perf_counter() - t0
-        stats.dropped = pipeline_drops + int(getattr(source, "dropped", 0) or 0)
-        stats.interrupted = stop.is_set()
-    for w in workers:
-        if w.error is not None:
-            raise w.error
-    return stats
-
-
-def _video_file_sink(src, input, output, *, codec, crf, preset, overwrite):
-    """The output of a file-to-file run: checked, temporary name then rename, input audio copied."""
-    from psenet_stream.io.sinks import AtomicFileSink, check_output_path
-    from psenet_stream.io.video import VideoFileSink
-
-    check_output_path(output, [input], overwrite=overwrite)
-    audio = input if src.has_audio else None
-    return AtomicFileSink(
-        output,
-        lambda tmp: VideoFileSink(tmp, src.info, codec=codec, crf=crf, preset=preset, audio_from=audio, name=output.name),
-        overwrite=overwrite,
-    )
+    return stats, finish(sinks, stats, keep_partial=keep_partial, live=live)
 
 
 def enhance_file(
@@ -387,20 +499,11 @@ def enhance_file(
     partial output is finalized as ``<name>.partial.<ext>`` with keep_partial, else removed,
     and the returned Stats has ``interrupted=True``.
     """
-    from pathlib import Path
-
+    from psenet_stream.io.sinks import open_sink
     from psenet_stream.io.video import VideoFileSource
 
     input, output = Path(input), Path(output)
     with VideoFileSource(input) as src:
-        sink = _video_file_sink(src, input, output, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
-        try:
-            stats = run(src, enhancer, [sink], batch=batch, stop=stop, progress=progress, yuv=yuv)
-        except BaseException:
-            sink.abort(keep_partial=False)
-            raise
-        if stats.interrupted:
-            sink.abort(keep_partial=keep_partial)
-        else:
-            sink.close()
+        sink = open_sink(output, src.info, inputs=[input], audio_from=input if src.has_audio else None, overwrite=overwrite, codec=codec, crf=crf, preset=preset)
+        stats, _ = run_to_sinks(src, enhancer, [sink], keep_partial=keep_partial, batch=batch, stop=stop, progress=progress, yuv=yuv)
     return stats

@@ -13,19 +13,11 @@ from typing import Any
 import torch
 
 from psenet_stream.checksum import file_sha256  # noqa: F401  (re-exported)
-from psenet_stream.errors import BackendError as UserError
+from psenet_stream.errors import BackendError
 from psenet_stream.model import PSENet
+from psenet_stream.paths import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_path  # noqa: F401  (re-exported)
 
 FORMAT = "psenet-stream/weights-v1"
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.pt"
-ENV_WEIGHTS = "PSENET_STREAM_WEIGHTS"  # overrides the shipped default when set
-
-
-def default_weights_path() -> Path:
-    import os
-
-    return Path(os.environ.get(ENV_WEIGHTS) or DEFAULT_WEIGHTS)
-
 
 
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -38,41 +30,58 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: di
     tmp.replace(path)
 
 
+def _load_error(e: BaseException, path: Path, *, refused: str, refused_fix: str, unreadable: str, unreadable_fix: str) -> BackendError:
+    """The error for a failed ``torch.load(weights_only=True)``: a refused pickle (never echoing
+    torch's "re-run with weights_only=False" advice), or an unreadable file."""
+    if "Weights only load failed" in str(e):
+        return BackendError(refused, refused_fix)
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return BackendError(f"{unreadable}: {first}", unreadable_fix)
+
+
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a project weight file safely. Raises UserError with a fix on any problem."""
+    """Read a project weight file safely. Raises BackendError with a fix on any problem."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"weights file not found: {path}", "pass an existing file to --weights, or omit it for the shipped default")
+        raise BackendError(f"weights file not found: {path}", "pass an existing file to --weights, or omit it for the shipped default")
     if path.is_dir():
-        raise UserError(f"weights path is a directory: {path}", "pass the .pt file itself")
+        raise BackendError(f"weights path is a directory: {path}", "pass the .pt file itself")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt zip, pickle with code in it, ...
+    except Exception as e:  # torch.load raises anything for a corrupt zip or a pickle with code in it
         if _looks_like_lightning(path):
-            raise UserError(
+            raise BackendError(
                 f"{path} is an official PSENet Lightning checkpoint, not a psenet-stream weight file",
                 f"convert it once: psenet-stream import-weights {path} -o weights.pt",
             ) from e
-        if "Weights only load failed" in str(e):  # never echo torch's "re-run with weights_only=False" advice
-            raise UserError(
-                f"refusing weights {path}: it holds Python objects beyond tensors (loading it could run code)",
-                "pass a file written by psenet-stream train or import-weights; do not load files from untrusted sources",
-            ) from e
-        raise UserError(f"cannot read weights {path}: {str(e).splitlines()[0]}", "pass a file written by psenet-stream train or import-weights") from e
+        raise _load_error(
+            e,
+            path,
+            refused=f"refusing weights {path}: it holds Python objects beyond tensors (loading it could run code)",
+            refused_fix="pass a file written by psenet-stream train or import-weights; do not load files from untrusted sources",
+            unreadable=f"cannot read weights {path}",
+            unreadable_fix="pass a file written by psenet-stream train or import-weights",
+        ) from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not a psenet-stream weight file", "pass a file written by psenet-stream train or import-weights")
+        raise BackendError(f"{path} is not a psenet-stream weight file", "pass a file written by psenet-stream train or import-weights")
     return payload["state_dict"], payload.get("meta", {})
+
+
+def _strict_model(state_dict: dict[str, torch.Tensor], path: Path | str, fix: str) -> PSENet:
+    """A PSENet with exactly these weights (every name and shape must match), or BackendError."""
+    model = PSENet()
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise BackendError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", fix) from e
+    return model
 
 
 def load_model(path: str | Path | None = None) -> tuple[PSENet, dict[str, Any]]:
     """Build the network and load weights strictly; the shipped default when path is None."""
     path = Path(path) if path is not None else default_weights_path()
     sd, meta = read_weights(path)
-    model = PSENet()
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise UserError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", "use weights trained by this project") from e
+    model = _strict_model(sd, path, "use weights trained by this project")
     meta = dict(meta)
     meta.setdefault("path", str(path))
     meta["sha256"] = file_sha256(path)
@@ -99,7 +108,7 @@ _LIGHTNING_STUBS = [_stub("pytorch_lightning.callbacks.model_checkpoint", "Model
 def _looks_like_lightning(path: Path) -> bool:
     try:
         return any("pytorch_lightning" in g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception:
+    except Exception:  # noqa: BLE001 - only a hint for the message: a file torch cannot even list is simply not one
         return False
 
 
@@ -111,19 +120,21 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}", "pass the path of sice.pth or afifi.pth")
+        raise BackendError(f"checkpoint not found: {path}", "pass the path of sice.pth or afifi.pth")
     try:
         with torch.serialization.safe_globals([*_LIGHTNING_STUBS, argparse.Namespace]):
             ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        if "Weights only load failed" in str(e):  # never echo torch's "re-run with weights_only=False" advice
-            raise UserError(
-                f"refusing {path}: it holds Python objects that an official PSENet checkpoint does not (loading it could run code)",
-                "pass sice.pth or afifi.pth from the official repository",
-            ) from e
-        raise UserError(f"cannot read {path} as an official PSENet checkpoint: {str(e).splitlines()[0]}", "pass sice.pth or afifi.pth from the official repository") from e
+    except Exception as e:  # torch.load raises anything for a corrupt zip or a pickle with code in it
+        raise _load_error(
+            e,
+            path,
+            refused=f"refusing {path}: it holds Python objects that an official PSENet checkpoint does not (loading it could run code)",
+            refused_fix="pass sice.pth or afifi.pth from the official repository",
+            unreadable=f"cannot read {path} as an official PSENet checkpoint",
+            unreadable_fix="pass sice.pth or afifi.pth from the official repository",
+        ) from e
     if not isinstance(ck, dict) or "state_dict" not in ck:
-        raise UserError(f"{path} has no state_dict", "pass sice.pth or afifi.pth from the official repository")
+        raise BackendError(f"{path} has no state_dict", "pass sice.pth or afifi.pth from the official repository")
     sd = {k.removeprefix("model."): v for k, v in ck["state_dict"].items() if k.startswith("model.")}
     hp = ck.get("hyper_parameters", {}) or {}
     meta = {
@@ -138,11 +149,8 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
 
 
 def import_official(path: str | Path, out: str | Path) -> dict[str, Any]:
+    """Convert an official checkpoint to a project weight file at ``out``; returns its meta."""
     sd, meta = read_official_checkpoint(path)
-    model = PSENet()
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise UserError(f"{path} does not match the PSENet architecture: {str(e).splitlines()[0]}", "pass sice.pth or afifi.pth from the official repository") from e
+    model = _strict_model(sd, path, "pass sice.pth or afifi.pth from the official repository")
     save_weights(out, model.state_dict(), meta)
     return meta

@@ -18,7 +18,7 @@ for s in $steps; do
     tests) python3 -m pytest -p no:cacheprovider tests/gpu -m "cuda or tensorrt" -v -rs --timeout 300 2>&1 | tee "$OUT/tests.log" ;;
     cli)
       python3 -m psenet_stream doctor 2>&1 | tee "$OUT/doctor.log"
-      python3 -c "from psenet_stream.bench import synthetic_scene, write_clip; from pathlib import Path; write_clip(Path('/tmp/clip.mp4'), synthetic_scene(1920,1080,240))"
+      python3 -c "from psenet_stream.evaluation.bench import synthetic_scene, write_clip; from pathlib import Path; write_clip(Path('/tmp/clip.mp4'), synthetic_scene(1920,1080,240))"
       python3 -m psenet_stream /tmp/clip.mp4 -o /tmp/clip_out.mp4 --backend auto -v 2>&1 | tail -20 | tee "$OUT/cli.log" ;;
     profile)
       for sz in 1280x720 1920x1080 3840x2160; do python3 tools/gpu_profile.py --size $sz 2>&1 | tail -16; done | tee "$OUT/profile.log"

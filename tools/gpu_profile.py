@@ -47,7 +47,7 @@ def host_ms(fn, reps=20, warm=3):
 @torch.inference_mode()
 def main() -> None:
     from psenet_stream.backends.cuda import CudaBackend, _Copier
-    from psenet_stream.bench import synthetic_scene
+    from psenet_stream.evaluation.bench import synthetic_scene
     from psenet_stream.enhancer import Enhancer, working_size
     from psenet_stream.weights_io import load_model
 
@@ -76,7 +76,7 @@ def main() -> None:
     if slot.graph_net is not None:
         add("network phase (graph)", cuda_ms(slot.graph_net.replay))
     lg = slot.d_lg
-    add("gamma post-processing on the GPU", cuda_ms(lambda: enh._post(slot.d_gamma, slot.d_small)))
+    add("gamma post-processing on the GPU", cuda_ms(lambda: enh.post(slot.d_gamma, slot.d_small)))
     add("network phase (eager)", cuda_ms(lambda: be._phase_net(slot, ring.down)))
     add(f"curve phase ({'fused' if be.fused else 'eager'})", cuda_ms(lambda: be._phase_curve(slot, enh.options.highlight_knee)))
     small = torch.rand((b, 3, sh, sw), device="cuda").half().contiguous(memory_format=torch.channels_last)
@@ -91,7 +91,7 @@ def main() -> None:
     big = np.concatenate([frames] * 4)
     bigout = np.empty_like(big)
     add("enhance_frames, 4 batches per call, out=", host_ms(lambda: enh.enhance_frames(big, out=bigout), reps=5) / 4)
-    from psenet_stream.io.video import rgb_to_yuv420p
+    from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
     ybig = np.stack([rgb_to_yuv420p(f) for f in big])
     yout = np.empty_like(ybig)
@@ -100,7 +100,7 @@ def main() -> None:
     devout = torch.empty_like(dev)
     add("enhance_frames, frames on the GPU", cuda_ms(lambda: enh.enhance_frames(dev, out=devout), reps=10) / 4)
     g = np.random.default_rng(0).random((b, 3, sh, sw), dtype=np.float32) + 0.5
-    add("gamma hook on the host (numpy)", host_ms(lambda: enh._post(g.copy(), g)))
+    add("gamma hook on the host (numpy)", host_ms(lambda: enh.post(g.copy(), g)))
     for hh, ww in ((144, 256), (h, w)):
         for bb in (1, b):
             for cl in (True,):

@@ -1,64 +1,27 @@
-"""Backends and how one is chosen. Heavy or optional imports happen inside ``create``.
+"""The backend registry: the names, and ``create``. Heavy or optional imports happen inside it.
 
 ``auto`` picks the best backend installed here, in the order tensorrt > cuda > onnx > cpu,
-and logs which one it took and why the better ones were skipped. ``tensorrt`` falls back
-to ``cuda`` (with a warning) when torch-tensorrt is missing but CUDA works; every other
-backend that cannot run raises a BackendError naming the reason and the fix.
-
-``hw_codecs()`` reports whether PyAV's NVIDIA decoders/encoders actually work on this
-machine (a codec listed in the wheel may still fail to open: an H100 has NVDEC but no
-NVENC), for ``doctor`` and for the pipeline's choice of codecs.
+and logs which one it took and why the better ones were skipped (``availability.py`` says
+what can run). ``tensorrt`` falls back to ``cuda`` (with a warning) when torch-tensorrt is
+missing but CUDA works; every other backend that cannot run raises a BackendError naming
+the reason and the fix. What a backend can do is declared by its ``capabilities``
+(``base.py``).
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import inspect
 import logging
 
-from psenet_stream.backends.base import Backend
+from psenet_stream.backends.availability import AUTO_ORDER, available, cuda_reason, tensorrt_reason
+from psenet_stream.backends.base import Backend, Capabilities, GammaHook
 from psenet_stream.errors import BackendError
 
 log = logging.getLogger("psenet_stream")
 
-NAMES = ("auto", "cpu", "onnx", "cuda", "tensorrt")
-AUTO_ORDER = ("tensorrt", "cuda", "onnx", "cpu")
-
-
-def _cuda_reason() -> str:
-    """'' when torch sees a CUDA device, else why not."""
-    import torch
-
-    if torch.version.cuda is None:
-        return f"torch {torch.__version__} is a CPU-only build (install a CUDA build of torch)"
-    try:
-        if torch.cuda.is_available() and torch.cuda.device_count() > 0:
-            return ""
-    except Exception as e:  # a broken driver raises here on some versions
-        return f"CUDA is unusable: {e}"
-    return "no CUDA device visible (driver missing, or CUDA_VISIBLE_DEVICES hides it)"
-
-
-def _tensorrt_reason() -> str:
-    if not importlib.util.find_spec("torch_tensorrt"):
-        return "torch-tensorrt is not installed (pip install 'psenet-stream[tensorrt]'; TensorRT itself comes from NVIDIA's package index)"
-    if not importlib.util.find_spec("tensorrt"):
-        return "torch-tensorrt is installed but TensorRT (the 'tensorrt' package) is not"
-    return ""
-
-
-def available() -> dict[str, str]:
-    """Each backend name -> '' when usable here, or the reason it is not."""
-    out = {"cpu": ""}
-    out["onnx"] = "" if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed (pip install 'psenet-stream[onnx]')"
-    cuda = _cuda_reason()
-    out["cuda"] = cuda
-    trt = _tensorrt_reason()
-    out["tensorrt"] = trt if trt else (f"no CUDA: {cuda}" if cuda else "")
-    if trt and cuda:
-        out["tensorrt"] = f"{trt}; and no CUDA: {cuda}"
-    return out
+BACKENDS = ("cpu", "onnx", "cuda", "tensorrt")  # every backend, reference first
+NAMES = ("auto", *BACKENDS)  # what --backend accepts
+GPU_NAMES = ("cuda", "tensorrt")  # the backends that run on a CUDA device
 
 
 def resolve(name: str) -> str:
@@ -127,129 +90,18 @@ def create(name: str, model, meta, **kw) -> Backend:
         raise
 
 
-# --- hardware codecs (PyAV) ---------------------------------------------------------------
-
-NV_DECODERS = ("h264_cuvid", "hevc_cuvid", "av1_cuvid")
-NV_ENCODERS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
-
-
-def _probe_encoder(av, name: str) -> str:
-    """'' when ``name`` opens and encodes a tiny frame, else the reason."""
-    import numpy as np
-
-    try:
-        cc = av.CodecContext.create(name, "w")
-        cc.width, cc.height, cc.pix_fmt = 256, 144, "yuv420p"
-        cc.time_base = __import__("fractions").Fraction(1, 30)
-        cc.open()
-        frame = av.VideoFrame.from_ndarray(np.zeros((144 * 3 // 2, 256), np.uint8), format="yuv420p")
-        frame.pts = 0
-        cc.encode(frame)
-        cc.encode(None)
-        return ""
-    except Exception as e:
-        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'cannot open'}"
-
-
-_PROBE_ENCODERS = {"h264": ("libx264", {}), "hevc": ("libx265", {"x265-params": "log-level=error"}), "av1": ("libsvtav1", {})}
-
-
-def _probe_packets(av, codec: str) -> list:
-    """A few packets of a tiny 256x144 clip in ``codec`` ('h264', 'hevc', 'av1'), encoded in software."""
-    import fractions
-
-    import numpy as np
-
-    enc_name, opts = _PROBE_ENCODERS[codec]
-    enc = av.CodecContext.create(enc_name, "w")
-    enc.width, enc.height, enc.pix_fmt = 256, 144, "yuv420p"
-    enc.time_base = fractions.Fraction(1, 30)
-    enc.options = dict(opts)
-    enc.open()
-    packets = []
-    for i in range(3):
-        f = av.VideoFrame.from_ndarray(np.full((144 * 3 // 2, 256), 16 + 40 * i, np.uint8), format="yuv420p")
-        f.pts = i
-        packets += enc.encode(f)
-    packets += enc.encode(None)
-    return packets
-
-
-def _probe_decoder(av, name: str) -> str:
-    """'' when the decoder decodes a tiny clip (cuvid opens a CUDA context), else the reason."""
-    codec = name.split("_")[0]
-    try:
-        packets = _probe_packets(av, codec) if codec in _PROBE_ENCODERS else []
-        dec = av.CodecContext.create(name, "r")
-        dec.open()
-        frames = 0
-        for pkt in [*packets, None]:
-            frames += len(dec.decode(pkt))
-        if packets and frames == 0:
-            return "opened, but decoded no frames"
-        return ""
-    except Exception as e:
-        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'cannot open'}"
-
-
-def _nvidia_driver_reason() -> str:
-    """'' when the NVIDIA driver library loads (NVDEC/NVENC need it, not a CUDA torch build)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return "the NVIDIA driver (libcuda.so.1) is not installed"
-    return ""
-
-
-@functools.lru_cache(maxsize=1)
-def hw_codecs() -> dict[str, dict[str, str]]:
-    """{'decoders': {name: ''|reason}, 'encoders': {...}} for NVIDIA codecs in PyAV.
-
-    '' means the codec really opened here (a test frame went through the encoder);
-    otherwise the value says why not. Cached: probing opens a CUDA context.
-    Without a CUDA device nothing is opened, so this is cheap and silent on CPU boxes.
-    """
-    out: dict[str, dict[str, str]] = {"decoders": {}, "encoders": {}}
-    try:
-        import av
-    except ImportError as e:  # pragma: no cover - av is a hard dependency
-        reason = f"PyAV is not importable: {e}"
-        return {"decoders": dict.fromkeys(NV_DECODERS, reason), "encoders": dict.fromkeys(NV_ENCODERS, reason)}
-    have = set(av.codecs_available)
-    cuda = _nvidia_driver_reason()
-    import av.logging as avlog
-
-    prev = avlog.get_level()
-    avlog.set_level(None)
-    try:
-        for kind, names, probe in (("decoders", NV_DECODERS, _probe_decoder), ("encoders", NV_ENCODERS, _probe_encoder)):
-            for n in names:
-                if n not in have:
-                    out[kind][n] = "not in this FFmpeg build"
-                elif cuda:
-                    out[kind][n] = f"needs an NVIDIA GPU: {cuda}"
-                else:
-                    out[kind][n] = probe(av, n)
-    finally:
-        avlog.set_level(prev)
-    return out
-
-
-def best_video_encoder(prefer_hw: bool = True) -> str:
-    """The H.264 encoder the pipeline should use: h264_nvenc when it works, else libx264."""
-    if prefer_hw and hw_codecs()["encoders"].get("h264_nvenc") == "":
-        return "h264_nvenc"
-    return "libx264"
-
-
-def best_video_decoder(codec: str, prefer_hw: bool = True) -> str | None:
-    """The cuvid decoder for ``codec`` ('h264', 'hevc', 'av1') when it works, else None (software)."""
-    name = f"{codec}_cuvid"
-    if prefer_hw and hw_codecs()["decoders"].get(name) == "":
-        return name
-    return None
-
-
-__all__ = ["NAMES", "Backend", "available", "backend_class", "best_video_decoder", "best_video_encoder", "create", "hw_codecs", "resolve"]
+__all__ = [
+    "AUTO_ORDER",
+    "BACKENDS",
+    "GPU_NAMES",
+    "NAMES",
+    "Backend",
+    "Capabilities",
+    "GammaHook",
+    "available",
+    "backend_class",
+    "create",
+    "cuda_reason",
+    "resolve",
+    "tensorrt_reason",
+]

@@ -9,6 +9,11 @@ from psenet_stream.backends.base import Backend
 
 
 class CpuBackend(Backend):
+    """The reference: torch fp32 on the CPU; ``threads`` sets torch's intra-op threads.
+
+    ``predict_gamma``: float32 (N, 3, h, w) in [0, 1] -> gamma float32 (N, 3, h, w), > 0.
+    Every other backend is tested against it."""
+
     name = "cpu"
     device = "cpu"
 

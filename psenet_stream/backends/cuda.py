@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from psenet_stream.backends.base import Backend
+from psenet_stream.backends.base import Backend, Capabilities, GammaHook
+from psenet_stream.curve import apply_exact
 from psenet_stream.errors import BackendError
 
 log = logging.getLogger("psenet_stream")
@@ -98,11 +99,9 @@ class Downscaler:
 def curve_uint8(x255: torch.Tensor, log_gamma_small: torch.Tensor, knee: float) -> torch.Tensor:
     """The curve at full resolution: (N, 3, H, W) fp32 0..255, small log gamma -> (N, H, W, 3) uint8.
 
-    Exactly ``enhancer.apply_exact`` (bilinear log-gamma upsample, highlight protection,
+    Exactly ``curve.apply_exact`` (bilinear log-gamma upsample, highlight protection,
     Y = 1 - (1 - I) ** gamma) in fp32, rounded like the CPU table (round(Y * 255)).
     """
-    from psenet_stream.enhancer import apply_exact
-
     y = apply_exact(x255 / 255.0, log_gamma_small.float(), knee)
     return (y * 255.0).round_().clamp_(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
 
@@ -221,8 +220,7 @@ class _Ring:
 
 class CudaBackend(Backend):
     name = "cuda"
-    full_frame = True
-    supports_yuv = True  # enhance_yuv420p: yuv420p in and out, colour conversion on the device
+    capabilities = Capabilities(full_frame=True, yuv420p=True, device_frames=True)
     capture_net = True  # capture the network phase as a CUDA graph (the tensorrt subclass does not)
 
     def __init__(
@@ -373,20 +371,20 @@ class CudaBackend(Backend):
                     slot.graph_curve = g2
             ring.knee = knee
             ring.graphs_ok = True
-        except Exception as e:  # capture is an optimisation: never fail the run for it
+        except Exception as e:  # noqa: BLE001 - capture is an optimisation: any failure of it runs eagerly, never fails the run
             log.warning("cuda: CUDA graph capture failed (%s: %s); running eagerly", type(e).__name__, e)
             for slot in ring.slots:
                 slot.graph_net = slot.graph_curve = None
             ring.graphs_ok = False
             torch.cuda.synchronize(self.device)
 
-    def _compute(self, slot: _Slot, ring: _Ring, cnt: int, gamma_hook, knee: float) -> None:
+    def _compute(self, slot: _Slot, ring: _Ring, cnt: int, post, knee: float) -> None:
         """On the compute stream: network, gamma post-processing, curve (d_in -> d_out)."""
         if slot.graph_net is not None:
             slot.graph_net.replay()
         else:
             self._phase_net(slot, ring.down)
-        slot.d_lg[:cnt].copy_(gamma_hook(slot.d_gamma[:cnt], slot.d_small[:cnt]))  # the Enhancer's _post, on tensors
+        slot.d_lg[:cnt].copy_(post(slot.d_gamma[:cnt], slot.d_small[:cnt]))  # strength, smoothing, scene cuts on the device
         if slot.graph_curve is not None:
             slot.graph_curve.replay()
         else:
@@ -397,7 +395,7 @@ class CudaBackend(Backend):
         self,
         frames,
         small_size: tuple[int, int],
-        gamma_hook: Callable,
+        post: GammaHook,
         knee: float = 0.95,
         out=None,
     ):
@@ -405,7 +403,7 @@ class CudaBackend(Backend):
 
         ``frames`` is a numpy array (result: numpy, written to ``out`` when given) or a
         uint8 tensor on this backend's device (result: a tensor there; no host copies).
-        ``gamma_hook(gamma, small)`` gets device tensors and returns log gamma.
+        ``post`` (a GammaHook) gets (gamma, small) as device tensors and returns log gamma.
         """
         on_device = torch.is_tensor(frames)
         _, h, w, _ = frames.shape
@@ -417,15 +415,15 @@ class CudaBackend(Backend):
             ring = self._get_ring(b, h, w, sh, sw, host=not on_device)
         self._capture(ring, knee)
         if on_device:
-            return self._enhance_device(frames, ring, b, gamma_hook, knee, out)
-        return self._host_loop(frames, out, ring, b, lambda slot, cnt: self._compute(slot, ring, cnt, gamma_hook, knee))
+            return self._enhance_device(frames, ring, b, post, knee, out)
+        return self._host_loop(frames, out, ring, b, lambda slot, cnt: self._compute(slot, ring, cnt, post, knee))
 
     @torch.inference_mode()
-    def enhance_yuv420p(self, frames: np.ndarray, small_size, gamma_hook: Callable, knee: float, colorspace: int | None, full_range: bool, out=None):
+    def enhance_yuv420p(self, frames: np.ndarray, small_size, post: GammaHook, knee: float, colorspace: int | None, full_range: bool, out=None):
         """(N, H*3/2, W) uint8 yuv420p -> the same, enhanced. Only yuv420p crosses the bus
         (1.5 bytes per pixel each way instead of 3); the colour conversion both ways runs on
         the GPU with the matrix of ``colorspace`` / ``full_range`` (``colour.py``)."""
-        from psenet_stream.backends import colour
+        from psenet_stream import colour
 
         _, hh, w = frames.shape
         h = hh * 2 // 3
@@ -443,7 +441,7 @@ class CudaBackend(Backend):
 
         def compute(slot: _Slot, cnt: int) -> None:
             colour.yuv420p_to_rgb(slot.d_yuv_in, back, out=slot.d_in)
-            self._compute(slot, ring, cnt, gamma_hook, knee)
+            self._compute(slot, ring, cnt, post, knee)
             colour.rgb_to_yuv420p(slot.d_out, m, out=slot.d_yuv_out)
 
         return self._host_loop(frames, out, ring, b, compute, yuv=True)
@@ -485,7 +483,7 @@ class CudaBackend(Backend):
             self._copy(out[ost : ost + oc], old.n_out[:oc])
         return out
 
-    def _enhance_device(self, frames: torch.Tensor, ring: _Ring, b: int, gamma_hook, knee: float, out):
+    def _enhance_device(self, frames: torch.Tensor, ring: _Ring, b: int, post, knee: float, out):
         if frames.dtype != torch.uint8 or frames.device != self.device:
             raise BackendError(f"expected a uint8 tensor on {self.device}, got {frames.dtype} on {frames.device}", "move it with .to(device) or pass a numpy array")
         n = frames.shape[0]
@@ -498,7 +496,7 @@ class CudaBackend(Backend):
                 cnt = min(b, n - start)
                 slot = ring.slots[k % RING]
                 slot.d_in[:cnt].copy_(frames[start : start + cnt])
-                self._compute(slot, ring, cnt, gamma_hook, knee)
+                self._compute(slot, ring, cnt, post, knee)
                 out[start : start + cnt].copy_(slot.d_out[:cnt])
         if not self.emulated:
             torch.cuda.current_stream(self.device).wait_stream(ks)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import torch
 
-from psenet_stream.enhancer import LOG_GAMMA_RANGE
+from psenet_stream.curve import LOG_GAMMA_RANGE
 
 try:
     import triton
     import triton.language as tl
 
     HAVE_TRITON = True
-except Exception:  # noqa: BLE001  # pragma: no cover - CPU-only installs (or a broken Triton)
+except Exception:  # noqa: BLE001  # pragma: no cover - CPU-only installs, or a broken Triton that raises anything on import: fall back
     HAVE_TRITON = False
 
 BLOCK = 1024
@@ -62,8 +62,8 @@ if HAVE_TRITON:
                 t = tl.minimum(tl.maximum((v - knee) * inv_span, 0.0), 1.0)
                 g = tl.where(g < 1.0, g + (1.0 - g) * (t * t * (3.0 - 2.0 * t)), g)
             # (1 - v) ** g. The base is clamped: on the GPU 255 * (1 / 255) can round to just
-            # above 1, and log2 of a negative number is NaN (white pixels came out black in
-            # the first H100 run). At v = 1, log2(0) = -inf and exp2(-inf) = 0, so Y = 1.
+            # above 1, and log2 of a negative number is NaN (white
+            # pixels would come out black). At v = 1, log2(0) = -inf and exp2(-inf) = 0, so Y = 1.
             out = 1.0 - tl.exp2(g * tl.log2(tl.maximum(1.0 - v, 0.0)))
             q = tl.minimum(tl.maximum(out * 255.0 + 0.5, 0.0), 255.0)
             tl.store(out_ptr + pix + c, q.to(tl.uint8), mask=mask)
@@ -72,7 +72,7 @@ if HAVE_TRITON:
 def curve(frames: torch.Tensor, log_gamma_small: torch.Tensor, knee: float, out: torch.Tensor | None = None) -> torch.Tensor:
     """(N, H, W, 3) uint8 + (N, 3, h, w) fp32 log gamma -> (N, H, W, 3) uint8, one kernel.
 
-    Equals ``enhancer.apply_exact`` rounded to 8 bits, to within one level (fp32 exp2/log2
+    Equals ``curve.apply_exact`` rounded to 8 bits, to within one level (fp32 exp2/log2
     instead of pow, and ties rounded up instead of to even).
     """
     n, h, w, _ = frames.shape

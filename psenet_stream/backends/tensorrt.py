@@ -23,15 +23,17 @@ import copy
 import datetime as _dt
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from psenet_stream.backends.availability import cuda_reason, tensorrt_reason
 from psenet_stream.backends.cuda import CudaBackend
 from psenet_stream.errors import BackendError
+from psenet_stream.model import GammaOnly
+from psenet_stream.paths import engine_dir
 
 log = logging.getLogger("psenet_stream")
 
@@ -39,7 +41,6 @@ SIDECAR_FORMAT = "psenet-stream/trt-engine-v1"
 DEFAULT_MIN = (1, 3, 16, 16)
 DEFAULT_OPT = (8, 3, 144, 256)
 DEFAULT_MAX = (16, 3, 512, 512)
-ENV_ENGINES = "PSENET_STREAM_ENGINES"
 
 #: engines compiled by this process (tests check that a reload does not add one)
 BUILD_COUNT = 0
@@ -82,19 +83,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
 
 
-def engine_dir() -> Path:
-    """$PSENET_STREAM_ENGINES, else engines/ of a source checkout, else the user cache."""
-    env = os.environ.get(ENV_ENGINES)
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "engines"
-    if repo.is_dir() and os.access(repo, os.W_OK):
-        return repo
-    from psenet_stream.backends.onnx import cache_dir
-
-    return cache_dir() / "engines"
-
-
 default_engine_dir = engine_dir  # TensorRTBackend's engine_dir argument shadows the name
 
 
@@ -113,13 +101,13 @@ def versions() -> dict[str, str]:
         import torch_tensorrt
 
         out["torch_tensorrt"] = torch_tensorrt.__version__
-    except Exception:
+    except Exception:  # noqa: BLE001 - missing or broken (it raises more than ImportError): the version is ''
         pass
     try:
         import tensorrt
 
         out["tensorrt"] = tensorrt.__version__
-    except Exception:
+    except Exception:  # noqa: BLE001 - missing or broken (it raises more than ImportError): the version is ''
         pass
     return out
 
@@ -178,9 +166,11 @@ def check_engine(engine_path: str | Path, *, weights_sha256: str, gpu_name: str,
         raise BackendError(f"TensorRT engine {engine_path.name} has no sidecar {sc.name}; refusing to load an engine of unknown origin", rebuild)
     try:
         info = json.loads(sc.read_text())
-        assert isinstance(info, dict) and info.get("format") == SIDECAR_FORMAT
-    except Exception:
+    except (OSError, UnicodeDecodeError, ValueError):
         raise BackendError(f"cannot read the sidecar {sc}", rebuild) from None
+    if not isinstance(info, dict) or info.get("format") != SIDECAR_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise BackendError(f"cannot read the sidecar {sc}: format {found!r}, expected {SIDECAR_FORMAT!r}", rebuild)
     if info.get("weights_sha256") != weights_sha256:
         raise BackendError(
             f"TensorRT engine {engine_path.name} was built for other weights "
@@ -222,23 +212,12 @@ def in_range(shape, info: dict) -> bool:
 
 
 def _require_trt():
-    from psenet_stream.backends import _cuda_reason, _tensorrt_reason
-
-    reason = _tensorrt_reason() or _cuda_reason()
+    reason = tensorrt_reason() or cuda_reason()
     if reason:
         raise BackendError(f"cannot use TensorRT here: {reason}", "build engines on a CUDA machine with torch-tensorrt installed; --backend cuda needs no engine")
     import torch_tensorrt
 
     return torch_tensorrt
-
-
-class _GammaOnly(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.gamma(x)
 
 
 def build_engine(
@@ -267,7 +246,7 @@ def build_engine(
         except BackendError as e:
             log.warning("tensorrt: rebuilding %s: %s", path.name, e.problem)
     dev = torch.device("cuda", torch.cuda.current_device())
-    net = _GammaOnly(copy.deepcopy(model)).to(dev).half().eval()
+    net = GammaOnly(copy.deepcopy(model)).to(dev).half().eval()
     names = ("batch", None, "height", "width")
     dyn = {i: torch.export.Dim(names[i], min=smin[i], max=smax[i]) for i in (0, 2, 3) if smin[i] != smax[i]}
     # torch.export specialises a dimension traced at size 1: trace dynamic ones at >= 2
@@ -281,7 +260,7 @@ def build_engine(
                 trt_gm = tt.dynamo.compile(exported, inputs=[spec], use_explicit_typing=True, min_block_size=1)
             except TypeError:  # older releases: weak typing
                 trt_gm = tt.dynamo.compile(exported, inputs=[spec], enabled_precisions={torch.half}, min_block_size=1)
-    except Exception as e:
+    except Exception as e:  # export and TensorRT raise many untyped errors: one BackendError with the first line
         raise BackendError(
             f"TensorRT compilation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
             "try another shape range, or use --backend cuda (torch fp16, no engine needed)",
@@ -289,7 +268,7 @@ def build_engine(
     tmp = path.with_name(".partial-" + path.name)  # not matched by find_engines while written
     try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
         tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[spec])
-    except Exception as first:
+    except Exception as first:  # noqa: BLE001 - releases differ in what save accepts: try the other form, which raises if it fails too
         log.debug("tensorrt: save with an Input spec failed (%s); retrying with explicit dynamic shapes", first)
         tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[example], dynamic_shapes={"x": dyn} if dyn else None)
     tmp.replace(path)
@@ -305,7 +284,7 @@ def load_engine(path: str | Path, meta: dict[str, Any]) -> tuple[torch.nn.Module
     info = check_engine(path, weights_sha256=meta["sha256"], gpu_name=gpu_info()["name"], vers=versions())
     try:
         module = tt.load(str(path)).module()
-    except Exception as e:
+    except Exception as e:  # a foreign or damaged engine fails in many untyped ways: one BackendError
         raise BackendError(f"cannot load TensorRT engine {Path(path).name}: {type(e).__name__}: {e}", "rebuild it with psenet-stream build-engine --force") from e
     return module, info
 

@@ -26,8 +26,8 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
     \b
     psenet-stream bench --backends cpu,onnx --sizes 1280x720 --frames 120 --json bench.json
     """
-    from psenet_stream.bench import format_table, parse_sizes, run_bench, write_json
-    from psenet_stream.cli import setup_logging
+    from psenet_stream.commands._common import setup_logging
+    from psenet_stream.evaluation.bench import format_table, parse_sizes, run_bench, write_json
 
     setup_logging(quiet=True)
     names = "auto" if backends.strip() == "auto" else [b.strip() for b in backends.split(",") if b.strip()]

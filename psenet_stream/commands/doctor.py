@@ -18,9 +18,18 @@ SECTIONS = ("versions", "codecs", "cuda", "backends", "weights", "display")
 def _version(mod: str) -> str:
     try:
         m = importlib.import_module(mod)
-    except Exception as e:  # ImportError, or a broken install raising anything
+    except Exception as e:  # noqa: BLE001 - ImportError, or a broken install raising anything: doctor reports, never crashes
         return f"not installed ({type(e).__name__})" if isinstance(e, ImportError) else f"broken: {type(e).__name__}: {e}"
     return str(getattr(m, "__version__", "?"))
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed (PackageNotFoundError)"
 
 
 def versions() -> list[tuple[str, str]]:
@@ -29,42 +38,26 @@ def versions() -> list[tuple[str, str]]:
 
     rows.append(("psenet-stream", __version__))
     rows.append(("torch", _version("torch")))
-    try:
-        import av
+    from psenet_stream.io.hwcodecs import pyav_version
 
-        rows.append(("av (PyAV)", f"{av.__version__}, FFmpeg {getattr(av, 'ffmpeg_version_info', '?')}"))
-    except Exception as e:
-        rows.append(("av (PyAV)", f"not importable: {e}"))
-    for label, mod in (("opencv", "cv2"), ("numpy", "numpy"), ("onnxruntime", "onnxruntime"), ("onnx", "onnx"), ("torch_tensorrt", "torch_tensorrt"), ("tensorrt", "tensorrt"), ("click", "click")):
+    rows.append(("av (PyAV)", pyav_version()))
+    for label, mod in (("opencv", "cv2"), ("numpy", "numpy"), ("onnxruntime", "onnxruntime"), ("onnx", "onnx"), ("click", "click")):
         rows.append((label, _version(mod)))
+    # TensorRT is only ever imported by backends/tensorrt.py: here its installed metadata is enough
+    for label, dist in (("torch_tensorrt", "torch-tensorrt"), ("tensorrt", "tensorrt")):
+        rows.append((label, _dist_version(dist)))
     return rows
 
 
 def codecs() -> list[tuple[str, str]]:
-    import av
+    from psenet_stream.io import hwcodecs
 
-    from psenet_stream.backends import hw_codecs
-
-    have = set(av.codecs_available)
-    rows = []
-    for name, mode in (("libx264", "w"), ("libx265", "w"), ("libsvtav1", "w"), ("h264", "r"), ("hevc", "r")):
-        ok = name in have
-        if ok:
-            try:
-                av.Codec(name, mode)
-            except Exception:
-                ok = False
-        rows.append((f"{name} ({'encode' if mode == 'w' else 'decode'})", "yes" if ok else "no"))
-    hw = hw_codecs()
+    rows = [(name, "yes" if ok else "no") for name, ok in hwcodecs.software_codecs().items()]
+    hw = hwcodecs.hw_codecs()
     for kind in ("decoders", "encoders"):
         for name, reason in hw[kind].items():
             rows.append((name, "works" if reason == "" else f"no: {reason}"))
-    try:
-        from av.codec.hwaccel import hwdevices_available
-
-        rows.append(("hw devices in FFmpeg", ", ".join(hwdevices_available()) or "none"))
-    except Exception:
-        pass
+    rows.append(("hw devices in FFmpeg", ", ".join(hwcodecs.hw_devices()) or "none"))
     return rows
 
 
@@ -72,9 +65,9 @@ def cuda() -> list[tuple[str, str]]:
     import torch
 
     rows = [("torch CUDA build", torch.version.cuda or "no (CPU-only build)")]
-    from psenet_stream.backends import _cuda_reason
+    from psenet_stream.backends.availability import cuda_reason
 
-    reason = _cuda_reason()
+    reason = cuda_reason()
     if reason:
         rows.append(("CUDA devices", f"none: {reason}"))
         return rows
@@ -104,7 +97,8 @@ def backends_rows() -> list[tuple[str, str]]:
 
 
 def weights() -> list[tuple[str, str]]:
-    from psenet_stream.weights_io import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_path, file_sha256
+    from psenet_stream.checksum import file_sha256
+    from psenet_stream.paths import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_path
 
     path = default_weights_path()
     rows = [("default weights", str(path) + (f" (from ${ENV_WEIGHTS})" if os.environ.get(ENV_WEIGHTS) else ""))]
@@ -113,7 +107,7 @@ def weights() -> list[tuple[str, str]]:
         rows.append(("size", f"{path.stat().st_size / 1024:.1f} kB"))
     else:
         rows.append(("status", "missing" + ("" if path != DEFAULT_WEIGHTS else " (the shipped weights are not in this build)")))
-    from psenet_stream.backends.tensorrt import engine_dir
+    from psenet_stream.paths import engine_dir
 
     d = engine_dir()
     n = len(list(d.glob("*.ep"))) if d.is_dir() else 0
@@ -130,13 +124,13 @@ def display() -> list[tuple[str, str]]:
         import gi  # noqa: F401
 
         rows.append(("python3-gi (gst-rtsp-server tests)", "importable"))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken system gi raises more than ImportError; doctor only reports
         rows.append(("python3-gi (gst-rtsp-server tests)", "not importable"))
     try:  # metadata only: importing pygame prints a banner
         from importlib.metadata import version
 
         rows.append(("pygame (preview window)", version("pygame")))
-    except Exception:
+    except Exception:  # noqa: BLE001 - PackageNotFoundError or broken metadata: reported as not installed
         rows.append(("pygame (preview window)", "not installed"))
     return rows
 
@@ -157,7 +151,7 @@ def collect() -> dict[str, list[tuple[str, str]]]:
     for name in SECTIONS:
         try:
             out[name] = FUNCS[name]()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a failing section is reported as a row; doctor never shows a traceback
             out[name] = [("error", f"{type(e).__name__}: {e}")]
     return out
 

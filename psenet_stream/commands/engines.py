@@ -58,7 +58,7 @@ def build_engine(weights: str | None, smin: str, sopt: str, smax: str, out_dir: 
     trt.check_range(lo, opt, hi)
     trt._require_trt()  # a clear error before loading anything when TensorRT or CUDA is missing
 
-    from psenet_stream.cli import setup_logging
+    from psenet_stream.commands._common import setup_logging
     from psenet_stream.weights_io import load_model
 
     setup_logging()

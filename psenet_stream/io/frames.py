@@ -3,14 +3,20 @@
 A source yields ``Frame`` objects in display order; a sink consumes them. Stages are
 passive: the pipeline (psenet_stream/pipeline.py) is the one place that adds threads and
 bounded queues.
+
+Optional abilities are declared, not probed: a source that can hand out decoded yuv420p
+instead of RGB implements ``FormatSelectable``; a sink that can encode yuv420p frames as
+they are sets ``accepts_yuv = True`` (``YuvSink``); a sink with a temporary output that
+must be committed or aborted implements ``Committable`` (``io.sinks.AtomicFileSink``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterator, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,7 +59,14 @@ class StreamInfo:
     description: str = ""  # safe to print: credentials masked
 
 
+FrameFormat = Literal["rgb24", "yuv420p"]
+
+
+@runtime_checkable
 class Source(Protocol):
+    """Frames in display order: ``Frame.rgb`` (H, W, 3) uint8 RGB in [0, 255], or ``Frame.yuv``
+    (H * 3 / 2, W) uint8 yuv420p when the source was asked for that format."""
+
     info: StreamInfo
     dropped: int  # frames dropped to keep latency bounded (live sources)
 
@@ -62,7 +75,39 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class FormatSelectable(Protocol):
+    """A source that can yield another frame format than RGB (a video file: decoded yuv420p)."""
+
+    def set_frame_format(self, fmt: FrameFormat) -> None:
+        """Frames decoded from now on come in ``fmt`` where the stream allows (others stay RGB)."""
+        ...
+
+
+@runtime_checkable
 class Sink(Protocol):
-    def write(self, frame: Frame, enhanced: np.ndarray) -> None: ...
+    def write(self, frame: Frame, enhanced: np.ndarray) -> None:
+        """``enhanced``: (H, W, 3) uint8 RGB, or (H * 3 / 2, W) uint8 yuv420p for a ``YuvSink``."""
+        ...
 
     def close(self) -> None: ...  # finish; the output is complete only after close()
+
+
+@runtime_checkable
+class YuvSink(Protocol):
+    """A sink that says whether ``write`` also takes yuv420p frames (in the frame's matrix)."""
+
+    accepts_yuv: bool
+
+
+@runtime_checkable
+class Committable(Protocol):
+    """A sink writing a temporary output: ``close()`` commits it under its final name,
+    ``abort(keep_partial)`` finalizes what was written as ``.partial`` or deletes it;
+    ``kept`` is the path that exists afterwards (None: nothing)."""
+
+    kept: object
+
+    def close(self) -> None: ...
+
+    def abort(self, keep_partial: bool = False) -> None: ...

@@ -164,7 +164,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpPreviewSink:
-    """A Sink serving the preview over HTTP (see module docstring)."""
+    """A Sink serving the preview over HTTP (see module docstring).
+
+    ``write(frame, enhanced)``: ``frame.rgb`` and ``enhanced`` (H, W, 3) uint8 RGB; only the
+    newest composed frame is kept and JPEG-encoded on demand, so a slow browser never slows
+    the pipeline."""
 
     def __init__(
         self,

@@ -35,7 +35,6 @@ How it behaves:
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import threading
@@ -45,9 +44,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from psenet_stream.errors import InputError, UserError
+from psenet_stream.buffers import DropOldestQueue
+from psenet_stream.errors import InputError, PsenetError, UsageError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.redact import Redactor
+from psenet_stream.io.specs import parse_size
 
 log = logging.getLogger("psenet_stream.live")
 
@@ -76,17 +77,6 @@ def preflight(spec: str) -> None:
             raise InputError(f"no permission to open {spec}", "add yourself to the 'video' group")
 
 
-def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """'1280x720' or (1280, 720) -> (1280, 720); None stays None."""
-    if size is None or size == "":
-        return None
-    if isinstance(size, (tuple, list)):
-        size = "x".join(str(v) for v in size)
-    from psenet_stream.io.sources import parse_size as parse_wxh
-
-    return parse_wxh(size)
-
-
 class Backoff:
     """Exponential backoff: initial, 2x, 4x, ... capped; ``reset()`` after a success."""
 
@@ -101,48 +91,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
-
-
-class DropOldestQueue:
-    """A bounded FIFO whose ``put`` never blocks: when full, the oldest item is discarded."""
-
-    def __init__(self, maxsize: int = 1):
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
-        self._items: collections.deque = collections.deque()
-        self.maxsize = maxsize
-        self.dropped = 0
-        self._cond = threading.Condition()
-
-    def put(self, item: Any) -> int:
-        """Append item; returns how many old items were dropped to make room."""
-        with self._cond:
-            n = 0
-            while len(self._items) >= self.maxsize:
-                self._items.popleft()
-                n += 1
-            self._items.append(item)
-            self.dropped += n
-            self._cond.notify()
-            return n
-
-    def get(self, timeout: float | None = None) -> Any:
-        """The oldest item; raises TimeoutError when nothing arrives within timeout."""
-        with self._cond:
-            if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
-                raise TimeoutError
-            return self._items.popleft()
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def clear(self) -> None:
-        with self._cond:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass
@@ -186,18 +134,18 @@ def _live_options(opts: dict[str, Any]) -> LiveOptions:
         if not hasattr(o, k):
             raise TypeError(f"open_live_source() got an unexpected option {k!r}")
         setattr(o, k, v)
-    o.size = parse_size(o.size)
+    o.size = parse_size(o.size) if o.size not in (None, "") else None
     if o.fps is not None:
         o.fps = float(o.fps)
         if o.fps <= 0:
-            raise UserError(f"bad frame rate {o.fps}", "use a positive --fps, e.g. 30")
+            raise UsageError(f"bad frame rate {o.fps}", "use a positive --fps, e.g. 30")
     if not 1 <= int(o.queue_size) <= 8:
-        raise UserError(f"bad live queue size {o.queue_size}", "use 1 or 2 (frames held between camera and model)")
+        raise UsageError(f"bad live queue size {o.queue_size}", "use 1 or 2 (frames held between camera and model)")
     o.queue_size = int(o.queue_size)
     if o.rtsp_transport not in ("tcp", "udp", "http", "https", "udp_multicast"):
-        raise UserError(f"bad RTSP transport {o.rtsp_transport!r}", "use tcp (default) or udp")
+        raise UsageError(f"bad RTSP transport {o.rtsp_transport!r}", "use tcp (default) or udp")
     if o.max_retries is not None and int(o.max_retries) < 0:
-        raise UserError(f"bad retry count {o.max_retries}", "use 0 (give up at once) or more; omit for forever")
+        raise UsageError(f"bad retry count {o.max_retries}", "use 0 (give up at once) or more; omit for forever")
     return o
 
 
@@ -245,7 +193,11 @@ def build_open_args(spec: str, o: LiveOptions) -> tuple[str, str | None, dict[st
 
 
 class LiveSource:
-    """A live source behind the Source contract (see module docstring)."""
+    """A live source behind the Source contract (see module docstring).
+
+    Yields ``Frame.rgb`` (H, W, 3) uint8 RGB in [0, 255] with ``pts`` in 1/90000 s from the
+    first frame and ``t_capture`` when it left the decoder; H, W may change after a
+    reconnect. ``dropped`` counts frames discarded to keep latency bounded."""
 
     def __init__(self, spec: str, options: LiveOptions):
         import av  # noqa: F401  (fail here, not in the thread, if PyAV is missing)
@@ -380,7 +332,7 @@ class LiveSource:
                 if c is not None:
                     self._close_container(c)
                 raise
-            except Exception as e:  # av.error.FFmpegError, OSError, EOFError, InputError
+            except Exception as e:  # FFmpegError, OSError, EOFError, InputError, ...: any failed connect is retried with backoff
                 if c is not None:
                     self._close_container(c)
                 with self._lock:
@@ -474,7 +426,7 @@ class LiveSource:
                     frame = self._next_frame(c)
                 except _Stopped:
                     return
-                except Exception as e:  # lost the stream  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - any decode/read failure means the stream is lost: reconnect
                     frame, lost = None, e
                 else:
                     lost = None
@@ -499,7 +451,7 @@ class LiveSource:
                     c, frame = self._connect(first=False)
                 except _Stopped:
                     return
-                except UserError as e:
+                except PsenetError as e:
                     self._error = e
                     return
                 self._queue.put(frame)
@@ -535,33 +487,3 @@ def open_live_source(spec: str, **opts: Any) -> LiveSource:
     raises InputError with the URL's credentials masked.
     """
     return LiveSource(str(spec), _live_options(opts))
-
-
-class LockSize:
-    """Wraps a sink that needs one frame size (a file encoder): frames whose size changed
-    mid-stream (a camera reconnecting at another resolution) are resized to the first size
-    instead of failing the recording. Other attributes pass through to the wrapped sink."""
-
-    def __init__(self, sink):
-        self.sink = sink
-        self.size: tuple[int, int] | None = None  # (h, w)
-        self.resized = 0
-
-    def write(self, frame: Frame, enhanced) -> None:
-        h, w = enhanced.shape[:2]
-        if self.size is None:
-            self.size = (h, w)
-        elif (h, w) != self.size:
-            import cv2
-
-            enhanced = cv2.resize(enhanced, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
-            if self.resized == 0:
-                log.warning("frame size changed to %dx%d; recording keeps %dx%d (frames are scaled)", w, h, self.size[1], self.size[0])
-            self.resized += 1
-        self.sink.write(frame, enhanced)
-
-    def close(self) -> None:
-        self.sink.close()
-
-    def __getattr__(self, name):
-        return getattr(self.sink, name)

@@ -1,7 +1,7 @@
 """The preview window: original | enhanced side by side, with fps and latency.
 
 Uses pygame (SDL2), not ``cv2.imshow``: in a process that imported PyAV first, imshow hangs
-(two bundled FFmpeg/xcb stacks; notes/STREAMING.md §3), and without a display it aborts the
+(two bundled FFmpeg/xcb stacks in one process), and without a display it aborts the
 interpreter. pygame works next to PyAV and we check for a display before opening anything.
 
 Keys:
@@ -134,7 +134,10 @@ def _parse_key_script(s: str) -> list[tuple[int, str]]:
 
 
 class WindowSink:
-    """A Sink showing original | enhanced in a pygame window (see module docstring)."""
+    """A Sink showing original | enhanced in a pygame window (see module docstring).
+
+    ``write(frame, enhanced)``: ``frame.rgb`` and ``enhanced`` (H, W, 3) uint8 RGB; the window
+    is scaled to fit ``max_size``. ``q`` / Esc / closing the window sets ``stop``."""
 
     def __init__(
         self,
@@ -232,7 +235,7 @@ class WindowSink:
         pygame.display.set_caption(self.title)
         try:
             self._font = pygame.font.Font(None, 22)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - no usable font (SDL_ttf missing or broken): the window shows no text
             self._font = None
         self._screen = True  # set_mode happens in _draw (size depends on the mode)
 

@@ -149,7 +149,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             msg = record.getMessage()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a record whose message cannot be formatted is passed on untouched; logging reports it
             return True
         masked = mask_text(msg, self.secrets)
         if masked != msg:

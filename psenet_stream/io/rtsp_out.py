@@ -2,7 +2,7 @@
 
 Why a process: in PyAV 18 a network *output* holds the GIL inside ``avio_open`` /
 ``avformat_write_header`` / ``av_write_frame`` and ignores ``timeout``, so an unreachable or
-silent server freezes every thread of the process that opened it (notes/STREAMING.md §1.1).
+silent server freezes every thread of the process that opened it.
 :class:`RtspSink` therefore runs the encoder and muxer in a child process
 (``python -m psenet_stream.io.rtsp_out``) and talks to it through pipes:
 
@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from psenet_stream.buffers import DropOldestQueue, QueueTimeout
 from psenet_stream.errors import OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.redact import Redactor
@@ -64,7 +65,10 @@ def output_format(url: str) -> str:
 
 
 class RtspSink:
-    """A Sink publishing H.264 to a network URL through a child process (see module docs)."""
+    """A Sink publishing H.264 to a network URL through a child process (see module docs).
+
+    ``write`` takes (H, W, 3) uint8 RGB in [0, 255]; a new size starts a new session. It
+    never blocks on the network: frames the child cannot send in time are dropped (counted)."""
 
     def __init__(
         self,
@@ -309,52 +313,25 @@ def _read_exact(f, n: int) -> bytes | None:
     return bytes(buf) if n < 64 else buf
 
 
-class _Inbox:
-    """The child's drop-oldest frame buffer, filled by a thread reading stdin."""
-
-    def __init__(self, maxsize: int):
-        self.items: collections.deque = collections.deque()
-        self.maxsize = max(1, maxsize)
-        self.cond = threading.Condition()
-        self.ended = False
-        self.dropped = 0
-
-    def reader(self, f) -> None:
-        try:
-            while True:
-                head = _read_exact(f, _HEADER.size)
-                if head is None:
-                    break
-                magic, w, h, _t = _HEADER.unpack(head)
-                if magic != _MAGIC:
-                    _emit("fatal", message="corrupt frame stream from the parent process")
-                    break
-                if w == 0:
-                    break
-                data = _read_exact(f, w * h * 3)
-                if data is None:
-                    break
-                rgb = np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
-                with self.cond:
-                    while len(self.items) >= self.maxsize:
-                        self.items.popleft()
-                        self.dropped += 1
-                    self.items.append(rgb)
-                    self.cond.notify()
-        finally:
-            with self.cond:
-                self.ended = True
-                self.cond.notify_all()
-
-    def get(self, timeout: float):
-        """A frame, None on timeout, or raises EOFError at the end."""
-        with self.cond:
-            self.cond.wait_for(lambda: self.items or self.ended, timeout)
-            if self.items:
-                return self.items.popleft()
-            if self.ended:
-                raise EOFError
-            return None
+def _read_frames(f, inbox: DropOldestQueue) -> None:
+    """The child's stdin reader thread: frames from the parent into ``inbox`` (drop-oldest)."""
+    try:
+        while True:
+            head = _read_exact(f, _HEADER.size)
+            if head is None:
+                break
+            magic, w, h, _t = _HEADER.unpack(head)
+            if magic != _MAGIC:
+                _emit("fatal", message="corrupt frame stream from the parent process")
+                break
+            if w == 0:
+                break
+            data = _read_exact(f, w * h * 3)
+            if data is None:
+                break
+            inbox.put(np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3))
+    finally:
+        inbox.end()
 
 
 class _Publisher:
@@ -449,8 +426,8 @@ def child_main() -> int:
     cfg = json.loads(sys.stdin.buffer.readline().decode())
     connect_guard = max(1, math.ceil(float(cfg.get("open_timeout", 10.0)) + 5))
     red = Redactor(cfg["url"])
-    inbox = _Inbox(int(cfg.get("queue_size", 2)))
-    threading.Thread(target=inbox.reader, args=(sys.stdin.buffer,), daemon=True).start()
+    inbox = DropOldestQueue(max(1, int(cfg.get("queue_size", 2))))
+    threading.Thread(target=_read_frames, args=(sys.stdin.buffer, inbox), daemon=True).start()
     pub = _Publisher(cfg)
     keepalive = float(cfg.get("keepalive", 1.0))
     max_retries = cfg.get("max_retries")
@@ -461,9 +438,11 @@ def child_main() -> int:
     while True:
         try:
             rgb = pending if pending is not None else inbox.get(timeout=keepalive)
-            pending = None
+        except QueueTimeout:
+            rgb = None
         except EOFError:
             break
+        pending = None
         if rgb is None:
             if last is None or pub.container is None:
                 continue
@@ -485,7 +464,7 @@ def child_main() -> int:
             else:
                 pub.send(rgb)
             last = rgb
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any failure to connect or send (FFmpeg, OS, a dead server) means reconnect
             was_connected = pub.frames > 0 and pub.container is not None and pub.sessions > 0
             pub.close(flush=False)
             failures += 1
@@ -500,15 +479,12 @@ def child_main() -> int:
             pending = rgb
             t_end = time.monotonic() + wait
             while time.monotonic() < t_end:  # keep draining so the newest frame goes out next
-                with inbox.cond:
-                    inbox.cond.wait(timeout=max(0.0, min(0.2, t_end - time.monotonic())))
-                    if inbox.items:
-                        pending = inbox.items[-1]
-                        inbox.dropped += len(inbox.items) - 1
-                        inbox.items.clear()
-                    if inbox.ended:
-                        break
-            if inbox.ended and not inbox.items:
+                newest = inbox.take_newest(timeout=max(0.0, min(0.2, t_end - time.monotonic())))
+                if newest is not None:
+                    pending = newest
+                if inbox.ended:
+                    break
+            if inbox.ended and not len(inbox):
                 break
     pub.close(flush=True)
     _emit("done", frames=pub.frames, sessions=pub.sessions, dropped=inbox.dropped)

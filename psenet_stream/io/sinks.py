@@ -7,22 +7,24 @@ complete, so the final name never holds a partial or corrupt file:
     .clip_enhanced.mp4.<pid>.tmp.mp4       while writing (same directory: rename is atomic)
     clip_enhanced.partial.mp4              an interrupted run with --keep-partial (playable)
 
-Live outputs (``rtsp://`` publish, preview window, HTTP preview) are opened through
-``open_sink`` too; their classes live in io/rtsp_out.py, io/preview.py, io/http_preview.py.
+Every output is opened through ``open_sink`` (specs in io/specs.py): files, folders of
+images, raw frames on stdout, and live outputs (``rtsp://`` publish, ``preview:window``,
+``preview:http``), whose classes live in io/rtsp_out.py, io/preview.py, io/http_preview.py.
+``pipeline.finish`` closes, commits or aborts them after a run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
 from psenet_stream.errors import OutputError
-from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.frames import Frame, StreamInfo, YuvSink
+from psenet_stream.io.raw import RawSink
+from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output, is_preview_spec
 
 log = logging.getLogger("psenet_stream")
 
@@ -64,6 +66,9 @@ def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwri
 class AtomicFileSink:
     """Wraps a sink writing a temporary path; ``close()`` renames it to the final path.
 
+    ``write`` passes (H, W, 3) uint8 RGB (or yuv420p, when the wrapped sink ``accepts_yuv``)
+    to the wrapped sink. A ``Committable``: ``pipeline.finish`` commits or aborts it.
+
     ``abort(keep_partial)`` finalizes what was written (a playable file) and renames it to
     the ``.partial`` name when keep_partial, or deletes it.
     """
@@ -78,7 +83,7 @@ class AtomicFileSink:
 
     @property
     def accepts_yuv(self) -> bool:
-        return bool(getattr(self.sink, "accepts_yuv", False))
+        return isinstance(self.sink, YuvSink) and bool(self.sink.accepts_yuv)
 
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         self.sink.write(frame, enhanced)
@@ -111,7 +116,7 @@ class AtomicFileSink:
                 finish(audio=False)  # audio only up to the last video frame
             else:
                 self.sink.close()
-        except Exception:
+        except Exception:  # an output being thrown away may fail to finalize in any way; only a kept one must not
             if keep_partial:
                 self.tmp.unlink(missing_ok=True)
                 raise
@@ -127,6 +132,8 @@ class AtomicFileSink:
 
 class ImageSink:
     """Write each frame as an image: to ``path`` (one image) or ``root/<frame.name>`` (folders).
+
+    ``write`` takes (H, W, 3) uint8 RGB in [0, 255]; any size per frame.
 
     The format follows the file extension (the input's, by default); each file is written
     to a temporary name and renamed, and existing files are refused without overwrite.
@@ -171,27 +178,34 @@ class ImageSink:
         pass
 
 
-class RawSink:
-    """Raw frames to a binary stream (stdout by default) in rgb24, bgr24 or yuv420p."""
+class LockSize:
+    """Wraps a sink that needs one frame size (a file encoder): frames whose size changed
+    mid-stream (a camera reconnecting at another resolution) are resized to the first size
+    instead of failing the recording. Other attributes pass through to the wrapped sink."""
 
-    def __init__(self, stream: BinaryIO | None = None, *, pix_fmt: str = "rgb24"):
-        self.stream = stream if stream is not None else sys.stdout.buffer
-        self.pix_fmt = pix_fmt
+    def __init__(self, sink):
+        self.sink = sink
+        self.size: tuple[int, int] | None = None  # (h, w)
+        self.resized = 0
 
-    def write(self, frame: Frame, enhanced: np.ndarray) -> None:
-        from psenet_stream.io.sources import rgb_to_raw
+    def write(self, frame: Frame, enhanced) -> None:
+        h, w = enhanced.shape[:2]
+        if self.size is None:
+            self.size = (h, w)
+        elif (h, w) != self.size:
+            import cv2
 
-        self.stream.write(memoryview(np.ascontiguousarray(rgb_to_raw(enhanced, self.pix_fmt))).cast("B"))
+            enhanced = cv2.resize(enhanced, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+            if self.resized == 0:
+                log.warning("frame size changed to %dx%d; recording keeps %dx%d (frames are scaled)", w, h, self.size[1], self.size[0])
+            self.resized += 1
+        self.sink.write(frame, enhanced)
 
     def close(self) -> None:
-        try:
-            self.stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        self.sink.close()
 
-
-def is_live_output(spec: str) -> bool:
-    return "://" in str(spec) and str(spec).split("://", 1)[0].lower() in ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp")
+    def __getattr__(self, name):
+        return getattr(self.sink, name)
 
 
 def open_live_sink(spec: str, info: StreamInfo, **opts):
@@ -201,8 +215,8 @@ def open_live_sink(spec: str, info: StreamInfo, **opts):
     return RtspSink(spec, info, **opts)
 
 
-def open_preview_sink(kind: str, info: StreamInfo, **opts):
-    """``--preview window|http`` (io/preview.py, io/http_preview.py), imported lazily."""
+def open_preview_sink(kind: str, info: StreamInfo | None, **opts):
+    """``window`` or ``http`` (io/preview.py, io/http_preview.py), imported lazily."""
     if kind == "window":
         from psenet_stream.io.preview import WindowSink
 
@@ -214,31 +228,50 @@ def open_preview_sink(kind: str, info: StreamInfo, **opts):
     raise OutputError(f"unknown preview {kind!r}", "use --preview window or --preview http")
 
 
-def open_sink(spec: str | Path, info: StreamInfo, *, audio_from: str | Path | None = None, overwrite: bool = False, **opts):
+def open_sink(
+    spec: str | Path,
+    info: StreamInfo | None,
+    *,
+    inputs: list[Path] | tuple[Path, ...] = (),
+    audio_from: str | Path | None = None,
+    overwrite: bool = False,
+    live: bool = False,
+    **opts,
+):
     """Open an output spec as a Sink, the counterpart of ``sources.open_source``.
 
-    "-"                     RawSink on stdout (opts: pix_fmt)
-    "rtsp://..." etc.       RtspSink (io/rtsp_out.py; opts go to it)
-    "out.png" / "out/"      ImageSink (a folder when the spec is a directory or ends in /)
-    "out.mp4"               AtomicFileSink(VideoFileSink): temporary name, then rename
-                            (opts: codec, crf, preset; audio copied from audio_from)
-    """
-    from psenet_stream.io.sources import is_image_path
+    "-"                        RawSink on stdout (opts: pix_fmt)
+    "rtsp://..." etc.          RtspSink (io/rtsp_out.py; opts go to it)
+    "preview:window|http"      WindowSink / HttpPreviewSink (opts go to them: stop, source, ...)
+    "out.png" / "out/"         ImageSink (a folder when the spec is a directory or ends in /)
+    "out.mp4"                  AtomicFileSink(VideoFileSink): temporary name, then rename
+                               (opts: codec, crf, preset; audio copied from audio_from)
 
+    Files are checked first: never one of ``inputs`` (nor ``audio_from``), never an existing
+    file without ``overwrite``. ``live``: the frames come from a live source, whose size may
+    change after a reconnect: a video file keeps the first size (``LockSize``).
+    """
     s = str(spec)
     if s == "-":
-        return RawSink(pix_fmt=opts.get("pix_fmt", "rgb24"))
+        return RawSink(pix_fmt=opts.get("pix_fmt") or "rgb24")
+    if is_preview_spec(s):
+        return open_preview_sink(s[len(PREVIEW_PREFIX) :], info, **opts)
     if is_live_output(s):
         return open_live_sink(s, info, **opts)
     p = Path(s)
     if p.is_dir() or s.endswith(os.sep):
         return ImageSink(p, folder=True, overwrite=overwrite)
+    protected = [Path(i) for i in inputs] + ([Path(audio_from)] if audio_from else [])
+    check_output_path(p, protected, overwrite=overwrite)
     if is_image_path(p):
-        check_output_path(p, [Path(audio_from)] if audio_from else [], overwrite=overwrite)
         return ImageSink(p, folder=False, overwrite=overwrite)
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
-    check_output_path(p, [Path(audio_from)] if audio_from else [], overwrite=overwrite)
     check_video_output(p)
-    kw = {k: opts[k] for k in ("codec", "crf", "preset") if k in opts}
-    return AtomicFileSink(p, lambda tmp: VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw), overwrite=overwrite)
+    kw = {k: opts[k] for k in ("codec", "crf", "preset") if opts.get(k) is not None}
+
+    def make(tmp: Path):
+        vfs = VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw)
+        return LockSize(vfs) if live else vfs
+
+    return AtomicFileSink(p, make, overwrite=overwrite)

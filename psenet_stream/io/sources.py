@@ -2,7 +2,7 @@
 
     open_source("clip.mp4")                 -> VideoFileSource (io/video.py)
     open_source("photo.jpg") / ("folder/")  -> ImageSource
-    open_source("-", size="640x480", pix_fmt="rgb24") -> RawSource on stdin
+    open_source("-", size="640x480", pix_fmt="rgb24") -> RawSource on stdin (io/raw.py)
     open_source("rtsp://...") / "/dev/video0" / "lavfi:testsrc2" -> psenet_stream.io.live
 
 Live specs are imported lazily so file work never loads the live machinery.
@@ -11,91 +11,25 @@ Live specs are imported lazily so file work never loads the live machinery.
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
-from psenet_stream.errors import InputError, UserError
+from psenet_stream.errors import InputError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.raw import RawSource
+from psenet_stream.io.specs import IMAGE_EXTENSIONS, is_image_path, is_live_spec, list_images
 
 log = logging.getLogger("psenet_stream")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-RAW_PIX_FMTS = ("rgb24", "bgr24", "yuv420p")
-LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "tcp", "udp", "srt", "http", "https", "rtp")
-
-
-def is_live_spec(spec: str) -> bool:
-    """Devices, lavfi graphs and network URLs: handled by psenet_stream.io.live."""
-    s = str(spec)
-    if s.startswith(("lavfi:", "/dev/video")):
-        return True
-    return "://" in s and s.split("://", 1)[0].lower() in LIVE_SCHEMES
-
-
-def is_image_path(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def list_images(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """Images under folder (recursively, sorted); hidden files and folders, and ``exclude``
-    (an output folder inside the input folder), are skipped."""
-    out = []
-    skip = exclude.resolve() if exclude is not None else None
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (Path(root) / d).resolve() != skip))
-        for f in sorted(files):
-            if not f.startswith(".") and is_image_path(f):
-                out.append(Path(root) / f)
-    return out
-
-
-def parse_size(size: str | None) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
-    try:
-        w, h = (int(v) for v in str(size).lower().split("x"))
-        if w <= 0 or h <= 0:
-            raise ValueError
-    except (ValueError, TypeError):
-        raise UserError(f"bad frame size {size!r}", "use --size WIDTHxHEIGHT, e.g. --size 640x480") from None
-    return w, h
-
-
-def raw_frame_bytes(w: int, h: int, pix_fmt: str) -> int:
-    if pix_fmt == "yuv420p":
-        if w % 2 or h % 2:
-            raise UserError(f"yuv420p needs an even frame size, got {w}x{h}", "use rgb24 or bgr24 for odd sizes")
-        return w * h * 3 // 2
-    return w * h * 3
-
-
-def raw_to_rgb(buf: np.ndarray, w: int, h: int, pix_fmt: str) -> np.ndarray:
-    import cv2
-
-    if pix_fmt == "rgb24":
-        return buf.reshape(h, w, 3)
-    if pix_fmt == "bgr24":
-        return np.ascontiguousarray(buf.reshape(h, w, 3)[..., ::-1])
-    return cv2.cvtColor(buf.reshape(h * 3 // 2, w), cv2.COLOR_YUV2RGB_I420)
-
-
-def rgb_to_raw(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
-    import cv2
-
-    if pix_fmt == "rgb24":
-        return rgb
-    if pix_fmt == "bgr24":
-        return np.ascontiguousarray(rgb[..., ::-1])
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
-
-
 class ImageSource:
-    """One image, or every image under a folder; Frame.name is the path relative to the root."""
+    """One image, or every image under a folder (sorted, hidden files skipped).
+
+    Yields ``Frame.rgb`` (H, W, 3) uint8 RGB in [0, 255] (alpha dropped, grey expanded), one
+    frame per readable image; ``Frame.name`` is the path relative to the root. Unreadable
+    images in a folder are skipped and listed in ``skipped``; a single unreadable image
+    raises InputError. ``info.frames`` is the number of images; sizes may differ per frame."""
 
     def __init__(self, path: str | Path, *, exclude: str | Path | None = None):
         p = Path(path)
@@ -138,66 +72,6 @@ class ImageSource:
                 self.skipped.append(path)
                 continue
             yield Frame(rgb=rgb, index=i, name=str(path.relative_to(self.root)))
-
-    def close(self) -> None:
-        pass
-
-
-class RawSource:
-    """Raw frames of a fixed size and pixel format from a binary stream (stdin by default).
-
-    Each read is bounded (exactly one frame); a short read at the end is reported and
-    ignored.
-    """
-
-    def __init__(
-        self, stream: BinaryIO | None = None, *, size: str | tuple[int, int] | None, pix_fmt: str = "rgb24", fps: float | None = None
-    ):
-        if size is None:
-            raise UserError("reading raw frames from '-' needs their size", "pass --size WIDTHxHEIGHT (and --pix-fmt rgb24|bgr24|yuv420p)")
-        if pix_fmt not in RAW_PIX_FMTS:
-            raise UserError(f"unsupported raw pixel format {pix_fmt!r}", f"use one of {', '.join(RAW_PIX_FMTS)}")
-        self.width, self.height = size if isinstance(size, tuple) else parse_size(size)
-        self.pix_fmt = pix_fmt
-        self.frame_bytes = raw_frame_bytes(self.width, self.height, pix_fmt)
-        self.stream = stream if stream is not None else sys.stdin.buffer
-        self.dropped = 0
-        from fractions import Fraction
-
-        self.info = StreamInfo(
-            width=self.width,
-            height=self.height,
-            fps=Fraction(fps).limit_denominator(1001) if fps else None,
-            pix_fmt=pix_fmt,
-            description="stdin",
-        )
-
-    def __iter__(self) -> Iterator[Frame]:
-        i = 0
-        n = self.frame_bytes
-        while True:
-            buf = bytearray(n)
-            view = memoryview(buf)
-            got = 0
-            while got < n:
-                k = self.stream.readinto(view[got:])
-                if not k:
-                    break
-                got += k
-            if got == 0:
-                return
-            if got < n:
-                log.warning(
-                    "warning: ignoring %d trailing bytes on stdin (less than one %dx%d %s frame)",
-                    got,
-                    self.width,
-                    self.height,
-                    self.pix_fmt,
-                )
-                return
-            arr = np.frombuffer(buf, dtype=np.uint8)
-            yield Frame(rgb=raw_to_rgb(arr, self.width, self.height, self.pix_fmt), index=i, t_capture=time.perf_counter())
-            i += 1
 
     def close(self) -> None:
         pass

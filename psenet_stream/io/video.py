@@ -26,39 +26,21 @@ from pathlib import Path
 import av
 import numpy as np
 
+from psenet_stream.colour import rgb_to_yuv420p_np
 from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.specs import extension
 
 log = logging.getLogger("psenet_stream")
 
 OPEN_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 15.0
-AUDIO_LEAD_S = 1.0
-REORDER_WINDOW = 4  # frames held back to repair permuted timestamps (see VideoFileSource._decode)  # audio is muxed up to this far ahead of the last video frame written
-
-VIDEO_EXTENSIONS = (
-    ".mp4",
-    ".mkv",
-    ".mov",
-    ".m4v",
-    ".avi",
-    ".webm",
-    ".ts",
-    ".mts",
-    ".m2ts",
-    ".flv",
-    ".wmv",
-    ".mpg",
-    ".mpeg",
-    ".3gp",
-    ".ogv",
-    ".gif",
-)
+AUDIO_LEAD_S = 1.0  # audio is muxed up to this far ahead of the last video frame written
+REORDER_WINDOW = 4  # frames held back to repair permuted timestamps (see VideoFileSource._decode)
 
 # Default codec per output container; libx264 unless the container cannot hold H.264.
-DEFAULT_CODEC = "libx264"
+DEFAULT_CODEC = "libx264"  # containers that need another one say so in specs.EXTENSIONS
 WRITE_HINT = "check the free space (and file size limits) of the output's disk, or write elsewhere with -o"
-CODEC_FOR_EXT = {".webm": "libvpx-vp9", ".ogv": "libtheora", ".gif": "gif"}
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "veryfast"
 
@@ -113,7 +95,11 @@ def check_input_file(path: str | Path) -> Path:
 
 
 class VideoFileSource:
-    """Decode the first video stream of a file; yields RGB ``Frame``s with pts and time_base.
+    """Decode the first video stream of a file; yields ``Frame``s with pts and time_base.
+
+    ``Frame.rgb`` is (H, W, 3) uint8 RGB in [0, 255] in coded orientation (``rotation`` says
+    how to display it); after ``set_frame_format("yuv420p")``, 8-bit 4:2:0 frames with even
+    sides come as ``Frame.yuv`` (H * 3 / 2, W) uint8 instead, with their colour tags.
 
     The first frame is decoded when the source opens, so a file that cannot be decoded
     (truncated, not a video, no video stream) fails here with an ``InputError`` before
@@ -142,9 +128,7 @@ class VideoFileSource:
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
         self.stream = vs = streams[0]
         vs.thread_type = thread_type
-        # yuv mode: frames decoded from now on stay yuv420p (no RGB conversion on the CPU),
-        # for a GPU backend writing a video file; set by pipeline.run when every part can
-        self.want_yuv = False
+        self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
         self._frames = self._decode()
         try:
             first = next(self._frames)
@@ -178,7 +162,7 @@ class VideoFileSource:
         )
         self.has_audio = bool(self._c.streams.audio)
         trc = (self._color or {}).get("color_trc")
-        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): DESIGN.md "HDR / 10-bit"
+        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): decoded to 8-bit SDR RGB, tags kept
             log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
                         "so expect a wrong look", self.path.name, "PQ" if trc == 16 else "HLG")
         elif cc.pix_fmt and any(d in cc.pix_fmt for d in ("p10", "p12", "p16")):
@@ -234,7 +218,7 @@ class VideoFileSource:
         self._color: dict = {}
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
-            # decoded, or the last frames held by frame threading are lost (STREAMING.md 1.4).
+            # decoded, or the last frames held by frame threading are lost.
             for packet in self._c.demux(vs):
                 try:
                     decoded = packet.decode()
@@ -249,7 +233,7 @@ class VideoFileSource:
                     if fr.pts is not None and tb:
                         last_s = float(fr.pts * tb)
                     # (yuvj420p, 10-bit, odd sizes: the RGB path, whose conversions handle them)
-                    if self.want_yuv and fr.format.name == "yuv420p" and fr.width % 2 == 0 and fr.height % 2 == 0:
+                    if self._yuv and fr.format.name == "yuv420p" and fr.width % 2 == 0 and fr.height % 2 == 0:
                         yield Frame(
                             rgb=None, yuv=fr.to_ndarray(), colorspace=int(fr.colorspace or 2), full_range=fr.color_range == 2,
                             index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0),
@@ -278,6 +262,20 @@ class VideoFileSource:
         if self.decode_errors:
             log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
 
+    frame_formats = ("rgb24", "yuv420p")
+
+    def set_frame_format(self, fmt: str) -> None:
+        """'yuv420p': frames decoded from now on stay yuv420p (``Frame.yuv``, no RGB conversion
+        on the CPU) where the stream is 8-bit 4:2:0 with even sides; 'rgb24' (the default):
+        ``Frame.rgb``. The pipeline asks for yuv420p when every stage can take it."""
+        if fmt not in self.frame_formats:
+            raise ValueError(f"Invalid frame format ({fmt!r}). Supported values are {', '.join(self.frame_formats)}.")
+        self._yuv = fmt == "yuv420p"
+
+    @property
+    def frame_format(self) -> str:
+        return "yuv420p" if self._yuv else "rgb24"
+
     def __iter__(self) -> Iterator[Frame]:
         if self._first is not None:
             first, self._first = self._first, None
@@ -297,7 +295,8 @@ class VideoFileSource:
 
 
 def default_codec_for(path: str | Path) -> str:
-    return CODEC_FOR_EXT.get(Path(path).suffix.lower(), DEFAULT_CODEC)
+    ext = extension(path)
+    return (ext.codec if ext is not None else None) or DEFAULT_CODEC
 
 
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
@@ -318,48 +317,6 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     return opts
 
 
-# (Kr, Kb) of the YCbCr matrices by AVColorSpace value; anything else (unspecified, 601
-# variants) uses BT.601, as swscale does.
-_KR_KB = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
-_MATRICES: dict[tuple[int, bool], np.ndarray] = {}
-
-
-def _yuv_matrix(colorspace: int | None, full_range: bool) -> np.ndarray:
-    key = (int(colorspace or 2), bool(full_range))
-    m = _MATRICES.get(key)
-    if m is None:
-        kr, kb = _KR_KB.get(key[0], (0.299, 0.114))
-        y = np.array([kr, 1.0 - kr - kb, kb])
-        u = (np.array([0.0, 0.0, 1.0]) - y) / (2 * (1 - kb))
-        v = (np.array([1.0, 0.0, 0.0]) - y) / (2 * (1 - kr))
-        rows = np.stack([y, u, v]) if full_range else np.stack([y * 219 / 255, u * 224 / 255, v * 224 / 255])
-        off = np.array([0.0 if full_range else 16.0, 128.0, 128.0])
-        m = _MATRICES[key] = np.hstack([rows, off[:, None]]).astype(np.float32)
-    return m
-
-
-def rgb_to_yuv420p(rgb: np.ndarray, colorspace: int | None = None, full_range: bool = False) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H * 3 / 2, W) uint8 planar yuv420p (H and W even).
-
-    The same matrix and range swscale would use for ``colorspace`` (within 2 levels; chroma
-    is the 2x2 mean), at a third to a quarter of the cost of ``VideoFrame.reformat`` at 720p
-    on the dev box (cv2.transform + one half-size resize: 2.5-4 ms vs 6-12 ms per frame).
-    """
-    import cv2
-
-    h, w = rgb.shape[:2]
-    yuv = cv2.transform(rgb, _yuv_matrix(colorspace, full_range))
-    out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = cv2.extractChannel(yuv, 0)
-    half = cv2.resize(yuv, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    # U then V, each (h/2 x w/2), packed flat after Y (the layout VideoFrame.from_ndarray reads):
-    # not whole rows of w when h/2 is odd (e.g. 160x118, 2x2), so write the flat view
-    flat, n, q = out.reshape(-1), h * w, (h // 2) * (w // 2)
-    flat[n : n + q] = cv2.extractChannel(half, 1).reshape(-1)
-    flat[n + q :] = cv2.extractChannel(half, 2).reshape(-1)
-    return out
-
-
 def check_video_output(path: str | Path, format: str | None = None) -> None:
     """Fail early (before any work) when the output's extension is not a writable container."""
     try:
@@ -372,6 +329,9 @@ def check_video_output(path: str | Path, format: str | None = None) -> None:
 
 class VideoFileSink:
     """Encode frames into a video file; copy the audio of ``audio_from`` unchanged.
+
+    ``write(frame, enhanced)``: (H, W, 3) uint8 RGB in [0, 255], or (H * 3 / 2, W) uint8
+    yuv420p in the frame's matrix (``accepts_yuv``); ``frame.pts`` / ``time_base`` are kept.
 
     Writes ``path`` exactly (the caller picks a temporary name and renames; see
     sinks.AtomicPath). The container opens on the first frame, which locks the size.
@@ -519,7 +479,7 @@ class VideoFileSink:
             if self._vs.pix_fmt != "yuv420p":
                 vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
         elif self._vs.pix_fmt == "yuv420p":
-            vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p(enhanced, self._enc_colorspace, self._enc_range == 2), format="yuv420p")
+            vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p_np(enhanced, self._enc_colorspace, self._enc_range == 2), format="yuv420p")
             vf.colorspace = self._enc_colorspace or 2
             vf.color_range = self._enc_range
         else:
@@ -625,3 +585,31 @@ class VideoFileSink:
                     log.warning("warning: closing %s: %s", self.path.name, _err_text(e))
         self._ain = self._oc = None
         self._apackets = None
+
+
+def decode_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """The first ``max_frames`` (None: all) frames of a video file as (H, W, 3) uint8 RGB in
+    [0, 255], coded orientation, through VideoFileSource (same checks and errors)."""
+    src = VideoFileSource(path)
+    try:
+        for n, frame in enumerate(src, start=1):
+            yield frame.rgb
+            if max_frames is not None and n >= max_frames:
+                return
+    finally:
+        src.close()
+
+
+def write_rgb_clip(path: str | Path, frames: np.ndarray, fps: int = 30) -> Path:
+    """Encode (N, H, W, 3) uint8 RGB frames as H.264 (yuv420p, swscale's conversion) at ``fps``:
+    test clips and the benchmark's input. No audio, no atomic rename."""
+    h, w = frames.shape[1:3]
+    with av.open(str(path), "w") as oc:
+        st = oc.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "18"})
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                oc.mux(pkt)
+        for pkt in st.encode(None):
+            oc.mux(pkt)
+    return path

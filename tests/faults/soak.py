@@ -80,13 +80,12 @@ def _pct(v, q):
 def soak(seconds: float, *, warmup: float = 60.0, sample_every: float = 10.0, source: str = SOURCE, sink: str = "null",
          out_dir: Path | None = None, weights: str | None = None, infer_size: str = "256", log=print) -> dict:
     from psenet_stream import pipeline
-    from psenet_stream.commands.enhance import VIDEO_SMOOTHING, default_threads, make_enhancer
+    from psenet_stream.commands._common import VIDEO_SMOOTHING, EnhancerOptions, make_enhancer
     from psenet_stream.io.live import open_live_source
 
     before_threads = {t.ident for t in threading.enumerate()}
     status0 = proc_status()
-    enh = make_enhancer(weights=weights, backend="cpu", infer_size=infer_size, strength=1.0, smoothing=VIDEO_SMOOTHING,
-                        no_highlight_protection=False, threads=default_threads())
+    enh = make_enhancer(EnhancerOptions(weights=weights, backend="cpu", infer_size=str(infer_size)), smoothing_default=VIDEO_SMOOTHING)
     src = open_live_source(source)
     lat = LatencySink()
     sinks = [lat]

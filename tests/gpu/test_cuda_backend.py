@@ -17,8 +17,8 @@ pytestmark = [
 
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.backends.cuda import CudaBackend
-from psenet_stream.bench import synthetic_scene, write_clip
 from psenet_stream.enhancer import Enhancer
+from psenet_stream.evaluation.bench import synthetic_scene, write_clip
 
 FP16_LSB = 2  # the tolerance for the fp16 network on uint8 output
 
@@ -114,7 +114,7 @@ def test_end_to_end_file_on_the_gpu(model_meta, tmp_path):
 
 
 def test_bench_on_the_gpu_writes_json(model_meta, tmp_path, monkeypatch, caplog):
-    from psenet_stream.bench import format_table, run_bench, write_json
+    from psenet_stream.evaluation.bench import format_table, run_bench, write_json
 
     model, meta = model_meta
     monkeypatch.setenv("PSENET_STREAM_WEIGHTS", meta["path"])
@@ -186,7 +186,7 @@ def test_output_array_is_written_in_place(model_meta):
 
 @pytest.mark.parametrize("cs,full", [(2, False), (1, False), (1, True)])
 def test_yuv420p_on_the_gpu_matches_the_emulated_backend(model_meta, cs, full):
-    from psenet_stream.io.video import rgb_to_yuv420p
+    from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
     model, meta = model_meta
     x = frames(9, 720, 1280)
@@ -206,7 +206,7 @@ def test_file_in_yuv_mode_on_the_gpu(model_meta, tmp_path):
     x = frames(24, 720, 1280)
     src = write_clip(tmp_path / "in.mp4", x)
     enh = Enhancer(CudaBackend(model, meta, batch=8))
-    assert pipeline.supports_yuv(enh)
+    assert enh.supports_yuv420p
     stats = pipeline.enhance_file(src, tmp_path / "gpu.mp4", enh)
     pipeline.enhance_file(src, tmp_path / "cpu.mp4", Enhancer(CpuBackend(model, meta)))
     assert stats.frames_out == 24

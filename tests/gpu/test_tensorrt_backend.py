@@ -18,9 +18,9 @@ pytest.importorskip("torch_tensorrt")
 
 from psenet_stream.backends import tensorrt as trt
 from psenet_stream.backends.cpu import CpuBackend
-from psenet_stream.bench import synthetic_scene
 from psenet_stream.enhancer import Enhancer
 from psenet_stream.errors import BackendError
+from psenet_stream.evaluation.bench import synthetic_scene
 from psenet_stream.model import PSENet
 from psenet_stream.weights_io import load_model, save_weights
 

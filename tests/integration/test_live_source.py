@@ -13,8 +13,10 @@ import time
 import numpy as np
 import pytest
 
+from psenet_stream.buffers import DropOldestQueue
 from psenet_stream.errors import InputError
-from psenet_stream.io.live import Backoff, DropOldestQueue, LiveOptions, build_open_args, open_live_source, parse_size
+from psenet_stream.io.live import Backoff, LiveOptions, build_open_args, open_live_source
+from psenet_stream.io.specs import parse_size
 from tests.live_helpers import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -261,7 +263,8 @@ def test_lock_size_keeps_a_recording_going_when_the_camera_changes_size(tmp_path
     import av
 
     from psenet_stream.io.frames import Frame, StreamInfo
-    from psenet_stream.io.live import LIVE_TIME_BASE, LockSize
+    from psenet_stream.io.live import LIVE_TIME_BASE
+    from psenet_stream.io.sinks import LockSize
     from psenet_stream.io.video import VideoFileSink
 
     out = tmp_path / "rec.mp4"

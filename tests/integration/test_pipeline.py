@@ -245,7 +245,7 @@ def test_rgb_to_yuv420p_matches_swscale(colorspace, color_range):
     import av
     import cv2
 
-    from psenet_stream.io.video import rgb_to_yuv420p
+    from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 
     rng = np.random.default_rng(1)
     rgb = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (5, 5), 2)

@@ -83,7 +83,7 @@ def onnx_backend(model_meta, onnx_cache):
 
 def clip(n=7, h=72, w=128, seed=0):
     """Real-looking frames: a dim shaded scene with an object moving and a bright window."""
-    from psenet_stream.bench import synthetic_scene
+    from psenet_stream.evaluation.bench import synthetic_scene
 
     return synthetic_scene(w, h, n, seed)
 
@@ -144,15 +144,14 @@ def test_cuda_and_tensorrt_backends_refuse_to_start_without_cuda(model_meta):
 
 
 def test_hw_codecs_reports_every_nvidia_codec():
-    hw = backends.hw_codecs()
+    from psenet_stream.io import hwcodecs
+
+    hw = hwcodecs.hw_codecs()
     assert set(hw) == {"decoders", "encoders"}
     assert "h264_nvenc" in hw["encoders"] and "h264_cuvid" in hw["decoders"]
     for kind in hw.values():
         for name, reason in kind.items():
             assert isinstance(reason, str)
-    if hw["encoders"]["h264_nvenc"]:
-        assert backends.best_video_encoder() == "libx264"
-    assert backends.best_video_decoder("h264", prefer_hw=False) is None
 
 
 # --- the interface and parity with the cpu reference --------------------------------------------
@@ -389,7 +388,7 @@ def test_threaded_host_copy_equals_a_plain_copy(monkeypatch):
 
 def test_codec_probes_really_encode_and_decode():
     av = pytest.importorskip("av")
-    from psenet_stream.backends import _probe_decoder, _probe_encoder
+    from psenet_stream.io.hwcodecs import _probe_decoder, _probe_encoder
 
     assert _probe_encoder(av, "libx264") == ""
     assert _probe_decoder(av, "h264") == ""  # decodes real packets made by libx264
@@ -430,15 +429,15 @@ def test_threaded_copy_of_several_pairs_at_once(monkeypatch):
 
 
 def _smoothing_run(post_kind, gammas, smalls, splits, **opts):
-    """Feed (gamma, small) through Enhancer._post in batches of the given sizes."""
+    """Feed (gamma, small) through Enhancer.post (the GammaPost) in batches of the given sizes."""
     enh = Enhancer(CpuBackend(*_tiny_model()), **opts)
     outs, i = [], 0
     for n in splits:
         g, s = gammas[i : i + n], smalls[i : i + n]
         if post_kind == "torch":
-            outs.append(enh._post(torch.from_numpy(g.copy()), torch.from_numpy(s.copy())).numpy())
+            outs.append(enh.post(torch.from_numpy(g.copy()), torch.from_numpy(s.copy())).numpy())
         else:
-            outs.append(enh._post(g.copy(), s.copy()))
+            outs.append(enh.post(g.copy(), s.copy()))
         i += n
     return np.concatenate(outs), enh.scene_cuts
 
@@ -521,9 +520,9 @@ def test_out_array_is_filled_by_every_backend(model_meta, onnx_backend):
 
 
 def test_uint8_tensors_for_a_host_backend_are_a_clear_error(model_meta):
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
 
     model, meta = model_meta
     enh = Enhancer(CpuBackend(model, meta), infer_size=32)
-    with pytest.raises(UserError, match="numpy array"):
+    with pytest.raises(PsenetError, match="numpy array"):
         enh(torch.zeros((36, 64, 3), dtype=torch.uint8))

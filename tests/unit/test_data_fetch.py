@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from psenet_stream import data_fetch as df
-from psenet_stream.errors import UserError
+from psenet_stream.errors import PsenetError
+from train import data_fetch as df
 
 
 def _sha(b: bytes) -> str:
@@ -22,7 +22,7 @@ def test_verify_file_accepts_the_pinned_bytes_and_names_the_corrupted_file(tmp_p
     f.write_bytes(b"hellO")
     with pytest.raises(df.ChecksumError) as e:
         df.verify_file(f, _sha(b"hello"))
-    assert isinstance(e.value, UserError)
+    assert isinstance(e.value, PsenetError)
     assert "checksum mismatch" in e.value.problem and str(f) in e.value.problem
     assert "delete" in e.value.fix and "psenet-stream data" in e.value.fix
     with pytest.raises(df.ChecksumError, match="missing"):
@@ -94,6 +94,6 @@ def test_selection_is_consistent():
 
 def test_missing_apt_get_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(df.shutil, "which", lambda name: None)
-    with pytest.raises(UserError) as e:
+    with pytest.raises(PsenetError) as e:
         df._apt_download("opencv-doc", tmp_path)
     assert "apt-get is not available" in e.value.problem and "sha256" in e.value.fix

@@ -9,7 +9,7 @@ import torch
 from psenet_stream.backends.base import Backend
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.enhancer import LOG_GAMMA_RANGE, Enhancer, GammaLUT, apply_exact
-from psenet_stream.errors import UserError
+from psenet_stream.errors import PsenetError
 from psenet_stream.model import PSENet
 
 
@@ -132,13 +132,13 @@ def test_tensor_input_returns_tensor(make):
 
 @pytest.mark.parametrize("bad", [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 3), np.uint16), np.zeros((8, 8, 3), np.int64)])
 def test_bad_dtype_is_a_user_error(bad):
-    with pytest.raises(UserError, match="expected uint8"):
+    with pytest.raises(PsenetError, match="expected uint8"):
         Enhancer(ContentGamma())(bad)
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, 4), (2, 8, 8, 1)])
 def test_bad_shape_is_a_user_error(shape):
-    with pytest.raises(UserError, match="expected"):
+    with pytest.raises(PsenetError, match="expected"):
         Enhancer(ContentGamma())(np.zeros(shape, np.uint8))
 
 
@@ -152,5 +152,5 @@ def test_bad_shape_is_a_user_error(shape):
     ],
 )
 def test_bad_options_are_user_errors(opts, match):
-    with pytest.raises(UserError, match=match):
+    with pytest.raises(PsenetError, match=match):
         Enhancer(ContentGamma(), **opts)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from psenet_stream import evaluate as ev
 from psenet_stream.commands.evaluate import evaluate as eval_cmd
 from psenet_stream.enhancer import Enhancer
+from psenet_stream.evaluation import photos as ev
 from psenet_stream.model import PSENet
 from psenet_stream.weights_io import DEFAULT_WEIGHTS, save_weights
 
@@ -137,10 +137,10 @@ def test_eval_command_paired(tmp_path):
 
 
 def test_eval_command_needs_something_to_do():
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
 
     res = CliRunner().invoke(eval_cmd, [])
-    assert isinstance(res.exception, UserError)
+    assert isinstance(res.exception, PsenetError)
 
 
 @pytest.mark.shared

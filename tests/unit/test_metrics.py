@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from psenet_stream import metrics
 from psenet_stream.backends.base import Backend
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.enhancer import Enhancer
-from psenet_stream.flicker import FlickerMeter, delta_stats, measure_flicker
+from psenet_stream.evaluation import metrics
+from psenet_stream.evaluation.flicker import FlickerMeter, delta_stats, measure_flicker
 from psenet_stream.model import PSENet
 
 

@@ -10,8 +10,8 @@ import zlib
 
 import pytest
 
-from psenet_stream import data_fetch as df
-from psenet_stream import photo_sources as ps
+from train import data_fetch as df
+from train import photo_sources as ps
 from psenet_stream.errors import UserError
 
 HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from psenet_stream import pipeline
-from psenet_stream.backends import colour
+from psenet_stream import colour, pipeline
 from psenet_stream.backends.cpu import CpuBackend
 from psenet_stream.backends.cuda import CudaBackend
-from psenet_stream.bench import synthetic_scene, write_clip
+from psenet_stream.evaluation.bench import synthetic_scene, write_clip
+from psenet_stream.colour import rgb_to_yuv420p_np as rgb_to_yuv420p
 from psenet_stream.enhancer import Enhancer
-from psenet_stream.io.video import VideoFileSource, rgb_to_yuv420p
+from psenet_stream.io.video import VideoFileSource
 from psenet_stream.model import PSENet
 
 av = pytest.importorskip("av")
@@ -57,7 +57,7 @@ def test_torch_yuv_to_rgb_follows_swscale_and_the_colour_tags(cs, full):
     d = np.abs(mine - sws)
     assert d.max() <= 3 and d.mean() < 1.5
     # ... and exactly with the float64 inverse of the writer's matrix (chroma repeated 2x2)
-    from psenet_stream.io.video import _yuv_matrix
+    from psenet_stream.colour import yuv_matrix as _yuv_matrix
 
     mm = _yuv_matrix(cs, full).astype(np.float64)
     yy = yuv[:h].astype(float)
@@ -89,10 +89,10 @@ def test_enhance_yuv420p_on_the_cuda_backend_equals_the_cpu_conversion_path(mode
 
 
 def test_enhance_yuv420p_rejects_odd_shapes(model_meta):
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
 
     enh = Enhancer(CpuBackend(*model_meta), infer_size=32)
-    with pytest.raises(UserError, match="yuv420p"):
+    with pytest.raises(PsenetError, match="yuv420p"):
         enh.enhance_yuv420p(np.zeros((1, 10, 8), np.uint8))
 
 
@@ -151,7 +151,7 @@ def test_yuv_mode_is_off_when_a_sink_needs_rgb(model_meta, tmp_path):
     sink = RgbSink()
     with VideoFileSource(src_path) as src:
         pipeline.run(src, Enhancer(CudaBackend(model, meta, batch=2, _emulate=True), infer_size=32), [sink])
-        assert not src.want_yuv
+        assert src.frame_format == "rgb24"
     assert sink.shapes == [(48, 64, 3)] * 6
 
 

@@ -6,7 +6,7 @@ method), then each exposure error in ``SUBSETS`` is applied in linear light (ops
 sRGB -> linear, x 2**EV, clip at white, -> sRGB, rounded to 8 bits, as a camera would store
 it). Each method maps the 8-bit input to an 8-bit output, which is scored against the
 original photo: PSNR, SSIM, the clipped-pixel fraction and the paper's no-reference score
-(psenet_stream.metrics). Subset numbers are means over (photo, EV) pairs; "all" pools both
+(psenet_stream.evaluation.metrics). Subset numbers are means over (photo, EV) pairs; "all" pools both
 subsets. Everything is deterministic: sorted file order, no randomness.
 
 Paired protocol (``evaluate_paired``): DIR/input and DIR/gt, matched by file stem (an input
@@ -32,8 +32,11 @@ import cv2
 import numpy as np
 import torch
 
-from psenet_stream import metrics, ops
+from psenet_stream import ops
+from psenet_stream.curve import shrink_to_long_side
 from psenet_stream.errors import InputError
+from psenet_stream.evaluation import metrics
+from psenet_stream.io import specs
 
 log = logging.getLogger("psenet_stream")
 
@@ -44,7 +47,6 @@ SUBSETS: dict[str, tuple[float, ...]] = {"none": (0.0,), "under": UNDER_EVS, "ov
 # reported on its own and left out of "all" (which pools the exposure errors)
 FAMILIES = ("linear", "camera")
 DEFAULT_LONG_SIDE = 512
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 METRIC_KEYS = ("psnr", "ssim", "dy", "clipped", "nr_score")
 
 __all__ = [
@@ -181,18 +183,10 @@ def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}", "pass a folder of photos to --data")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    files = specs.list_images(folder)
     if not files:
-        raise InputError(f"no images in {folder}", f"put photos ({', '.join(sorted(IMAGE_EXTS))}) in the folder")
+        raise InputError(f"no images in {folder}", f"put photos ({', '.join(specs.IMAGE_EXTENSIONS)}) in the folder")
     return files
-
-
-def _resize_long(img: np.ndarray, long_side: int | None) -> np.ndarray:
-    h, w = img.shape[:2]
-    if not long_side or max(h, w) <= long_side:
-        return img
-    s = long_side / max(h, w)
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
 def load_photo(path: str | Path, long_side: int | None = DEFAULT_LONG_SIDE, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -205,7 +199,7 @@ def load_photo(path: str | Path, long_side: int | None = DEFAULT_LONG_SIDE, size
     if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
         interp = cv2.INTER_AREA if size[0] < rgb.shape[1] else cv2.INTER_LINEAR
         return cv2.resize(rgb, tuple(size), interpolation=interp)
-    return _resize_long(rgb, long_side)
+    return shrink_to_long_side(rgb, long_side)
 
 
 def synthesize(img: np.ndarray, ev: float, family: str = "linear", seed: int = 0) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from psenet_stream import video_quality as vq
+from psenet_stream.evaluation import video as vq
 from psenet_stream.commands.evaluate import evaluate as eval_cmd
 from tests.media import make_video
 

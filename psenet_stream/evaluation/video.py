@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from psenet_stream import metrics
+from psenet_stream.evaluation import metrics
 
 Frames = Sequence[np.ndarray]
 MethodFactory = Callable[[], Callable[[np.ndarray], np.ndarray]]
@@ -78,7 +78,7 @@ def settle_frames(lumas: Sequence[float], start: int, tolerance: float = 2.0) ->
 
 
 def degrade_clip(frames: Frames, evs: Sequence[float]) -> list[np.ndarray]:
-    from psenet_stream.evaluate import synthesize
+    from psenet_stream.evaluation.photos import synthesize
 
     return [synthesize(f, e) if e else f for f, e in zip(frames, evs)]
 
@@ -148,13 +148,13 @@ def load_clip(path, max_frames: int, long_side: int | None) -> tuple[str, list[n
     """(name, frames, fps) of a real clip, decoded through psenet_stream.io, long side bounded."""
     from pathlib import Path
 
-    from psenet_stream.flicker import _resize_long, decode_frames
-    from psenet_stream.io.video import VideoFileSource
+    from psenet_stream.curve import shrink_to_long_side
+    from psenet_stream.io.video import VideoFileSource, decode_rgb
 
     src = VideoFileSource(path)
     try:
         fps = float(src.info.fps or 25)
     finally:
         src.close()
-    frames = [_resize_long(np.ascontiguousarray(f), long_side) for f in decode_frames(path, max_frames)]
+    frames = [shrink_to_long_side(np.ascontiguousarray(f), long_side) for f in decode_rgb(path, max_frames)]
     return Path(path).name, frames, fps

@@ -32,12 +32,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from psenet_stream import paths
+from psenet_stream.backends import GPU_NAMES
+
 log = logging.getLogger("psenet_stream")
 
 DEFAULT_SIZES = ((640, 360), (1280, 720), (1920, 1080))
 GPU_EXTRA_SIZES = ((3840, 2160),)
-CLIPS_DIR = Path(os.path.expanduser("~/.cache/psenet-stream/data/clips"))
-GPU_BACKENDS = ("cuda", "tensorrt")
+GPU_BACKENDS = GPU_NAMES
 # frames per enhancer call: GPUs batch to amortise launches; onnx runs a batch frame-parallel
 DEFAULT_BATCH = {"cuda": 8, "tensorrt": 8, "onnx": 4, "cpu": 1}
 GPU_CALL_BATCHES = 4  # batches per enhance_frames call on a GPU, so the backend's ring overlaps them
@@ -53,7 +55,7 @@ TARGET_INFER_GPU_FULL = 500.0  # fps, 1920x1080, infer_size='full'
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """'640x360,1280x720' -> [(640, 360), (1280, 720)] as (width, height)."""
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import UsageError
 
     out = []
     for part in str(text).split(","):
@@ -63,12 +65,12 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         try:
             w, h = (int(v) for v in part.split("x"))
         except ValueError:
-            raise UserError(f"bad size {part!r}", "write WIDTHxHEIGHT, e.g. 1280x720") from None
+            raise UsageError(f"bad size {part!r}", "write WIDTHxHEIGHT, e.g. 1280x720") from None
         if w < 16 or h < 16 or w % 2 or h % 2:
-            raise UserError(f"bad size {part!r}", "width and height must be even and at least 16 (H.264 4:2:0)")
+            raise UsageError(f"bad size {part!r}", "width and height must be even and at least 16 (H.264 4:2:0)")
         out.append((w, h))
     if not out:
-        raise UserError("no sizes given", "e.g. --sizes 640x360,1280x720")
+        raise UsageError("no sizes given", "e.g. --sizes 640x360,1280x720")
     return out
 
 
@@ -101,8 +103,9 @@ def synthetic_scene(w: int, h: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 def default_clip() -> Path | None:
-    if CLIPS_DIR.is_dir():
-        clips = sorted(p for p in CLIPS_DIR.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
+    clips_dir = paths.clips_dir()
+    if clips_dir.is_dir():
+        clips = sorted(p for p in clips_dir.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
         for pref in ("vtest.avi", "tree.avi"):
             for p in clips:
                 if p.name == pref:
@@ -113,16 +116,12 @@ def default_clip() -> Path | None:
 
 def clip_frames(path: str | Path, w: int, h: int, n: int) -> np.ndarray:
     """The first n frames of a clip, resized to w x h RGB (looping the clip if it is short)."""
-    import av
+    from psenet_stream.io.video import decode_rgb
 
     frames = []
-    with av.open(str(path)) as c:
-        for fr in c.decode(video=0):
-            img = fr.to_ndarray(format="rgb24")
-            interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
-            frames.append(cv2.resize(img, (w, h), interpolation=interp))
-            if len(frames) >= n:
-                break
+    for img in decode_rgb(path, n):
+        interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
+        frames.append(cv2.resize(img, (w, h), interpolation=interp))
     if not frames:
         raise ValueError(f"no video frames in {path}")
     while len(frames) < n:
@@ -136,25 +135,16 @@ def bench_frames(w: int, h: int, n: int, clip: str | Path | None = None) -> tupl
     if src is not None:
         try:
             return clip_frames(src, w, h, n), f"clip {src.name}"
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any unreadable clip: the benchmark still runs on a synthetic scene
             log.warning("bench: cannot read %s (%s); using a synthetic scene", src, e)
     return synthetic_scene(w, h, n), "synthetic scene"
 
 
 def write_clip(path: Path, frames: np.ndarray, fps: int = 30) -> Path:
-    """Encode frames as an H.264 (yuv420p) MP4 with PyAV: the input of the file benchmark."""
-    import av
+    """Encode frames as an H.264 (yuv420p) MP4: the input of the file benchmark."""
+    from psenet_stream.io.video import write_rgb_clip
 
-    h, w = frames.shape[1:3]
-    with av.open(str(path), "w") as oc:
-        st = oc.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "18"})
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        for f in frames:
-            for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                oc.mux(pkt)
-        for pkt in st.encode(None):
-            oc.mux(pkt)
-    return path
+    return write_rgb_clip(path, frames, fps)
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -182,7 +172,7 @@ def peak_rss_mb() -> float | None:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    except Exception:
+    except (ImportError, OSError):  # no resource module (not POSIX)
         return None
 
 
@@ -288,9 +278,7 @@ def transcode(pipeline, src: Path, dst: Path, enhancer, batch: int, preset: str 
     The plain transcode is the same threaded pipeline (decode thread -> RGB -> encode
     thread, same source, sink and encoder settings) with the enhancer removed, so the
     ratio is the cost of the enhancement alone. ``yuv``: run both in the same frame format
-    (a GPU backend keeps yuv420p end to end, so its plain baseline does too). (Until 2026-11-25 evening the baseline was
-    a single-threaded decode -> RGB -> encode loop (since removed), which made ratios look better;
-    figures measured that way are marked in README.md and docs/GPU.md.)
+    (a GPU backend keeps yuv420p end to end, so its plain baseline does too).
     """
     t0 = time.perf_counter()
     pipeline.enhance_file(src, dst, enhancer, preset=preset, batch=batch, overwrite=True, yuv=yuv)
@@ -359,109 +347,153 @@ def run_bench(
     ``infer_size``: the working resolution of the "default" rows (None: the enhancer default).
     """
     from psenet_stream import backends as B
-    from psenet_stream.enhancer import Enhancer
-    from psenet_stream.errors import UserError
     from psenet_stream.weights_io import load_model
 
     avail = B.available()
-    if backends == "auto" or backends == ["auto"]:
-        names = [n for n in ("cpu", "onnx", "cuda", "tensorrt") if avail[n] == ""]
-    else:
-        names = [backends] if isinstance(backends, str) else list(backends)
-        for n in names:
-            if n not in avail:
-                raise UserError(f"unknown backend {n!r}", f"choose from {', '.join(avail)} or auto")
+    names = _backend_names(backends, avail)
     any_gpu = any(n in GPU_BACKENDS and avail[n] == "" for n in names)
     if sizes is None:
         sizes = list(DEFAULT_SIZES) + (list(GPU_EXTRA_SIZES) if any_gpu else [])
     model, meta = load_model(weights)
     pipeline = _pipeline() if (file or live) else None
     rows: list[Row] = []
-    tmp = tempfile.TemporaryDirectory(prefix="psenet-bench-", dir=workdir)
-    tmpdir = Path(tmp.name)
-    clips: dict[tuple[int, int], tuple[np.ndarray, str, Path | None]] = {}
-    try:
-        for w, h in sizes:
-            pool, desc = bench_frames(w, h, min(frames, 32 if any_gpu else 16), clip)
-            clip_path = None
-            if file and pipeline is not None:
-                clip_path = write_clip(tmpdir / f"in-{w}x{h}.mp4", bench_frames(w, h, frames, clip)[0] if frames > len(pool) else pool[:frames])
-            clips[(w, h)] = (pool, desc, clip_path)
+    with tempfile.TemporaryDirectory(prefix="psenet-bench-", dir=workdir) as tmp:
+        run = _BenchRun(
+            model=model, meta=meta, pipeline=pipeline, tmpdir=Path(tmp), frames=frames, batch=batch, threads=threads,
+            preset=preset, infer_size=infer_size, compile_net=compile_net, file=file, live=live, live_frames=live_frames,
+        )
+        run.prepare_clips(sizes, clip, any_gpu)
         for name in names:
             for w, h in sizes:
                 first = "default" if infer_size is None else str(infer_size)  # labels the row honestly
-                infers = [first] + (["full"] if name in GPU_BACKENDS and first != "full" else [])
-                for infer in infers:
+                for infer in [first] + (["full"] if name in GPU_BACKENDS and first != "full" else []):
                     row = Row(backend=name, size=f"{w}x{h}", infer_size=infer, frames=frames)
                     rows.append(row)
                     _targets(row, name, w, h, infer)
                     if avail.get(name):
                         row.skipped = avail[name]
                         continue
-                    pool, desc, clip_path = clips[(w, h)]
-                    row.source = desc
-                    b = batch or DEFAULT_BATCH.get(name, 1)
-                    try:
-                        be = B.create(name, model, meta, batch=b, threads=threads, **({"compile": True} if compile_net else {}))
-                    except UserError as e:
-                        row.skipped = e.problem
-                        continue
-                    opts = {"infer_size": "full"} if infer == "full" else ({"infer_size": infer_size} if infer_size else {})
-                    reduced = infer != "full"
-                    enh = Enhancer(be, **opts)
-                    row.describe = be.describe()
-                    reset_peak_rss()
-                    _cuda_reset(be)
-                    try:
-                        gpu = name in GPU_BACKENDS
-                        per_call = b * GPU_CALL_BATCHES if gpu else b
-                        row.infer_fps = round(measure_inference(enh, pool, frames, b, per_call=per_call), 2)
-                        if gpu:
-                            import torch
-
-                            dev = torch.from_numpy(np.ascontiguousarray(pool)).to(be.device)
-                            row.gpu_resident_fps = round(measure_inference(enh, dev, frames, b, per_call=per_call), 2)
-                            del dev
-                            if getattr(be, "supports_yuv", False) and w % 2 == 0 and h % 2 == 0:
-                                from psenet_stream.io.video import rgb_to_yuv420p
-
-                                yuv = np.stack([rgb_to_yuv420p(f) for f in pool])
-                                row.yuv_fps = round(measure_inference(_YuvCalls(enh), yuv, frames, b, per_call=per_call), 2)
-                        if clip_path is not None and reduced:
-                            plain, enhanced = [], []
-                            yuv = pipeline.supports_yuv(enh) if hasattr(pipeline, "supports_yuv") else False
-                            if yuv:
-                                row.notes.append("GPU transcodes (plain and enhanced) keep yuv420p end to end")
-                            for _ in range(2 if frames <= 120 else 1):  # side by side, alternating
-                                plain.append(transcode(pipeline, clip_path, tmpdir / "plain.mp4", None, b, preset, yuv=yuv))
-                                enh.reset()
-                                enhanced.append(transcode(pipeline, clip_path, tmpdir / "enh.mp4", enh, b, preset, yuv=yuv))
-                            tp, te = min(plain), min(enhanced)
-                            row.plain_fps = round(frames / tp, 2)
-                            row.file_fps = round(frames / te, 2)
-                            row.ratio = round(te / tp, 3)
-                        if live and pipeline is not None and (w, h) == (1280, 720) and reduced:
-                            base50, base95 = measure_live(pipeline, None, pool, live_frames)
-                            p50, p95 = measure_live(pipeline, enh, pool, live_frames)
-                            row.live_p50_ms, row.live_p95_ms = _r(p50), _r(p95)
-                            if None not in (p50, base50):
-                                row.live_added_p50_ms = _r(p50 - base50)
-                            if None not in (p95, base95):
-                                row.live_added_p95_ms = _r(p95 - base95)
-                    except UserError as e:
-                        row.notes.append(f"{e.problem}")
-                    finally:
-                        row.peak_rss_mb = _r(peak_rss_mb())
-                        row.cuda_peak_mb = _r(_cuda_peak_mb(be))
-                        be.close()
-    finally:
-        tmp.cleanup()
+                    run.measure(row, name, w, h, infer)
     if (file or live) and pipeline is None:
         for r in rows:
             r.notes.append("psenet_stream.pipeline is not available: file/live figures skipped")
     result = {"meta": bench_meta(meta, names, preset, infer_size), "rows": [asdict(r) for r in rows]}
     result["meta"]["compile"] = compile_net
     return result
+
+
+def _backend_names(backends: list[str] | str, avail: dict[str, str]) -> list[str]:
+    """'auto': every backend usable here; else the names given, checked."""
+    from psenet_stream import backends as B
+    from psenet_stream.errors import UsageError
+
+    if backends == "auto" or backends == ["auto"]:
+        return [n for n in B.BACKENDS if avail[n] == ""]
+    names = [backends] if isinstance(backends, str) else list(backends)
+    for n in names:
+        if n not in avail:
+            raise UsageError(f"unknown backend {n!r}", f"choose from {', '.join(avail)} or auto")
+    return names
+
+
+@dataclass
+class _BenchRun:
+    """What every row of one benchmark shares: the model, the frame pools and clips, options."""
+
+    model: Any
+    meta: dict
+    pipeline: Any
+    tmpdir: Path
+    frames: int
+    batch: int | None
+    threads: int | None
+    preset: str
+    infer_size: int | str | None
+    compile_net: bool
+    file: bool
+    live: bool
+    live_frames: int
+    clips: dict = field(default_factory=dict)  # (w, h) -> (frame pool, description, clip path or None)
+
+    def prepare_clips(self, sizes, clip, any_gpu: bool) -> None:
+        for w, h in sizes:
+            pool, desc = bench_frames(w, h, min(self.frames, 32 if any_gpu else 16), clip)
+            clip_path = None
+            if self.file and self.pipeline is not None:
+                frames = bench_frames(w, h, self.frames, clip)[0] if self.frames > len(pool) else pool[: self.frames]
+                clip_path = write_clip(self.tmpdir / f"in-{w}x{h}.mp4", frames)
+            self.clips[(w, h)] = (pool, desc, clip_path)
+
+    def measure(self, row: Row, name: str, w: int, h: int, infer: str) -> None:
+        """Fill ``row`` for backend ``name`` at w x h (a backend that cannot start: skipped)."""
+        from psenet_stream import backends as B
+        from psenet_stream.enhancer import Enhancer
+        from psenet_stream.errors import PsenetError
+
+        pool, desc, clip_path = self.clips[(w, h)]
+        row.source = desc
+        b = self.batch or DEFAULT_BATCH.get(name, 1)
+        try:
+            be = B.create(name, self.model, self.meta, batch=b, threads=self.threads, **({"compile": True} if self.compile_net else {}))
+        except PsenetError as e:
+            row.skipped = e.problem
+            return
+        opts = {"infer_size": "full"} if infer == "full" else ({"infer_size": self.infer_size} if self.infer_size else {})
+        enh = Enhancer(be, **opts)
+        row.describe = be.describe()
+        reset_peak_rss()
+        _cuda_reset(be)
+        try:
+            self._speed(row, enh, be, pool, b, name in GPU_BACKENDS, w, h)
+            if clip_path is not None and infer != "full":
+                self._file(row, enh, clip_path, b)
+            if self.live and self.pipeline is not None and (w, h) == (1280, 720) and infer != "full":
+                self._live(row, enh, pool)
+        except PsenetError as e:
+            row.notes.append(f"{e.problem}")
+        finally:
+            row.peak_rss_mb = _r(peak_rss_mb())
+            row.cuda_peak_mb = _r(_cuda_peak_mb(be))
+            be.close()
+
+    def _speed(self, row: Row, enh, be, pool: np.ndarray, b: int, gpu: bool, w: int, h: int) -> None:
+        per_call = b * GPU_CALL_BATCHES if gpu else b
+        row.infer_fps = round(measure_inference(enh, pool, self.frames, b, per_call=per_call), 2)
+        if not gpu:
+            return
+        import torch
+
+        dev = torch.from_numpy(np.ascontiguousarray(pool)).to(be.device)
+        row.gpu_resident_fps = round(measure_inference(enh, dev, self.frames, b, per_call=per_call), 2)
+        del dev
+        if enh.supports_yuv420p and w % 2 == 0 and h % 2 == 0:
+            from psenet_stream.colour import rgb_to_yuv420p_np
+
+            yuv = np.stack([rgb_to_yuv420p_np(f) for f in pool])
+            row.yuv_fps = round(measure_inference(_YuvCalls(enh), yuv, self.frames, b, per_call=per_call), 2)
+
+    def _file(self, row: Row, enh, clip_path: Path, b: int) -> None:
+        plain, enhanced = [], []
+        yuv = enh.supports_yuv420p
+        if yuv:
+            row.notes.append("GPU transcodes (plain and enhanced) keep yuv420p end to end")
+        for _ in range(2 if self.frames <= 120 else 1):  # side by side, alternating
+            plain.append(transcode(self.pipeline, clip_path, self.tmpdir / "plain.mp4", None, b, self.preset, yuv=yuv))
+            enh.reset()
+            enhanced.append(transcode(self.pipeline, clip_path, self.tmpdir / "enh.mp4", enh, b, self.preset, yuv=yuv))
+        tp, te = min(plain), min(enhanced)
+        row.plain_fps = round(self.frames / tp, 2)
+        row.file_fps = round(self.frames / te, 2)
+        row.ratio = round(te / tp, 3)
+
+    def _live(self, row: Row, enh, pool: np.ndarray) -> None:
+        base50, base95 = measure_live(self.pipeline, None, pool, self.live_frames)
+        p50, p95 = measure_live(self.pipeline, enh, pool, self.live_frames)
+        row.live_p50_ms, row.live_p95_ms = _r(p50), _r(p95)
+        if None not in (p50, base50):
+            row.live_added_p50_ms = _r(p50 - base50)
+        if None not in (p95, base95):
+            row.live_added_p95_ms = _r(p95 - base95)
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:

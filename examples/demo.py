@@ -1,6 +1,6 @@
 """A one-command demo on a real clip: synthesize exposure errors, fix them, show both.
 
-    python -m psenet_stream.demo --data ~/.cache/psenet-stream/data --out out/demo
+    python examples/demo.py --out out/demo       # make demo (fetches the data first)
 
 1. Takes a real clip from DATA/clips/ (``psenet-stream data`` fetches them).
 2. Synthesizes exposure errors in linear light (psenet_stream.ops.expose): the first 40 %
@@ -133,8 +133,10 @@ def contact_sheet(before: Path, after: Path, out: Path, n: int, cols: int = 6, t
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m psenet_stream.demo", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="~/.cache/psenet-stream/data", help="data folder with clips/ (psenet-stream data)")
+    from psenet_stream import paths
+
+    ap = argparse.ArgumentParser(prog="python examples/demo.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(paths.data_dir()), help="data folder with clips/ (psenet-stream data)")
     ap.add_argument("--out", default="out/demo", help="output folder")
     ap.add_argument("--clip", help=f"clip name in DATA/clips/ (default: first of {', '.join(PREFERRED)})")
     ap.add_argument("--frames", type=int, default=240, help="at most this many frames (default 240)")
@@ -142,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", help="weight file (default: the shipped weights)")
     args = ap.parse_args(argv)
 
-    from psenet_stream.commands.enhance import VIDEO_SMOOTHING, default_threads
+    from psenet_stream.commands._common import VIDEO_SMOOTHING, default_threads
     from psenet_stream.enhancer import Enhancer
-    from psenet_stream.errors import UserError
+    from psenet_stream.errors import PsenetError
     from psenet_stream.pipeline import enhance_file
 
     data = Path(args.data).expanduser()
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"before_after: {out / 'before_after.mp4'}  ({time.perf_counter() - t:.1f} s)")
         contact_sheet(inp, enhanced, out / "contact_sheet.png", n)
         print(f"contact sheet: {out / 'contact_sheet.png'}")
-    except UserError as e:
+    except PsenetError as e:
         print(f"error: {e.problem}" + (f"\nhint: {e.fix}" if e.fix else ""), file=sys.stderr)
         return e.exit_code
     print(f"demo done in {time.perf_counter() - t_all:.1f} s; enhancement ran at {stats.fps:.1f} fps ({enh.describe()})")

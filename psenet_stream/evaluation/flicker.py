@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from psenet_stream.curve import shrink_to_long_side
+
 __all__ = ["FlickerMeter", "decode_frames", "delta_stats", "measure_flicker"]
 
 
@@ -61,28 +63,10 @@ class FlickerMeter:
 
 
 def decode_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """uint8 RGB frames (coded orientation) of a video file, decoded with PyAV through the
-    project's VideoFileSource (psenet_stream.io stays the only package that imports av)."""
-    from psenet_stream.io.video import VideoFileSource
+    """uint8 RGB frames (coded orientation) of a video file (``io.video.decode_rgb``)."""
+    from psenet_stream.io.video import decode_rgb
 
-    src = VideoFileSource(path)
-    try:
-        for n, frame in enumerate(src, start=1):
-            yield frame.rgb
-            if max_frames is not None and n >= max_frames:
-                return
-    finally:
-        src.close()
-
-
-def _resize_long(img: np.ndarray, long_side: int | None) -> np.ndarray:
-    import cv2
-
-    h, w = img.shape[:2]
-    if not long_side or max(h, w) <= long_side:
-        return img
-    s = long_side / max(h, w)
-    return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    yield from decode_rgb(path, max_frames)
 
 
 def measure_flicker(
@@ -99,7 +83,7 @@ def measure_flicker(
     ev: a synthetic exposure error applied to every frame in linear light (0 = none).
     The enhancer is reset first; its ``scene_cuts`` count is reported.
     """
-    from psenet_stream.evaluate import synthesize
+    from psenet_stream.evaluation.photos import synthesize
 
     frames = decode_frames(clip, max_frames) if isinstance(clip, (str, Path)) else clip
     enhancer.reset()
@@ -107,7 +91,7 @@ def measure_flicker(
     for n, f in enumerate(frames):
         if max_frames is not None and n >= max_frames:
             break
-        f = _resize_long(np.ascontiguousarray(f), long_side)
+        f = shrink_to_long_side(np.ascontiguousarray(f), long_side)
         x = synthesize(f, ev) if ev else f
         y = enhancer(x)
         meter.update(x, y, enhancer.last_gamma)

@@ -1,0 +1,117 @@
+"""Gamma post-processing between the network and the curve: strength, temporal smoothing
+and scene cuts, in numpy (host backends) and torch (device backends), with one state.
+
+For a batch of N frames in order, with gamma (N, 3, h, w) from the network and the small
+frames (N, 3, h, w) float in [0, 1] it was predicted from:
+
+    lg   = clamp(strength * log(max(gamma, 1e-6)), LOG_GAMMA_RANGE)
+    lg_i = smoothing * lg_{i-1} + (1 - smoothing) * lg_i        (an EMA over frames)
+
+The moving average restarts (and ``scene_cuts`` counts one) when the mean absolute
+difference of a small frame from the one before exceeds ``scene_cut``, or when the size
+changes. ``strength`` 0 is the identity curve, 1 the model's; ``smoothing`` 0 is off.
+
+A ``GammaPost`` is what a backend receives (typed by ``backends.base.GammaHook``): a value,
+not a method of the Enhancer, so a backend never calls back up into it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from psenet_stream.curve import LOG_GAMMA_RANGE
+
+
+class GammaPost:
+    """Stateful gamma post-processing; ``__call__(gamma, small) -> log gamma`` (same shape, float32).
+
+    numpy arrays are processed on the host, torch tensors where they are (a GPU backend
+    passes device tensors: nothing leaves the device and nothing waits for it). The state
+    carries over when a run switches between the two kinds.
+    """
+
+    def __init__(self, *, strength: float = 1.0, smoothing: float = 0.0, scene_cut: float = 0.12):
+        self.strength = float(strength)
+        self.smoothing = float(smoothing)
+        self.scene_cut = float(scene_cut)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the temporal state (call between unrelated clips)."""
+        self._prev_lg: np.ndarray | torch.Tensor | None = None
+        self._prev_small: np.ndarray | torch.Tensor | None = None
+        self._cuts = 0
+        self._cuts_dev: torch.Tensor | None = None  # counted on the device without a sync
+        self._last: np.ndarray | torch.Tensor | None = None
+
+    @property
+    def scene_cuts(self) -> int:
+        """Scene cuts seen since ``reset`` (each restarts the smoothing)."""
+        return self._cuts + (int(self._cuts_dev.item()) if self._cuts_dev is not None else 0)
+
+    @property
+    def last_log_gamma(self) -> np.ndarray | None:
+        """The processed log gamma of the last batch, (N, 3, h, w) float32 on the host."""
+        lg = self._last
+        if torch.is_tensor(lg):
+            lg = self._last = lg.float().cpu().numpy()
+        return lg
+
+    def __call__(self, gamma, small):
+        if torch.is_tensor(gamma):
+            return self._torch(gamma, small)
+        return self._numpy(gamma, small)
+
+    def _numpy(self, gamma: np.ndarray, small: np.ndarray) -> np.ndarray:
+        if torch.is_tensor(self._prev_lg):  # the other kind of backend ran last: carry the state over
+            self._prev_lg, self._prev_small = self._prev_lg.float().cpu().numpy(), self._prev_small.float().cpu().numpy()
+        lg = np.log(np.maximum(gamma, 1e-6, dtype=np.float32))
+        if self.strength != 1.0:
+            lg *= np.float32(self.strength)
+        np.clip(lg, *LOG_GAMMA_RANGE, out=lg)
+        if self.smoothing > 0:
+            a = np.float32(self.smoothing)
+            for i in range(lg.shape[0]):
+                prev, ps = self._prev_lg, self._prev_small
+                cut = prev is None or prev.shape != lg[i].shape or float(np.abs(small[i] - ps).mean()) > self.scene_cut
+                if cut:
+                    self._cuts += prev is not None
+                else:
+                    lg[i] = a * prev + (1 - a) * lg[i]
+                self._prev_lg, self._prev_small = lg[i].copy(), small[i]
+        self._last = lg
+        return lg
+
+    def _torch(self, gamma: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
+        """Same maths, no host synchronisation: the scene-cut test of every frame is computed
+        at once (each frame against the one before it); only the EMA loops over the batch."""
+        lg = torch.log(gamma.float().clamp_min(1e-6))
+        if self.strength != 1.0:
+            lg.mul_(self.strength)
+        lg.clamp_(*LOG_GAMMA_RANGE)
+        if self.smoothing > 0:
+            a = self.smoothing
+            small = small.float()
+            prev, ps = self._prev_lg, self._prev_small
+            if prev is not None and not torch.is_tensor(prev):
+                prev, ps = torch.from_numpy(prev).to(lg.device), torch.from_numpy(ps).to(lg.device)
+            have = prev is not None and tuple(prev.shape) == tuple(lg.shape[1:]) and prev.device == lg.device
+            if prev is not None and not have:  # size changed: a cut, counted
+                self._cuts += 1
+            before = torch.cat([ps[None].to(small), small[:-1]]) if have else torch.cat([small[:1], small[:-1]])
+            cut = (small - before).abs().mean(dim=(1, 2, 3)) > self.scene_cut
+            if not have:
+                cut[0] = True
+            cur = prev if have else lg[0]
+            for i in range(lg.shape[0]):
+                if have or i > 0:
+                    cur = torch.where(cut[i], lg[i], torch.lerp(lg[i], cur, a))
+                    lg[i] = cur
+                else:
+                    cur = lg[0]
+            counted = cut.sum() - (0 if have else 1)
+            self._cuts_dev = counted if self._cuts_dev is None else self._cuts_dev + counted
+            self._prev_lg, self._prev_small = lg[-1].clone(), small[-1].clone()
+        self._last = lg
+        return lg
