@@ -57,6 +57,7 @@ class Options:
     infer_size: int | str = DEFAULT_INFER_SIZE  # long side the network runs at, or "full"
     strength: float = 1.0  # 0 = identity, 1 = the model's correction, up to 4 exaggerates
     smoothing: float = 0.0  # EMA weight of the previous frame's log gamma, in [0, 1); 0 = off
+    stabilize: float = 0.0  # EMA weight of the global output level (temporal.GammaPost), in [0, 1); 0 = off
     scene_cut: float = 0.12  # mean |small frame difference| above which smoothing restarts
     # >= 1 disables highlight protection. 0.95 keeps near-white noise at 1.9 LSB from a 1.1 LSB input
     # (43-46 LSB unprotected) and costs <= 0.13 dB on over-exposed inputs (docs/EVALUATION.md)
@@ -75,6 +76,8 @@ class Options:
             raise UsageError(f"strength {self.strength} out of range", "use a value between 0 (off) and 1 (full); up to 4 exaggerates")
         if not 0.0 <= self.smoothing < 1.0:
             raise UsageError(f"smoothing {self.smoothing} out of range", "use a value in [0, 1): 0 is off, 0.8 is strong")
+        if not 0.0 <= self.stabilize < 1.0:
+            raise UsageError(f"stabilize {self.stabilize} out of range", "use a value in [0, 1): 0 is off, 0.9 holds the exposure steady")
 
 
 class _Done:
@@ -90,7 +93,7 @@ class Enhancer:
     """Exposure correction for frames, batches and tensors. Keeps temporal state for video.
 
     ``backend``: a ``backends.base.Backend`` (``from_pretrained`` builds one by name).
-    ``options``: the fields of ``Options`` (infer_size, strength, smoothing, scene_cut,
+    ``options``: the fields of ``Options`` (infer_size, strength, smoothing, stabilize, scene_cut,
     highlight_knee). Frames of one Enhancer are processed in order; call ``reset`` between
     unrelated clips. Not thread-safe: one thread calls it at a time (the pipeline's main
     thread), except ``apply``, which is stateless.
@@ -101,7 +104,7 @@ class Enhancer:
         self.options = Options(**options)
         self.options.validate()
         o = self.options
-        self.post = GammaPost(strength=o.strength, smoothing=o.smoothing, scene_cut=o.scene_cut)
+        self.post = GammaPost(strength=o.strength, smoothing=o.smoothing, stabilize=o.stabilize, scene_cut=o.scene_cut)
         self._lut: GammaLUT | None = None
         caps = backend.capabilities
         # the path is picked once: whole frames on the backend's device, or network on the
@@ -275,4 +278,4 @@ class Enhancer:
 
     def describe(self) -> str:
         o = self.options
-        return f"backend {self.backend.describe()}, infer size {o.infer_size}, strength {o.strength:g}, smoothing {o.smoothing:g}"
+        return f"backend {self.backend.describe()}, infer size {o.infer_size}, strength {o.strength:g}, smoothing {o.smoothing:g}, stabilize {o.stabilize:g}"

@@ -7,9 +7,21 @@ frames (N, 3, h, w) float in [0, 1] it was predicted from:
     lg   = clamp(strength * log(max(gamma, 1e-6)), LOG_GAMMA_RANGE)
     lg_i = smoothing * lg_{i-1} + (1 - smoothing) * lg_i        (an EMA over frames)
 
-The moving average restarts (and ``scene_cuts`` counts one) when the mean absolute
-difference of a small frame from the one before exceeds ``scene_cut``, or when the size
-changes. ``strength`` 0 is the identity curve, 1 the model's; ``smoothing`` 0 is off.
+Then, with ``stabilize`` > 0, the global exposure is held steady while local detail stays
+per frame: the output's mean luma at the small size, L_i (BT.709, of 1 - (1 - small)^gamma),
+is followed by a slow level T_i = stabilize * T_{i-1} + (1 - stabilize) * L_i, and every
+log gamma of frame i is shifted by one number so the frame lands on that level:
+
+    lg_i += log( log(1 - T_i) / log(1 - L_i) )       (L, T clamped to [0.02, 0.98])
+
+(for a flat frame this is exact: 1 - (1 - I)^(gamma k) with k = log(1 - T) / log(1 - L)
+maps the output level L to T). A camera hunting its exposure, or a frame-to-frame wobble of
+the network, moves L but not T; a real change of the scene moves T within a few frames.
+
+Both filters restart (and ``scene_cuts`` counts one) when the mean absolute difference of a
+small frame from the one before exceeds ``scene_cut``, or when the size changes, so a cut or
+a light switched on is followed at once. ``strength`` 0 is the identity curve, 1 the
+model's; ``smoothing`` and ``stabilize`` 0 are off.
 
 A ``GammaPost`` is what a backend receives (typed by ``backends.base.GammaHook``): a value,
 not a method of the Enhancer, so a backend never calls back up into it.
@@ -22,6 +34,8 @@ import torch
 
 from psenet_stream.curve import LOG_GAMMA_RANGE
 
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
+
 
 class GammaPost:
     """Stateful gamma post-processing; ``__call__(gamma, small) -> log gamma`` (same shape, float32).
@@ -31,9 +45,10 @@ class GammaPost:
     carries over when a run switches between the two kinds.
     """
 
-    def __init__(self, *, strength: float = 1.0, smoothing: float = 0.0, scene_cut: float = 0.12):
+    def __init__(self, *, strength: float = 1.0, smoothing: float = 0.0, stabilize: float = 0.0, scene_cut: float = 0.12):
         self.strength = float(strength)
         self.smoothing = float(smoothing)
+        self.stabilize = float(stabilize)
         self.scene_cut = float(scene_cut)
         self.reset()
 
@@ -44,6 +59,7 @@ class GammaPost:
         self._cuts = 0
         self._cuts_dev: torch.Tensor | None = None  # counted on the device without a sync
         self._last: np.ndarray | torch.Tensor | None = None
+        self._level: float | torch.Tensor | None = None  # the stabilizer's output level T
 
     @property
     def scene_cuts(self) -> int:
@@ -70,18 +86,30 @@ class GammaPost:
         if self.strength != 1.0:
             lg *= np.float32(self.strength)
         np.clip(lg, *LOG_GAMMA_RANGE, out=lg)
-        if self.smoothing > 0:
+        if self.smoothing > 0 or self.stabilize > 0:
             a = np.float32(self.smoothing)
             for i in range(lg.shape[0]):
                 prev, ps = self._prev_lg, self._prev_small
                 cut = prev is None or prev.shape != lg[i].shape or float(np.abs(small[i] - ps).mean()) > self.scene_cut
                 if cut:
                     self._cuts += prev is not None
-                else:
+                    self._level = None
+                elif self.smoothing > 0:
                     lg[i] = a * prev + (1 - a) * lg[i]
                 self._prev_lg, self._prev_small = lg[i].copy(), small[i]
+                if self.stabilize > 0:
+                    lg[i] = self._stabilize_numpy(lg[i], small[i])
         self._last = lg
         return lg
+
+    def _stabilize_numpy(self, lg: np.ndarray, small: np.ndarray) -> np.ndarray:
+        level = float((_LUMA.reshape(3, 1, 1) * (1.0 - (1.0 - small) ** np.exp(lg))).sum(0).mean())
+        if self._level is None:
+            self._level = level
+            return lg
+        self._level = self.stabilize * float(self._level) + (1.0 - self.stabilize) * level
+        t, cur = np.clip([self._level, level], 0.02, 0.98)
+        return np.clip(lg + np.float32(np.log(np.log1p(-t) / np.log1p(-cur))), *LOG_GAMMA_RANGE)
 
     def _torch(self, gamma: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
         """Same maths, no host synchronisation: the scene-cut test of every frame is computed
@@ -90,7 +118,7 @@ class GammaPost:
         if self.strength != 1.0:
             lg.mul_(self.strength)
         lg.clamp_(*LOG_GAMMA_RANGE)
-        if self.smoothing > 0:
+        if self.smoothing > 0 or self.stabilize > 0:
             a = self.smoothing
             small = small.float()
             prev, ps = self._prev_lg, self._prev_small
@@ -103,15 +131,32 @@ class GammaPost:
             cut = (small - before).abs().mean(dim=(1, 2, 3)) > self.scene_cut
             if not have:
                 cut[0] = True
-            cur = prev if have else lg[0]
-            for i in range(lg.shape[0]):
-                if have or i > 0:
-                    cur = torch.where(cut[i], lg[i], torch.lerp(lg[i], cur, a))
-                    lg[i] = cur
-                else:
-                    cur = lg[0]
+            if a > 0:
+                cur = prev if have else lg[0]
+                for i in range(lg.shape[0]):
+                    if have or i > 0:
+                        cur = torch.where(cut[i], lg[i], torch.lerp(lg[i], cur, a))
+                        lg[i] = cur
+                    else:
+                        cur = lg[0]
             counted = cut.sum() - (0 if have else 1)
             self._cuts_dev = counted if self._cuts_dev is None else self._cuts_dev + counted
             self._prev_lg, self._prev_small = lg[-1].clone(), small[-1].clone()
+            if self.stabilize > 0:
+                self._stabilize_torch(lg, small, cut)
         self._last = lg
         return lg
+
+    def _stabilize_torch(self, lg: torch.Tensor, small: torch.Tensor, cut: torch.Tensor) -> None:
+        """The stabilizer on device tensors, in place, with no host synchronisation."""
+        w = torch.tensor(_LUMA, device=lg.device).reshape(1, 3, 1, 1)
+        levels = (w * (1.0 - (1.0 - small).clamp_min(0) ** lg.exp())).sum(1).mean(dim=(1, 2))
+        b = self.stabilize
+        level = self._level if torch.is_tensor(self._level) else (None if self._level is None else torch.tensor(float(self._level), device=lg.device))
+        for i in range(lg.shape[0]):
+            cur = levels[i]
+            level = cur if level is None else torch.where(cut[i], cur, b * level + (1.0 - b) * cur)
+            t, c = level.clamp(0.02, 0.98), cur.clamp(0.02, 0.98)
+            shift = torch.where(cut[i], torch.zeros_like(c), torch.log(torch.log1p(-t) / torch.log1p(-c)))
+            lg[i] = (lg[i] + shift).clamp(*LOG_GAMMA_RANGE)
+        self._level = level

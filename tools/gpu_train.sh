@@ -23,7 +23,6 @@ declare -A V=(
   [pairs-linear]="--objective pairs --family linear"
   [pairs-camera-over65]="--objective pairs --family camera --p-over 0.65"
   [pairs-camera-wide]="--objective pairs --family camera --crop 192 --scale 0.25,0.6"
-  [hybrid-camera]="--objective hybrid --family camera"
   [pairs-camera-tv01]="--objective pairs --family camera --alpha 0.1"
 )
 echo "=== train $(date +%T): ${!V[*]}"

@@ -186,18 +186,12 @@ class Trainer:
         return pseudo_gt(x, previous, refs, self.cfg.mu)
 
     def _pairs_step(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """Objective "pairs" (and "hybrid"): restore the photo from its synthetic exposure error."""
+        """Objective "pairs": restore the photo from its synthetic exposure error."""
         cfg = self.cfg
         x, photo = (t.to(self.device, non_blocking=True) for t in self.sampler.pairs(cfg.batch, self.gen))
         y, gamma = self.model(x)
         loss, l1, tv = pairs_loss(y, photo, gamma, cfg.alpha, cfg.tv)
-        terms = {"l1": float(l1.detach()), "tv": float(tv.detach())}
-        if cfg.objective == "hybrid":
-            pgt = self._make_target(x, y.detach())
-            mse = torch.nn.functional.mse_loss(y, pgt)
-            loss = loss + cfg.hybrid_weight * mse
-            terms["mse"] = float(mse.detach())
-        return loss, gamma, terms
+        return loss, gamma, {"l1": float(l1.detach()), "tv": float(tv.detach())}
 
     def train_step(self) -> dict[str, float] | None:
         """Draw a batch and (usually) update once. Returns the loss terms, or None for the very

@@ -83,23 +83,22 @@ def data(dest: str | None, force: bool) -> None:
 @click.option("--scale", default="0.5,1", show_default=True, help="Zoom-out range: a crop covers crop/scale pixels of the photo.")
 @click.option(
     "--objective",
-    type=click.Choice(["paper", "pairs", "hybrid"]),
+    type=click.Choice(["paper", "pairs"]),
     default="paper",
     show_default=True,
-    help="paper: the paper's pseudo-GT; pairs: restore each photo from a synthetic exposure error; hybrid: pairs + a share of paper.",
+    help="paper: the paper's pseudo-GT; pairs: restore each photo from a synthetic exposure error (no labels needed either).",
 )
 @click.option(
     "--family",
     type=click.Choice(["camera", "linear"]),
     default="camera",
     show_default=True,
-    help="pairs/hybrid: camera-like errors (noise, soft shoulder or clip, JPEG, white balance) or the linear clip alone.",
+    help="pairs: camera-like errors (noise, soft shoulder or clip, JPEG, white balance) or the linear clip alone.",
 )
-@click.option("--hybrid-weight", default=0.1, show_default=True, type=click.FloatRange(0, None), help="hybrid: weight of the pseudo-GT term.")
 @click.option("--p-over", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Share of over-exposure among the synthetic errors.")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--patience", default=5, show_default=True, help="ReduceLROnPlateau patience, in epochs (factor 0.5, on the epoch loss).")
-@click.option("--alpha", default=None, type=click.FloatRange(0, None), help="TV weight on the gamma map [default: 50 for paper, 0.01 for pairs/hybrid].")
+@click.option("--alpha", default=None, type=click.FloatRange(0, None), help="TV weight on the gamma map [default: 50 for paper, 0.01 for pairs].")
 @click.option(
     "--tv",
     type=click.Choice(["log2", "l1"]),

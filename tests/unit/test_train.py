@@ -298,8 +298,8 @@ def test_sampler_pairs_keep_a_share_of_ev0_with_the_photo_as_target(photo_dir):
     assert torch.equal(x, x2) and torch.equal(y, y2)
 
 
-@pytest.mark.parametrize("objective", ["pairs", "hybrid"])
-def test_pairs_objective_learns_to_restore_the_photo(photo_dir, tmp_path, objective):
+def test_pairs_objective_learns_to_restore_the_photo(photo_dir, tmp_path):
+    objective = "pairs"
     from train.loop import Trainer
 
     t = Trainer(_cfg(photo_dir, tmp_path / objective, objective=objective, steps=60, lr=1e-2, log_every=5), progress=False)
@@ -315,13 +315,12 @@ def test_pairs_objective_learns_to_restore_the_photo(photo_dir, tmp_path, object
     before = err()
     t.fit()
     assert err() < 0.85 * before
-    rec = [r for r in t.history if "l1" in r]
-    assert rec and (("mse" in rec[-1]) == (objective == "hybrid"))
+    assert [r for r in t.history if "l1" in r]
 
 
 def test_objective_and_family_are_validated(photo_dir, tmp_path):
     with pytest.raises(ValueError, match="objective"):
-        _cfg(photo_dir, tmp_path, objective="gan")
+        _cfg(photo_dir, tmp_path, objective="hybrid")
     with pytest.raises(ValueError, match="family"):
         _cfg(photo_dir, tmp_path, objective="pairs", family="film")
     assert _cfg(photo_dir, tmp_path).alpha == 50.0  # the paper objective keeps its default
