@@ -103,7 +103,7 @@ class GammaPost:
         return lg
 
     def _stabilize_numpy(self, lg: np.ndarray, small: np.ndarray) -> np.ndarray:
-        level = float((_LUMA.reshape(3, 1, 1) * (1.0 - (1.0 - small) ** np.exp(lg))).sum(0).mean())
+        level = float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - small, 0.0) ** np.exp(lg))).sum(0).mean())
         if self._level is None:
             self._level = level
             return lg

@@ -27,12 +27,15 @@ import click
 
 from psenet_stream.backends import NAMES as BACKEND_NAMES
 
-# Default temporal smoothing of gamma for video (EMA weight of the previous frame; restarts on
-# scene cuts). Measured on 96 frames of Megamind.avi (the demo input, -2 EV segment), onnx
-# backend, infer size 256: mean |d log gamma| per frame 0.0066 / 0.0056 / 0.0047 and the largest
-# frame-to-frame jump 0.282 / 0.141 / 0.056 at smoothing 0 / 0.5 / 0.8. 0.5 halves the jumps
-# with a lag of about one frame; 0.8 lags visibly on real brightness changes.
-VIDEO_SMOOTHING = 0.5
+# Default temporal filtering for video (temporal.GammaPost), chosen on the video evaluation
+# (docs/EVALUATION.md, "Video": 5 real clips, constant, hunting and stepped exposure errors):
+# with the pairs weights, the exposure stabilizer alone (0.9) cut the flicker of a hunting
+# camera from 3.56 to 1.06 levels (the input's: 5.35) and followed a light switched off within
+# 0.4 frames, while the per-pixel EMA (--smoothing 0.5) only lagged the step (6.8 frames) and
+# left the hunt at 3.34. So the EMA is off by default and stays available.
+VIDEO_SMOOTHING = 0.0
+# the exposure stabilizer: EMA weight of the global output level; restarts on scene cuts
+VIDEO_STABILIZE = 0.9
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
@@ -166,6 +169,7 @@ class EnhancerOptions:
     infer_size: str = "256"
     strength: float = 1.0
     smoothing: float | None = None
+    stabilize: float | None = None
     no_highlight_protection: bool = False
     threads: int | None = None
 
@@ -174,7 +178,7 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
     """--backend --batch --compile --weights --infer-size --strength --smoothing
     --no-highlight-protection --threads, as ``enhancer: EnhancerOptions``."""
     smoothing_help = (
-        f"Temporal smoothing of the correction, 0..0.95 (default {VIDEO_SMOOTHING} for video, 0 for images)."
+        f"Per-pixel temporal smoothing of the correction (EMA weight), 0..0.95 (default {VIDEO_SMOOTHING} for video and images)."
         if smoothing_default is None
         else "Temporal smoothing of the correction (0 = off)."
     )
@@ -186,6 +190,12 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
         click.option("--infer-size", default="256", show_default=True, help="Long side the network runs at, or 'full'."),
         click.option("--strength", type=float, default=1.0, show_default=True, help="0 = off, 1 = the model's correction."),
         click.option("--smoothing", type=float, default=smoothing_default, show_default=smoothing_default is not None, help=smoothing_help),
+        click.option(
+            "--stabilize",
+            type=click.FloatRange(0, 0.99),
+            default=None,
+            help=f"Hold the exposure steady over time, 0..0.99 (default {VIDEO_STABILIZE} for video, 0 for images); cuts are followed at once.",
+        ),
         click.option("--no-highlight-protection", is_flag=True, hidden=not highlight, help="Let darkening gammas act up to pure white (noisier highlights)."),
         click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: half the cores, at least 1; decode and encode run beside it)."),
     ]
@@ -257,14 +267,16 @@ def write_stats_json(path: str | None, stats) -> None:
         Path(path).write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
 
 
-def make_enhancer(opts: EnhancerOptions, *, smoothing_default: float):
-    """The Enhancer ``opts`` describe; ``smoothing_default`` when --smoothing was not given."""
+def make_enhancer(opts: EnhancerOptions, *, video: bool):
+    """The Enhancer ``opts`` describe; where --smoothing / --stabilize were not given, the
+    video defaults (VIDEO_SMOOTHING, VIDEO_STABILIZE) for video and 0 for images."""
     from psenet_stream.enhancer import Enhancer
 
     kw: dict[str, Any] = {
         "infer_size": opts.infer_size,
         "strength": opts.strength,
-        "smoothing": smoothing_default if opts.smoothing is None else opts.smoothing,
+        "smoothing": (VIDEO_SMOOTHING if video else 0.0) if opts.smoothing is None else opts.smoothing,
+        "stabilize": (VIDEO_STABILIZE if video else 0.0) if opts.stabilize is None else opts.stabilize,
     }
     if opts.no_highlight_protection:
         kw["highlight_knee"] = 1.0

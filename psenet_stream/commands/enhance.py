@@ -181,7 +181,7 @@ def _run_images(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, progre
     if inp.is_dir():
         dest.mkdir(parents=True, exist_ok=True)
     sink = open_sink(dest, src.info, inputs=[inp], overwrite=out.overwrite)
-    enh = make_enhancer(enhancer, smoothing_default=0.0)
+    enh = make_enhancer(enhancer, video=False)
     stats, _ = _run(src, enh, [sink], Progress(len(src.paths), progress), batch=enhancer.batch or 1)
     if stats.interrupted:
         raise Interrupted(f"interrupted after {stats.frames_out} of {len(src.paths)} images (those are written)")
@@ -197,7 +197,7 @@ def _run_raw(out: OutputOptions, enhancer: EnhancerOptions, inp: InputOptions, p
     from psenet_stream.io.sinks import open_sink
 
     src = RawSource(size=inp.size, pix_fmt=inp.pix_fmt, fps=inp.fps)
-    enh = make_enhancer(enhancer, smoothing_default=VIDEO_SMOOTHING)
+    enh = make_enhancer(enhancer, video=True)
     if out.output not in (None, "-"):
         src.info.fps = Fraction(inp.fps or 30).limit_denominator(1001)
         src.info.time_base = 1 / src.info.fps
@@ -240,7 +240,7 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
             )
         to_stream = bool(out.output) and is_live_output(out.output)
         dest = None if to_stream else _video_output(inp, out)  # checked before the model loads: mistakes fail fast
-        enh = make_enhancer(enhancer, smoothing_default=VIDEO_SMOOTHING)
+        enh = make_enhancer(enhancer, video=True)
         if report.verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
         stop = threading.Event()
@@ -294,7 +294,7 @@ def _is_stream(spec: str) -> bool:
     return is_live_output(spec)
 
 
-def run_live(spec: str, enhancer: EnhancerOptions, preview: PreviewOptions, *, output=None, overwrite=False, encode=None, source_opts=None, output_opts=None, duration=None, progress=False, verbose=0, smoothing_default=VIDEO_SMOOTHING):
+def run_live(spec: str, enhancer: EnhancerOptions, preview: PreviewOptions, *, output=None, overwrite=False, encode=None, source_opts=None, output_opts=None, duration=None, progress=False, verbose=0):
     """A live source through the enhancer to a preview and/or an output, until q / Ctrl-C /
     ``duration`` seconds / the source gives up. Returns (Stats, the partial recording kept or None).
 
@@ -306,7 +306,7 @@ def run_live(spec: str, enhancer: EnhancerOptions, preview: PreviewOptions, *, o
     preflight(spec)
     stop = threading.Event()
     window = open_sink("preview:window", None, stop=stop, **preview.sink_options()) if preview.preview == "window" else None
-    enh = make_enhancer(enhancer, smoothing_default=smoothing_default)
+    enh = make_enhancer(enhancer, video=True)
     src = open_live_source(spec, **(source_opts or {}))
     try:
         info = src.info

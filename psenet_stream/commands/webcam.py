@@ -9,7 +9,7 @@
 Keys in the window: space = enhanced / original / side by side, s = snapshot, q or Esc = quit.
 A thin alias of the live path of the default command (``psenet-stream /dev/video0
 --preview window``, ``commands.enhance.run_live``) with camera-friendly defaults: a window,
-smoothing 0.5, recordings at --preset ultrafast.
+the video temporal defaults, recordings at --preset ultrafast.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from psenet_stream.commands._common import (
 @preview_options(default="window", bare_flag=False)
 @click.option("-o", "--output", help="Also record to a file (.mp4/.mkv) or publish to rtsp://.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@enhancer_options(smoothing_default=0.5, batch=False, compile_net=False, highlight=False)
+@enhancer_options(smoothing_default=None, batch=False, compile_net=False, highlight=False)
 @click.option("--timeout", "read_timeout", type=float, default=5.0, show_default=True, help="Seconds without frames before the camera counts as lost.")
 @click.option("--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds to connect to the camera / the output server.")
 @click.option("--max-retries", type=click.IntRange(0, None), help="Give up after this many failed reconnects (default: retry forever).")
@@ -62,7 +62,6 @@ def webcam(device, size, fps, input_format, preview: PreviewOptions, output, ove
         source_opts=source_opts,
         output_opts={"open_timeout": connect_timeout, "max_retries": max_retries},
         duration=duration,
-        smoothing_default=0.5,
     )
     write_stats_json(report.stats_json, stats)
     if not report.quiet:

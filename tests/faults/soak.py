@@ -6,7 +6,7 @@
 
 Source: lavfi ``testsrc2=size=1280x720:rate=30,realtime`` through ``open_live_source`` (a
 paced virtual camera: drop-oldest queue, read timeouts). Enhancer: the CPU backend with the
-CLI's defaults (infer size 256, smoothing 0.5, one inference thread). Sink: a null sink
+CLI's video defaults (infer size 256, temporal filtering, one inference thread). Sink: a null sink
 that records latency (capture -> written), or ``--sink file`` (an mp4 through
 VideoFileSink, ultrafast). Every 10 s it samples VmRSS and Threads from
 /proc/self/status, the Python threads, frames and drops; per minute it reports latency
@@ -80,12 +80,12 @@ def _pct(v, q):
 def soak(seconds: float, *, warmup: float = 60.0, sample_every: float = 10.0, source: str = SOURCE, sink: str = "null",
          out_dir: Path | None = None, weights: str | None = None, infer_size: str = "256", log=print) -> dict:
     from psenet_stream import pipeline
-    from psenet_stream.commands._common import VIDEO_SMOOTHING, EnhancerOptions, make_enhancer
+    from psenet_stream.commands._common import EnhancerOptions, make_enhancer
     from psenet_stream.io.live import open_live_source
 
     before_threads = {t.ident for t in threading.enumerate()}
     status0 = proc_status()
-    enh = make_enhancer(EnhancerOptions(weights=weights, backend="cpu", infer_size=str(infer_size)), smoothing_default=VIDEO_SMOOTHING)
+    enh = make_enhancer(EnhancerOptions(weights=weights, backend="cpu", infer_size=str(infer_size)), video=True)
     src = open_live_source(source)
     lat = LatencySink()
     sinks = [lat]

@@ -448,7 +448,7 @@ def _tiny_model():
     return PSENet(), {"sha256": "0" * 64, "path": "x"}
 
 
-@pytest.mark.parametrize("opts", [{"smoothing": 0.7}, {"smoothing": 0.5, "strength": 0.6}, {"smoothing": 0.0, "strength": 1.5}])
+@pytest.mark.parametrize("opts", [{"smoothing": 0.7}, {"smoothing": 0.5, "strength": 0.6}, {"smoothing": 0.0, "strength": 1.5}, {"stabilize": 0.9}, {"smoothing": 0.3, "stabilize": 0.8}])
 def test_gpu_side_gamma_post_processing_equals_the_host_one(opts):
     """The cuda backend runs the Enhancer's post-processing on tensors: same log gamma and
     scene cuts as the numpy path, whatever the batch boundaries."""
@@ -463,7 +463,7 @@ def test_gpu_side_gamma_post_processing_equals_the_host_one(opts):
         got, cuts = _smoothing_run("torch", gammas, smalls, splits, **opts)
         np.testing.assert_allclose(got, ref, atol=1e-5)
         assert cuts == ref_cuts
-    if opts["smoothing"]:
+    if opts.get("smoothing") or opts.get("stabilize"):
         assert ref_cuts == 1
 
 
