@@ -46,7 +46,8 @@ bench: install data
 	$(PY) -m psenet_stream bench --json out/bench.json
 
 train: install data
-	$(PY) -m psenet_stream train --data $(DATA_DIR)/train --out runs/default
+	$(PY) -m psenet_stream train --objective pairs --family camera --data $(DATA_DIR)/train --out runs/default \
+	    --steps 3880 --batch 32 --lr 1e-3 --val-every 200 --val-count 10 --threads 1 --ev-under=-3,-0.25 --ev-over=0.25,2.5 --p-clean 0.25
 
 eval: install data
 	$(PY) -m psenet_stream eval --data $(DATA_DIR)/test --compare
