@@ -14,10 +14,12 @@ from psenet_stream.model import GammaOnly
 from psenet_stream.paths import cache_dir
 
 
-def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4) -> float:
+def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4, weights_sha256: str | None = None) -> float:
     """Export the gamma network with dynamic batch/height/width; return the parity error.
 
     The example batch is 2: a batch of 1 would make the exporter specialise the batch dim.
+    ``weights_sha256`` is recorded in the file's metadata (``weights_sha256``), which lets a
+    model shipped beside its weights be used without exporting again (``shipped_onnx``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,8 +54,30 @@ def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4)
         if not err <= atol:
             tmp.unlink(missing_ok=True)
             raise BackendError(f"ONNX export parity check failed: max |diff| {err:.3g} > {atol}", "report this as a bug")
+    if weights_sha256:
+        import onnx
+
+        proto = onnx.load(str(tmp))
+        onnx.helper.set_model_props(proto, {"weights_sha256": weights_sha256})
+        onnx.save(proto, str(tmp))
     tmp.replace(path)
     return err
+
+
+def shipped_onnx(meta: dict) -> Path | None:
+    """The ONNX file shipped beside a weight file (``default.pt`` -> ``default.onnx``), if it
+    exists and its metadata names these exact weights; else None (then it is exported once)."""
+    weights, sha = meta.get("path"), meta.get("sha256")
+    if not weights or not sha:
+        return None
+    cand = Path(weights).with_suffix(".onnx")
+    if not cand.is_file():
+        return None
+    try:
+        props = _session(cand, 1).get_modelmeta().custom_metadata_map
+    except BackendError:  # unreadable: fall back to exporting a fresh copy into the cache
+        return None
+    return cand if props.get("weights_sha256") == sha else None
 
 
 def onnx_parity(net, path, shapes=((1, 3, 61, 97), (3, 3, 128, 72))) -> float:
@@ -99,6 +123,8 @@ class OnnxBackend(Backend):
 
     def __init__(self, model, meta, onnx_path: str | Path | None = None, threads: int | None = None):
         super().__init__(model, meta)
+        if onnx_path is None:
+            onnx_path = shipped_onnx(meta)
         if onnx_path is None:
             key = meta.get("sha256", "nohash")[:16]
             onnx_path = cache_dir() / f"psenet-{key}-torch{torch.__version__.split('+')[0]}-v2.onnx"

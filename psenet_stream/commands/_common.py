@@ -39,9 +39,22 @@ VIDEO_STABILIZE = 0.9
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """Messages on stderr, no prefixes: -q warnings only, default info, -vv debug."""
+    """The package's messages on stderr, no prefixes: -q warnings only, default info, -vv debug.
+
+    Only the project's loggers (``psenet_stream`` and the trainer's ``train``) are configured,
+    one handler each, reused: the root logger is left alone, so libraries' info chatter (e.g.
+    the ONNX exporter's) stays quiet."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    for name in ("psenet_stream", "train"):
+        log = logging.getLogger(name)
+        handler = next((h for h in log.handlers if getattr(h, "psenet_cli", False)), None)
+        if handler is None:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.psenet_cli = True
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            log.addHandler(handler)
+        handler.setStream(sys.stderr)  # the current stderr (a test runner may have swapped it)
+        log.setLevel(level)
 
 
 class StatusLine:

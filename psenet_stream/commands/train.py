@@ -55,12 +55,11 @@ def data(dest: str | None, force: bool) -> None:
     DEST/clips/   real video clips     DEST/MANIFEST.json  files, sources, licences, sha256
     Downloads are checked against pinned sha256 sums; a second run only verifies.
     """
-    import logging
-
     from psenet_stream import paths
+    from psenet_stream.commands._common import setup_logging
 
     fetch = trainer("data_fetch").fetch
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging()
     dest = dest or str(paths.data_dir())
     m = fetch(dest, force=force)
     c = m["counts"]
