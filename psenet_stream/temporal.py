@@ -35,6 +35,7 @@ import torch
 from psenet_stream.curve import LOG_GAMMA_RANGE
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
+_LEVEL_STRIDE = 4  # the output level is a mean: every 4th pixel each way estimates it well, 16x cheaper
 
 
 class GammaPost:
@@ -103,7 +104,8 @@ class GammaPost:
         return lg
 
     def _stabilize_numpy(self, lg: np.ndarray, small: np.ndarray) -> np.ndarray:
-        level = float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - small, 0.0) ** np.exp(lg))).sum(0).mean())
+        sub, lsub = small[:, ::_LEVEL_STRIDE, ::_LEVEL_STRIDE], lg[:, ::_LEVEL_STRIDE, ::_LEVEL_STRIDE]
+        level = float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - sub, 0.0) ** np.exp(lsub))).sum(0).mean())
         if self._level is None:
             self._level = level
             return lg
@@ -150,7 +152,8 @@ class GammaPost:
     def _stabilize_torch(self, lg: torch.Tensor, small: torch.Tensor, cut: torch.Tensor) -> None:
         """The stabilizer on device tensors, in place, with no host synchronisation."""
         w = torch.tensor(_LUMA, device=lg.device).reshape(1, 3, 1, 1)
-        levels = (w * (1.0 - (1.0 - small).clamp_min(0) ** lg.exp())).sum(1).mean(dim=(1, 2))
+        k = _LEVEL_STRIDE
+        levels = (w * (1.0 - (1.0 - small[:, :, ::k, ::k]).clamp_min(0) ** lg[:, :, ::k, ::k].exp())).sum(1).mean(dim=(1, 2))
         b = self.stabilize
         level = self._level if torch.is_tensor(self._level) else (None if self._level is None else torch.tensor(float(self._level), device=lg.device))
         for i in range(lg.shape[0]):
