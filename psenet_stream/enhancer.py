@@ -45,7 +45,7 @@ from psenet_stream.curve import (  # noqa: F401  (LOG_GAMMA_RANGE, MIN_SIDE re-e
     working_size,
 )
 from psenet_stream.errors import UsageError
-from psenet_stream.temporal import GammaPost
+from psenet_stream.temporal import GammaPost, GammaReuse
 
 log = logging.getLogger("psenet_stream")
 
@@ -58,6 +58,7 @@ class Options:
     strength: float = 1.0  # 0 = identity, 1 = the model's correction, up to 4 exaggerates
     smoothing: float = 0.0  # EMA weight of the previous frame's log gamma, in [0, 1); 0 = off
     stabilize: float = 0.0  # EMA weight of the global output level (temporal.GammaPost), in [0, 1); 0 = off
+    gamma_every: int = 1  # host backends: run the network at most every this many frames when nothing changes (temporal.GammaReuse)
     scene_cut: float = 0.12  # mean |small frame difference| above which smoothing restarts
     # >= 1 disables highlight protection. 0.95 keeps near-white noise at 1.9 LSB from a 1.1 LSB input
     # (43-46 LSB unprotected) and costs <= 0.13 dB on over-exposed inputs (docs/EVALUATION.md)
@@ -76,6 +77,8 @@ class Options:
             raise UsageError(f"strength {self.strength} out of range", "use a value between 0 (off) and 1 (full); up to 4 exaggerates")
         if not 0.0 <= self.smoothing < 1.0:
             raise UsageError(f"smoothing {self.smoothing} out of range", "use a value in [0, 1): 0 is off, 0.8 is strong")
+        if not isinstance(self.gamma_every, int) or not 1 <= self.gamma_every <= 64:
+            raise UsageError(f"gamma_every {self.gamma_every!r} out of range", "use a whole number from 1 (every frame) to 64")
         if not 0.0 <= self.stabilize < 1.0:
             raise UsageError(f"stabilize {self.stabilize} out of range", "use a value in [0, 1): 0 is off, 0.9 holds the exposure steady")
 
@@ -105,6 +108,7 @@ class Enhancer:
         self.options.validate()
         o = self.options
         self.post = GammaPost(strength=o.strength, smoothing=o.smoothing, stabilize=o.stabilize, scene_cut=o.scene_cut)
+        self.reuse = GammaReuse(every=o.gamma_every)
         self._lut: GammaLUT | None = None
         caps = backend.capabilities
         # the path is picked once: whole frames on the backend's device, or network on the
@@ -137,6 +141,7 @@ class Enhancer:
     def reset(self) -> None:
         """Forget temporal state (call between unrelated clips)."""
         self.post.reset()
+        self.reuse.reset()
 
     @property
     def scene_cuts(self) -> int:
@@ -240,7 +245,7 @@ class Enhancer:
             interp = cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=interp) for f in frames])
         small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
-        lg = self.post(self.backend.predict_gamma(small), small)
+        lg = self.post(self.reuse(self.backend.predict_gamma, small), small)
         return list(np.ascontiguousarray(lg.transpose(0, 2, 3, 1)))
 
     def apply(self, frame: np.ndarray, plan) -> np.ndarray:

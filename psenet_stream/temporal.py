@@ -163,3 +163,55 @@ class GammaPost:
             shift = torch.where(cut[i], torch.zeros_like(c), torch.log(torch.log1p(-t) / torch.log1p(-c)))
             lg[i] = (lg[i] + shift).clamp(*LOG_GAMMA_RANGE)
         self._level = level
+
+
+class GammaReuse:
+    """Runs the network only when its answer may have changed (host backends).
+
+    ``__call__(predict, small)``: ``small`` (N, 3, h, w) float32 frames in order, ``predict``
+    the network on a batch of them. A frame is sent to the network when it is the first, when
+    its size changed, when ``every`` frames have passed since the last prediction, or when it
+    differs from the frame of the last prediction by more than ``change`` (mean absolute
+    difference at the working size: motion, a brightness change, a cut); otherwise it reuses
+    that prediction's gamma. The post-processing (``GammaPost``) still runs on every frame with
+    its own small frame, so the stabilizer follows the real level. ``every`` 1 is off.
+    """
+
+    def __init__(self, every: int = 1, change: float = 0.02):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every, self.change = int(every), float(change)
+        self.reset()
+
+    def reset(self) -> None:
+        self._gamma: np.ndarray | None = None  # the last prediction (3, h, w)
+        self._key: np.ndarray | None = None  # the frame it was made from
+        self._age = 0
+        self.predicted = 0
+        self.reused = 0
+
+    def __call__(self, predict, small: np.ndarray) -> np.ndarray:
+        if self.every <= 1:
+            self.predicted += len(small)
+            return predict(small)
+        src = []  # per frame: index into the predicted batch, or -1 for the carried-over gamma
+        picked: list[int] = []
+        key, age = self._key, self._age
+        for i, s in enumerate(small):
+            fresh = key is None or key.shape != s.shape or age + 1 >= self.every or float(np.abs(s - key).mean()) > self.change
+            if fresh:
+                picked.append(i)
+                key, age = s, 0
+            else:
+                age += 1
+            src.append(len(picked) - 1)
+        gamma = predict(small[picked]) if picked else np.empty((0, *small.shape[1:]), np.float32)
+        out = np.empty(small.shape, np.float32)
+        for i, j in enumerate(src):
+            out[i] = gamma[j] if j >= 0 else self._gamma
+        if picked:
+            self._gamma = gamma[-1].copy()
+        self._key, self._age = key, age
+        self.predicted += len(picked)
+        self.reused += len(small) - len(picked)
+        return out

@@ -183,6 +183,7 @@ class EnhancerOptions:
     strength: float = 1.0
     smoothing: float | None = None
     stabilize: float | None = None
+    gamma_every: int = 1
     no_highlight_protection: bool = False
     threads: int | None = None
 
@@ -208,6 +209,13 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
             type=click.FloatRange(0, 0.99),
             default=None,
             help=f"Hold the exposure steady over time, 0..0.99 (default {VIDEO_STABILIZE} for video, 0 for images); cuts are followed at once.",
+        ),
+        click.option(
+            "--gamma-every",
+            type=click.IntRange(1, 64),
+            default=1,
+            show_default=True,
+            help="CPU backends: run the network at most every K frames while the picture barely changes (motion, a brightness change or a cut run it at once).",
         ),
         click.option("--no-highlight-protection", is_flag=True, hidden=not highlight, help="Let darkening gammas act up to pure white (noisier highlights)."),
         click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: half the cores, at least 1; decode and encode run beside it)."),
@@ -290,6 +298,7 @@ def make_enhancer(opts: EnhancerOptions, *, video: bool):
         "strength": opts.strength,
         "smoothing": (VIDEO_SMOOTHING if video else 0.0) if opts.smoothing is None else opts.smoothing,
         "stabilize": (VIDEO_STABILIZE if video else 0.0) if opts.stabilize is None else opts.stabilize,
+        "gamma_every": opts.gamma_every if video else 1,
     }
     if opts.no_highlight_protection:
         kw["highlight_knee"] = 1.0

@@ -62,3 +62,26 @@ def test_numpy_and_torch_paths_agree(batches):
         i += n
     np.testing.assert_allclose(np.concatenate(outs_h), np.concatenate(outs_d), atol=2e-5)
     assert host.scene_cuts == dev.scene_cuts == 1
+
+
+def test_gamma_reuse_runs_the_network_only_when_needed():
+    from psenet_stream.temporal import GammaReuse
+
+    calls = []
+
+    def net(x):
+        calls.append(len(x))
+        return np.exp(x.mean(axis=(1, 2, 3), keepdims=True) * np.ones_like(x))
+
+    base = _scene(0)
+    frames = np.stack([base] * 6 + [base * 0.5] + [base * 0.5 + 0.001] * 5)  # a brightness change at 6
+    r = GammaReuse(every=4)
+    out = np.concatenate([r(net, frames[:5]), r(net, frames[5:])])
+    # predicted: 0, 4 (the interval), 6 (the change), 10 (the interval again)
+    assert r.predicted == 4 and r.reused == 8 and calls == [2, 2]
+    ref = net(frames)
+    for i, src in enumerate([0, 0, 0, 0, 4, 4, 6, 6, 6, 6, 10, 10]):
+        np.testing.assert_allclose(out[i], ref[src], rtol=1e-6)
+    off = GammaReuse(every=1)
+    np.testing.assert_allclose(off(net, frames), ref, rtol=1e-6)
+    assert off.predicted == 12 and off.reused == 0
