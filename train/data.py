@@ -1,6 +1,7 @@
 """Training photos: discovery, preloading, random crops and synthetic exposure errors.
 
-Layouts (REFERENCE.md 3), detected from the folder given to ``--data``:
+Layouts (the folder names the official PSENet code's data loader expects), detected from the
+folder given to ``--data``:
 
 * any folder of images, searched recursively: well-exposed photos; synthetic exposure
   errors (linear light, ``ops.expose``) turn them into training inputs;
@@ -21,20 +22,17 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from psenet_stream.curve import shrink_to_long_side
 from psenet_stream.errors import InputError
+from psenet_stream.io.specs import IMAGE_EXTENSIONS, list_images
 from psenet_stream.ops import expose
 from psenet_stream.synthesis import CameraModel, degrade
 
-EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
 
 def find_images(root: str | Path) -> list[Path]:
-    root = Path(root)
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in EXTS and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    """Images under ``root``, recursively (``io.specs.list_images``: the one extension table;
+    hidden files and folders skipped; linked folders not entered), in sorted path order."""
+    return sorted(list_images(Path(root)))
 
 
 def detect_layout(root: str | Path) -> tuple[str, list[Path]]:
@@ -58,7 +56,7 @@ def detect_layout(root: str | Path) -> tuple[str, list[Path]]:
     files = find_images(root)
     if not files:
         raise InputError(
-            f"no images in {root} (looked for {', '.join(sorted(EXTS))}, recursively)",
+            f"no images in {root} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)",
             "pass a folder of photos to --data, e.g. DIR/train after psenet-stream data --dest DIR",
         )
     return "folder", files
@@ -72,10 +70,7 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> torch.Tensor:
     img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise InputError(f"cannot decode image {path}", "remove the file or convert it to PNG/JPEG")
-    h, w = img.shape[:2]
-    if max_side and max(h, w) > max_side:
-        s = max_side / max(h, w)
-        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    img = shrink_to_long_side(img, max_side)
     return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1])).permute(2, 0, 1).contiguous()
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from psenet_stream.commands._common import StatusLine
 from psenet_stream.errors import InputError, UserError
 from psenet_stream.model import PSENet
 from psenet_stream.ops import psnr
@@ -32,33 +32,6 @@ from train.references import make_references
 
 # settings that may differ when resuming (everything else comes from the checkpoint)
 RESUME_OVERRIDES = ("out", "steps", "epochs", "minutes", "resume", "val_every", "log_every", "threads", "device")
-
-
-class Progress:
-    """One stderr line, rewritten in place on a terminal; a plain line every interval otherwise."""
-
-    def __init__(self, total: int, enabled: bool = True):
-        self.total, self.enabled = total, enabled
-        self.tty = enabled and sys.stderr.isatty()
-        self.last_print = 0.0
-
-    def update(self, text: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.time()
-        if self.tty:
-            if force or now - self.last_print > 0.2:
-                sys.stderr.write("\r" + text[:150].ljust(150))
-                sys.stderr.flush()
-                self.last_print = now
-        elif force or now - self.last_print > 15:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
-            self.last_print = now
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
 
 
 def _load_set(files: list[Path], max_side: int) -> list[torch.Tensor]:
@@ -300,7 +273,8 @@ class Trainer:
         if self.step == 0 and self.val_pairs:
             base = sum(float(psnr(x, r)) for x, r in self.val_pairs) / len(self.val_pairs)
             self.log({"step": 0, "val_input_psnr": base, "n_train": len(self.train_files), "n_val_pairs": len(self.val_pairs)})
-        bar = Progress(total, self.progress_enabled)
+        # on a terminal: one line rewritten in place (5 Hz); elsewhere (a log file): a plain line every 15 s
+        bar = StatusLine(self.progress_enabled, interval=0.2, plain_interval=15.0, width=150)
         deadline = time.time() + cfg.minutes * 60 if cfg.minutes else None
         window: list[tuple[float, int]] = []
         acc: dict[str, float] = {}
