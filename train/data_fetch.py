@@ -37,13 +37,13 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from train import photo_sources
 from psenet_stream.checksum import file_sha256 as sha256_file
 from psenet_stream.curve import shrink_to_long_side
 from psenet_stream.errors import InputError, PsenetError
+from train import photo_sources
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +209,6 @@ TEST_SET = TEST_SET | photo_sources.TEST_SET
 # --- helpers ------------------------------------------------------------------------------
 
 
-
-
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -370,6 +368,167 @@ def _manifest_ok(dest: Path) -> bool:
     return True
 
 
+@dataclass
+class _Build:
+    """A data folder being built: the manifest's file list and source table, filled step by step."""
+
+    dest: Path
+    files: list[dict] = field(default_factory=list)
+    sources: dict[str, dict] = field(default_factory=dict)
+
+    def add(self, path: Path, kind: str, source: str, member: str, **extra) -> None:
+        """List a written file with its origin, licence, sha256 and size."""
+        self.files.append(
+            {
+                "path": str(path.relative_to(self.dest)),
+                "kind": kind,
+                "source": source,
+                "member": member,
+                "license": LICENSES[source],
+                "sha256": sha256_file(path),
+                "size": path.stat().st_size,
+                **extra,
+            }
+        )
+
+    def add_license(self, src: Path, name: str, source: str, member: str) -> None:
+        """Copy a licence text into DEST/licenses/<name> and list it."""
+        lic = self.dest / "licenses" / name
+        shutil.copyfile(src, lic)
+        self.add(lic, "license", source, member)
+
+
+def _fresh_folders(dest: Path) -> Path:
+    """Empty train/test/clips/licenses folders under ``dest`` (the downloads are kept); returns
+    the downloads folder."""
+    downloads = dest / "_downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    for sub in ("train", "test", "clips", "licenses"):
+        d = dest / sub
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+    return downloads
+
+
+def _take_debs(build: _Build, root: Path, downloads: Path) -> None:
+    """Download, check and unpack every pinned Debian package into ``root``; keep their licences."""
+    for pkg, (version, fname, sha) in DEBS.items():
+        _extract_deb(_apt_download(pkg, downloads), root)
+        build.sources[pkg] = {
+            "kind": "debian",
+            "package": pkg,
+            "version": version,
+            "file": fname,
+            "sha256": sha,
+            "how": f"apt-get download {pkg}={version}",
+        }
+        cp = root / "usr/share/doc" / pkg / "copyright"
+        if cp.is_file():
+            build.add_license(cp, f"{pkg}.copyright", pkg, str(cp.relative_to(root)))
+        for member, lic_name in photo_sources.EXTRA_LICENSES.get(pkg, ()):  # e.g. a credits file
+            build.add_license(root / member, lic_name, pkg, member)
+
+
+def _take_skimage(build: _Build) -> Path:
+    """Record the installed scikit-image as a source; returns its data folder."""
+    import skimage
+
+    skdir = Path(skimage.__file__).parent / "data"
+    build.sources["scikit-image"] = {
+        "kind": "wheel (installed)",
+        "package": "scikit-image",
+        "version": skimage.__version__,
+        "how": "files in skimage/data",
+    }
+    if (skdir / "README.txt").is_file():
+        build.add_license(skdir / "README.txt", "scikit-image-data-README.txt", "scikit-image", "skimage/data/README.txt")
+    return skdir
+
+
+def _take_scipy(build: _Build, downloads: Path) -> bytes | None:
+    """face.dat from the scipy wheel (recorded as a source), or None when pip cannot get it."""
+    face = _scipy_face(downloads)
+    if face is not None:
+        build.sources["scipy"] = {
+            "kind": "wheel",
+            "package": "scipy",
+            "version": "1.9.3",
+            "how": f"pip download {SCIPY_SPEC} --no-deps; {SCIPY_FACE_MEMBER}",
+        }
+    return face
+
+
+def _photo_bytes(source: str, member: str, root: Path, skdir: Path, face: bytes | None) -> tuple[bytes, tuple[int, int] | None] | None:
+    """(the photo's bytes, the raw RGB shape for scipy's face.dat or None), or None to skip it."""
+    if source in DEBS:
+        if not (root / member.partition(photo_sources.RCC_SEP)[0]).is_file():
+            downloads = root.parent  # the packages are unpacked inside DEST/_downloads
+            raise ChecksumError(f"{member} is missing from the {source} package", f"delete {downloads} and rerun psenet-stream data")
+        return photo_sources.read_member(root, member), None
+    if source == "scikit-image":
+        p = skdir / member
+        if not p.is_file():
+            log.warning("warning: %s is not bundled with this scikit-image; skipped", member)
+            return None
+        return p.read_bytes(), None
+    return None if face is None else (face, (768, 1024))  # scipy
+
+
+def _check_photo(name: str, source: str, member: str, data: bytes, skimage_version: str) -> None:
+    """Stop on a photo that differs from its pinned sha256; another scikit-image release may
+    re-encode a bundled file, so for those a warning is enough."""
+    want = MEMBER_SHA256.get(name)
+    if want is None or sha256_bytes(data) == want:
+        return
+    if source == "scikit-image":
+        log.warning("warning: %s differs from the pinned copy (scikit-image %s); using it anyway", member, skimage_version)
+    else:
+        _check_member(name, data)
+
+
+def _take_photos(build: _Build, root: Path, skdir: Path, face: bytes | None) -> None:
+    """Every selected photo, checked, resized if needed, into DEST/train or DEST/test (TEST_SET)."""
+    for name, (source, member) in PHOTOS.items():
+        got = _photo_bytes(source, member, root, skdir, face)
+        if got is None:
+            continue
+        data, raw = got
+        _check_photo(name, source, member, data, build.sources["scikit-image"]["version"])
+        split = "test" if name in TEST_SET else "train"
+        path = _decode_resize_write(name, data, build.dest / split, raw)
+        build.add(path, split, source, member, tag=photo_sources.tag_of(name))
+
+
+def _take_clips(build: _Build, root: Path) -> None:
+    """The video clips, gunzipped where packaged as .gz, checked, into DEST/clips."""
+    for name, (source, member) in CLIPS.items():
+        p = root / member
+        data = gzip.decompress(p.read_bytes()) if member.endswith(".gz") else p.read_bytes()
+        _check_member(name, data)
+        out = build.dest / "clips" / name
+        out.write_bytes(data)
+        build.add(out, "clip", source, member)
+
+
+def _write_manifest(build: _Build) -> dict:
+    """DEST/MANIFEST.json (written under a temporary name, then renamed); returns it."""
+    files = build.files
+    manifest = {
+        "recipe": RECIPE,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "max_side": MAX_SIDE,
+        "sources": build.sources,
+        "counts": {k: sum(1 for f in files if f["kind"] == k) for k in ("train", "test", "clip", "license")},
+        "tags": {k: {t: sum(1 for f in files if f["kind"] == k and f.get("tag") == t) for t in photo_sources.TAGS} for k in ("train", "test")},
+        "files": files,
+    }
+    tmpm = build.dest / "MANIFEST.json.partial"
+    tmpm.write_text(json.dumps(manifest, indent=1))
+    tmpm.replace(build.dest / "MANIFEST.json")
+    return manifest
+
+
 def fetch(dest: str | Path, force: bool = False) -> dict:
     """Build (or verify) the data folder; returns the manifest dict."""
     import numpy as np  # noqa: F401  (cv2 needs it; fail early if missing)
@@ -379,126 +538,15 @@ def fetch(dest: str | Path, force: bool = False) -> dict:
     if not force and _manifest_ok(dest):
         log.info("data already in %s (verified)", dest)
         return json.loads((dest / "MANIFEST.json").read_text())
-
-    downloads = dest / "_downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    for sub in ("train", "test", "clips", "licenses"):
-        d = dest / sub
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-
-    files: list[dict] = []
-    sources: dict[str, dict] = {}
-
-    def add(path: Path, kind: str, source: str, member: str) -> None:
-        files.append(
-            {
-                "path": str(path.relative_to(dest)),
-                "kind": kind,
-                "source": source,
-                "member": member,
-                "license": LICENSES[source],
-                "sha256": sha256_file(path),
-                "size": path.stat().st_size,
-            }
-        )
-
+    downloads = _fresh_folders(dest)
+    build = _Build(dest)
     with tempfile.TemporaryDirectory(dir=downloads) as tmp:
-        root = Path(tmp)
-        for pkg, (version, fname, sha) in DEBS.items():
-            deb = _apt_download(pkg, downloads)
-            _extract_deb(deb, root)
-            sources[pkg] = {
-                "kind": "debian",
-                "package": pkg,
-                "version": version,
-                "file": fname,
-                "sha256": sha,
-                "how": f"apt-get download {pkg}={version}",
-            }
-            cp = root / "usr/share/doc" / pkg / "copyright"
-            if cp.is_file():
-                lic = dest / "licenses" / f"{pkg}.copyright"
-                shutil.copyfile(cp, lic)
-                add(lic, "license", pkg, str(cp.relative_to(root)))
-            for member, lic_name in photo_sources.EXTRA_LICENSES.get(pkg, ()):  # e.g. a credits file
-                shutil.copyfile(root / member, dest / "licenses" / lic_name)
-                add(dest / "licenses" / lic_name, "license", pkg, member)
-
-        import skimage
-
-        skdir = Path(skimage.__file__).parent / "data"
-        sources["scikit-image"] = {
-            "kind": "wheel (installed)",
-            "package": "scikit-image",
-            "version": skimage.__version__,
-            "how": "files in skimage/data",
-        }
-        if (skdir / "README.txt").is_file():
-            lic = dest / "licenses" / "scikit-image-data-README.txt"
-            shutil.copyfile(skdir / "README.txt", lic)
-            add(lic, "license", "scikit-image", "skimage/data/README.txt")
-
-        face = _scipy_face(downloads)
-        if face is not None:
-            sources["scipy"] = {
-                "kind": "wheel",
-                "package": "scipy",
-                "version": "1.9.3",
-                "how": f"pip download {SCIPY_SPEC} --no-deps; {SCIPY_FACE_MEMBER}",
-            }
-
-        for name, (source, member) in PHOTOS.items():
-            if source in DEBS:
-                p = root / member.partition(photo_sources.RCC_SEP)[0]
-                if not p.is_file():
-                    raise ChecksumError(
-                        f"{member} is missing from the {source} package", f"delete {downloads} and rerun psenet-stream data"
-                    )
-                data = photo_sources.read_member(root, member)
-                raw = None
-            elif source == "scikit-image":
-                p = skdir / member
-                if not p.is_file():
-                    log.warning("warning: %s is not bundled with this scikit-image; skipped", member)
-                    continue
-                data = p.read_bytes()
-                raw = None
-            else:  # scipy
-                if face is None:
-                    continue
-                data, raw = face, (768, 1024)
-            want = MEMBER_SHA256.get(name)
-            if want is not None and sha256_bytes(data) != want:
-                if source == "scikit-image":  # another scikit-image release may re-encode a file
-                    log.warning("warning: %s differs from the pinned copy (scikit-image %s); using it anyway", member, skimage.__version__)
-                else:
-                    _check_member(name, data)
-            split = "test" if name in TEST_SET else "train"
-            path = _decode_resize_write(name, data, dest / split, raw)
-            add(path, split, source, member)
-            files[-1]["tag"] = photo_sources.tag_of(name)
-
-        for name, (source, member) in CLIPS.items():
-            p = root / member
-            data = gzip.decompress(p.read_bytes()) if member.endswith(".gz") else p.read_bytes()
-            _check_member(name, data)
-            out = dest / "clips" / name
-            out.write_bytes(data)
-            add(out, "clip", source, member)
-
-    manifest = {
-        "recipe": RECIPE,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "max_side": MAX_SIDE,
-        "sources": sources,
-        "counts": {k: sum(1 for f in files if f["kind"] == k) for k in ("train", "test", "clip", "license")},
-        "tags": {k: {t: sum(1 for f in files if f["kind"] == k and f.get("tag") == t) for t in photo_sources.TAGS} for k in ("train", "test")},
-        "files": files,
-    }
-    tmpm = dest / "MANIFEST.json.partial"
-    tmpm.write_text(json.dumps(manifest, indent=1))
-    tmpm.replace(dest / "MANIFEST.json")
+        root = Path(tmp)  # the unpacked Debian packages
+        _take_debs(build, root, downloads)
+        skdir = _take_skimage(build)
+        face = _take_scipy(build, downloads)
+        _take_photos(build, root, skdir, face)
+        _take_clips(build, root)
+    manifest = _write_manifest(build)
     log.info("wrote %s in %.1f s: %s", dest, time.time() - t0, manifest["counts"])
     return manifest
