@@ -4,7 +4,8 @@ Progressive strategy ("previous output" candidate)
 --------------------------------------------------
 The paper (Sec. 3.2, Fig. 8) says the candidate set holds the model's output *from the
 previous epoch*. The official code does not cache anything per epoch: it recomputes the
-output with the *current* weights and trains with a one-batch delay (REFERENCE.md 2.2):
+output with the *current* weights and trains with a one-batch delay (the official
+framework.py; the stored batch is never reset, so only the run's very first batch is skipped):
 
     step n:  pgt_n = select(x_n, model_{W_n}(x_n), refs_n)            # no gradient
              loss  = MSE(model_{W_n}(x_{n-1}), pgt_{n-1}) + alpha TV  # the batch before

@@ -4,7 +4,8 @@ Reference = 1 - (1 - I) ** gamma (the network's own output mapping). N are brigh
 log gamma stratified over [0, 3]: [0, 3] cut into N equal bins and reference i drawn
 uniformly inside bin i. N are darker, with log gamma stratified the same way over [-2, 0].
 (The official code stratifies only the brighter side; for N > 1 its darker side multiplies
-instead of adding the bin offset, REFERENCE.md 2.1. For N = 1 both are U(0,3) and U(-2,0).)
+instead of adding the bin offset, so its darker references are not stratified. For N = 1 both
+are U(0,3) and U(-2,0), and N = 1 is what every shipped official config uses.)
 Drawn fresh per image and per training step.
 """
 
