@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from psenet_stream.curve import shrink_to_long_side
+from psenet_stream.curve import fit_long_side, shrink_to_long_side
 from psenet_stream.errors import InputError
 from psenet_stream.io.specs import IMAGE_EXTENSIONS, list_images
 from psenet_stream.ops import expose
@@ -159,11 +159,9 @@ def validation_set(images: list[torch.Tensor], side: int, evs: tuple[float, ...]
     for img in images:
         ref = img.float().div(255.0).unsqueeze(0)
         h, w = ref.shape[-2:]
-        if max(h, w) > side:
-            s = side / max(h, w)
-            ref = F.interpolate(
-                ref, size=(max(2, round(h * s)), max(2, round(w * s))), mode="bilinear", align_corners=False, antialias=True
-            ).clamp(0, 1)
+        if max(h, w) > side:  # bilinear with antialiasing (the tensors are float), each side >= 2
+            sh, sw = fit_long_side(h, w, side)
+            ref = F.interpolate(ref, size=(max(2, sh), max(2, sw)), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
         for ev in evs:
             pairs.append((expose(ref, float(ev)), ref))
     return pairs
