@@ -87,26 +87,8 @@ def _label(base: str, infer_size, knee, sweep_size: bool, sweep_knee: bool) -> s
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the tables as Markdown.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def evaluate(
-    data,
-    paired,
-    weights,
-    compare,
-    infer_sizes,
-    knees,
-    long_side,
-    limit,
-    families,
-    backend,
-    threads,
-    clips,
-    smoothings,
-    flicker_evs,
-    max_frames,
-    videos,
-    video_long_side,
-    json_out,
-    md_out,
-    quiet,
+    data, paired, weights, compare, infer_sizes, knees, long_side, limit, families, backend,
+    threads, clips, smoothings, flicker_evs, max_frames, videos, video_long_side, json_out, md_out, quiet,
 ):
     """Evaluate exposure correction: PSNR, SSIM, clipped pixels and the paper's score.
 
@@ -135,16 +117,13 @@ def evaluate(
             log.warning("note: %s", n)
         result = _header(notes)
         md: list[str] = []
-        if data or paired:
-            methods = _methods(nets, compare, sizes, knee_list, backend)
-            if data:
-                for fam in families or ev.FAMILIES:
-                    key = "synthetic" if fam == "linear" else f"synthetic_{fam}"
-                    result[key], text = _synthetic(methods, data, limit, long_side, progress, fam)
-                    md.append(text)
-            if paired:
-                result["paired"], text = _paired(methods, paired, limit, long_side, progress)
-                md.append(text)
+        methods = _methods(nets, compare, sizes, knee_list, backend) if data or paired else []
+        for fam in (families or ev.FAMILIES) if data else ():
+            result["synthetic" if fam == "linear" else f"synthetic_{fam}"], text = _synthetic(methods, data, limit, long_side, progress, fam)
+            md.append(text)
+        if paired:
+            result["paired"], text = _paired(methods, paired, limit, long_side, progress)
+            md.append(text)
         if videos:
             result["video"], text = _video(videos, nets, compare, sizes[0], backend, max_frames, video_long_side, progress)
             md.append(text)

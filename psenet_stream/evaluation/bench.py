@@ -105,7 +105,9 @@ def synthetic_scene(w: int, h: int, n: int, seed: int = 0) -> np.ndarray:
 def default_clip() -> Path | None:
     clips_dir = paths.clips_dir()
     if clips_dir.is_dir():
-        clips = sorted(p for p in clips_dir.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
+        from psenet_stream.io.specs import is_video_path
+
+        clips = sorted(p for p in clips_dir.iterdir() if is_video_path(p))
         for pref in ("vtest.avi", "tree.avi"):
             for p in clips:
                 if p.name == pref:

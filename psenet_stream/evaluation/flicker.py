@@ -22,7 +22,7 @@ import numpy as np
 
 from psenet_stream.curve import shrink_to_long_side
 
-__all__ = ["FlickerMeter", "decode_frames", "delta_stats", "measure_flicker"]
+__all__ = ["FlickerMeter", "decode_frames", "delta_stats", "mean_luma", "measure_flicker"]
 
 
 def delta_stats(series: Iterable[float]) -> dict[str, float]:
@@ -34,7 +34,8 @@ def delta_stats(series: Iterable[float]) -> dict[str, float]:
     return {"mean_abs_delta": float(np.abs(d).mean()), "std_delta": float(d.std()), "mean": float(s.mean())}
 
 
-def _mean_luma_255(frame: np.ndarray) -> float:
+def mean_luma(frame: np.ndarray) -> float:
+    """Mean BT.709 luma of a uint8 (H, W, 3) RGB frame, in 8-bit levels."""
     f = frame.astype(np.float32)
     return float((0.2126 * f[..., 0] + 0.7152 * f[..., 1] + 0.0722 * f[..., 2]).mean())
 
@@ -48,8 +49,8 @@ class FlickerMeter:
         self.log_gamma: list[float] = []
 
     def update(self, frame_in: np.ndarray, frame_out: np.ndarray, log_gamma: np.ndarray | None = None) -> None:
-        self.luma_in.append(_mean_luma_255(frame_in))
-        self.luma_out.append(_mean_luma_255(frame_out))
+        self.luma_in.append(mean_luma(frame_in))
+        self.luma_out.append(mean_luma(frame_out))
         if log_gamma is not None:
             self.log_gamma.append(float(np.mean(log_gamma)))
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from psenet_stream.evaluation import metrics
+from psenet_stream.evaluation.flicker import mean_luma
 
 Frames = Sequence[np.ndarray]
 MethodFactory = Callable[[], Callable[[np.ndarray], np.ndarray]]
@@ -57,11 +58,6 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("hunt", "hunt"),
     Variant("step", "step", -2.0),
 )
-
-
-def mean_luma(frame: np.ndarray) -> float:
-    f = frame.astype(np.float32)
-    return float((0.2126 * f[..., 0] + 0.7152 * f[..., 1] + 0.0722 * f[..., 2]).mean())
 
 
 def flicker(lumas: Sequence[float]) -> float:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from psenet_stream.evaluation import video as vq
 from psenet_stream.commands.evaluate import evaluate as eval_cmd
+from psenet_stream.evaluation import video as vq
 from tests.media import make_video
 
 

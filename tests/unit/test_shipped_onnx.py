@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from psenet_stream.backends.onnx import OnnxBackend, onnx_parity, shipped_onnx  # noqa: E402
-from psenet_stream.model import GammaOnly  # noqa: E402
-from psenet_stream.paths import PACKAGE_DIR  # noqa: E402
-from psenet_stream.weights_io import load_model  # noqa: E402
+from psenet_stream.backends.onnx import OnnxBackend, onnx_parity, shipped_onnx
+from psenet_stream.model import GammaOnly
+from psenet_stream.paths import PACKAGE_DIR
+from psenet_stream.weights_io import load_model
 
 
 @pytest.mark.parametrize("stem", ["default", "paper"])
