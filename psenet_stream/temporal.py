@@ -35,7 +35,7 @@ import torch
 from psenet_stream.curve import LOG_GAMMA_RANGE
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
-_LEVEL_STRIDE = 4  # the output level is a mean: every 4th pixel each way estimates it well, 16x cheaper
+_LEVEL_STRIDE = 2  # the output level is a mean: every 2nd pixel each way gives the same flicker as all (measured; 4 added 0.03 levels)
 
 
 class GammaPost:
