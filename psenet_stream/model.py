@@ -57,10 +57,47 @@ class Bottleneck(nn.Module):
         return x + y if self.residual else y
 
 
-class PSENet(nn.Module):
-    """The official ``UnetTMO``. ``forward`` returns ``(Y, gamma)`` for RGB input in [0, 1]."""
+class ExposureHead(nn.Module):
+    """An optional global exposure head (259 parameters, 1.7 % of the network).
 
-    def __init__(self, base: int = 16):
+    From global statistics of the frame the network sees (per-channel means, the luma's spread
+    and the share of luma above and below fixed levels: how much is near white or near black)
+    a two-layer MLP gives one log-gamma offset per channel, so gamma becomes
+    |r + 1| * exp(offset). The last layer starts at zero: a network given a fresh head answers
+    exactly as before, and fine-tuning only the head teaches it a global exposure correction.
+    """
+
+    HIGH = (0.5, 0.7, 0.85, 0.95, 0.99)
+    LOW = (0.05, 0.15, 0.3)
+    FEATURES = 3 + 1 + len(HIGH) + len(LOW)
+
+    def __init__(self, hidden: int = 16):
+        super().__init__()
+        self.fc1 = nn.Linear(self.FEATURES, hidden)
+        self.fc2 = nn.Linear(hidden, 3)
+        nn.init.zeros_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> (N, FEATURES); no gradient flows to x through the shares."""
+        mean = x.mean(dim=(2, 3))
+        y = 0.2126 * x[:, 0] + 0.7152 * x[:, 1] + 0.0722 * x[:, 2]
+        spread = y.flatten(1).std(dim=1, keepdim=True)
+        high = [(y > t).to(x.dtype).mean(dim=(1, 2)) for t in self.HIGH]
+        low = [(y < t).to(x.dtype).mean(dim=(1, 2)) for t in self.LOW]
+        return torch.cat([mean, spread, torch.stack(high + low, dim=1)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, 1, 1) log-gamma offsets."""
+        h = F.leaky_relu(self.fc1(self.features(x)), LEAKY_SLOPE)
+        return self.fc2(h)[:, :, None, None]
+
+
+class PSENet(nn.Module):
+    """The official ``UnetTMO``. ``forward`` returns ``(Y, gamma)`` for RGB input in [0, 1].
+    ``head=True`` adds the optional ``ExposureHead`` (not in the official checkpoints)."""
+
+    def __init__(self, base: int = 16, head: bool = False):
         super().__init__()
         b = base
         self.first_conv = Bottleneck(3, 3, 6, se=True)
@@ -72,6 +109,7 @@ class PSENet(nn.Module):
         self.conv7 = Bottleneck(2 * b, b, 48)
         self.conv8 = Bottleneck(b, 3, 24)
         self.last_conv = Bottleneck(6, 3, 9, se=True)
+        self.head = ExposureHead() if head else None
 
     def gamma(self, x: torch.Tensor) -> torch.Tensor:
         """The gamma map |r + 1| for x (N, 3, H, W) in [0, 1]; any H, W >= 2."""
@@ -82,7 +120,8 @@ class PSENet(nn.Module):
         r = self.conv8(self.conv7(torch.cat([d2, r], dim=1)))
         r = F.interpolate(r, size=x.shape[2:], mode="bilinear", align_corners=True)
         r = self.last_conv(torch.cat([x1, r], dim=1))
-        return torch.abs(r + 1)
+        g = torch.abs(r + 1)
+        return g if self.head is None else g * torch.exp(self.head(x))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.gamma(x)

@@ -68,8 +68,9 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
 
 
 def _strict_model(state_dict: dict[str, torch.Tensor], path: Path | str, fix: str) -> PSENet:
-    """A PSENet with exactly these weights (every name and shape must match), or BackendError."""
-    model = PSENet()
+    """A PSENet with exactly these weights (every name and shape must match), or BackendError.
+    Weights that carry ``head.*`` get the optional exposure head."""
+    model = PSENet(head=any(k.startswith("head.") for k in state_dict))
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:

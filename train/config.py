@@ -26,6 +26,8 @@ class TrainConfig:
     max_side: int = 512  # photos are preloaded with the long side at most this
     objective: str = "paper"  # "paper" (the paper's pseudo-GT) or "pairs" (restore the photo from a synthetic error)
     family: str = "camera"  # pairs: "camera" (noise, shoulder, JPEG, white balance) or "linear" (clip only)
+    head: bool = False  # add the optional global exposure head (model.ExposureHead)
+    head_only: bool = False  # train only the head (the rest frozen, e.g. fine-tuning --init weights)
     p_over: float = 0.5  # share of over-exposure among the synthetic exposure errors
     lr: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.99)

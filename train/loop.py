@@ -116,15 +116,22 @@ class Trainer:
         }
 
         # model and optimisation
-        self.model = PSENet()
+        self.model = PSENet(head=cfg.head)
         if cfg.init and not resume_meta:
             sd0, _ = read_weights(cfg.init)
-            self.model.load_state_dict(sd0, strict=True)
+            missing, unexpected = self.model.load_state_dict(sd0, strict=False)
+            if unexpected or any(not k.startswith("head.") for k in missing):
+                raise InputError(f"--init {cfg.init} does not match the network", "pass weights written by psenet-stream train")
+        if cfg.head_only:
+            if self.model.head is None:
+                raise InputError("--head-only needs the exposure head", "add --head")
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name.startswith("head."))
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda: this torch build sees no CUDA GPU", "train with --device cpu, or install a CUDA build of torch")
         self.device = torch.device(cfg.device)
         self.model.to(self.device).train()
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, mode="min", factor=0.5, patience=cfg.patience)
         self.step = 0
         self.pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (x_{n-1}, pgt_{n-1}) for strategy "delay"

@@ -94,6 +94,8 @@ def data(dest: str | None, force: bool) -> None:
     show_default=True,
     help="pairs: camera-like errors (noise, soft shoulder or clip, JPEG, white balance) or the linear clip alone.",
 )
+@click.option("--head", is_flag=True, help="Add the global exposure head (259 parameters; starts as a no-op).")
+@click.option("--head-only", is_flag=True, help="Train only the exposure head; the rest stays as --init gave it.")
 @click.option("--p-over", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Share of over-exposure among the synthetic errors.")
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--patience", default=5, show_default=True, help="ReduceLROnPlateau patience, in epochs (factor 0.5, on the epoch loss).")

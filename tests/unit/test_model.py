@@ -120,3 +120,34 @@ def test_network_output_stays_in_unit_range(seed):
     with torch.no_grad():
         y, g = m(torch.rand(1, 3, 24, 40))
     assert (g >= 0).all() and (y >= 0).all() and (y <= 1).all()
+
+
+def test_exposure_head_is_small_starts_as_a_no_op_and_round_trips(tmp_path):
+    from psenet_stream.weights_io import load_model, save_weights
+
+    base, with_head = PSENet().eval(), PSENet(head=True).eval()
+    assert count_parameters(with_head) - count_parameters(base) == 259
+    assert count_parameters(with_head) <= 1.05 * 15_251
+    missing, unexpected = with_head.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("head.") for k in missing)
+    x = torch.rand(2, 3, 40, 56)
+    with torch.no_grad():
+        assert torch.equal(with_head.gamma(x), base.gamma(x))  # the zero-initialised last layer
+        with_head.head.fc2.bias.fill_(-0.5)  # a trained head: a global darkening offset
+        assert torch.allclose(with_head.gamma(x), base.gamma(x) * torch.exp(torch.tensor(-0.5)))
+    save_weights(tmp_path / "h.pt", with_head.state_dict(), {})
+    loaded, _ = load_model(tmp_path / "h.pt")
+    assert loaded.head is not None
+    with torch.no_grad():
+        assert torch.equal(loaded.gamma(x), with_head.gamma(x))
+
+
+def test_exposure_head_features_see_highlights():
+    from psenet_stream.model import ExposureHead
+
+    h = ExposureHead()
+    bright, dark = torch.full((1, 3, 8, 8), 0.995), torch.full((1, 3, 8, 8), 0.02)
+    fb, fd = h.features(bright), h.features(dark)
+    assert fb.shape == (1, ExposureHead.FEATURES)
+    assert float(fb[0, 4:9].min()) == 1.0 and float(fd[0, 4:9].max()) == 0.0  # shares above 0.5 .. 0.99
+    assert float(fd[0, 9:].min()) == 1.0 and float(fb[0, 9:].max()) == 0.0  # shares below 0.05 .. 0.3

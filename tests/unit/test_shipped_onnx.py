@@ -39,3 +39,15 @@ def test_a_model_for_other_weights_is_not_used(tmp_path):
     assert shipped_onnx(meta) is None
     (tmp_path / "mine.onnx").write_bytes(b"not onnx")
     assert shipped_onnx(meta) is None
+
+
+def test_a_network_with_the_exposure_head_exports_to_onnx(tmp_path):
+    import torch
+
+    from psenet_stream.backends.onnx import export_onnx
+    from psenet_stream.model import PSENet
+
+    m = PSENet(head=True).eval()
+    with torch.no_grad():
+        m.head.fc2.weight.normal_(0, 0.3)
+    assert export_onnx(m, tmp_path / "h.onnx") < 1e-4  # the parity check runs inside
