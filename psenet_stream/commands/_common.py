@@ -280,12 +280,36 @@ def preview_options(*, default: str = "none", bare_flag: bool = True) -> Callabl
     return option_group(PreviewOptions, "preview", opts)
 
 
-def write_stats_json(path: str | None, stats) -> None:
+def check_stats_json(path: str | None, others: list[str | None], *, overwrite: bool = False) -> None:
+    """Before any work: --stats-json must not be an input or the run's output (ever), nor an
+    existing file without --overwrite, and its folder must be writable (OutputError)."""
     if path:
-        import json
         from pathlib import Path
 
-        Path(path).write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
+        from psenet_stream.errors import OutputError
+        from psenet_stream.io.sinks import check_output_path, same_file
+
+        p = Path(path)
+        for o in others:
+            if o and o != "-" and "://" not in o and (same_file(p, Path(o)) or p.resolve() == Path(o).resolve()):
+                raise OutputError(f"--stats-json {path} is the run's input or output", "give the statistics their own file name, e.g. stats.json")
+        check_output_path(p, overwrite=overwrite)
+
+
+def write_stats_json(path: str | None, stats) -> None:
+    """Write the run's statistics as JSON under a temporary name, then rename it into place."""
+    if path:
+        import json
+        import os
+        from pathlib import Path
+
+        final = Path(path)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
+        try:
+            tmp.write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
+            tmp.replace(final)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def make_enhancer(opts: EnhancerOptions, *, video: bool):

@@ -33,6 +33,7 @@ from psenet_stream.commands._common import (  # noqa: F401  (VIDEO_SMOOTHING, de
     PreviewOptions,
     Progress,
     ReportOptions,
+    check_stats_json,
     default_threads,
     enhancer_options,
     make_enhancer,
@@ -126,6 +127,7 @@ def enhance(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp: Inpu
     from psenet_stream.io.specs import input_kind
 
     setup_logging(report.verbose, report.quiet)
+    check_stats_json(report.stats_json, [input, out.output], overwrite=out.overwrite)
     kind = input_kind(input)
     progress = report.show_progress()
     if kind in ("image", "folder"):

@@ -20,6 +20,7 @@ from psenet_stream.commands._common import (
     EnhancerOptions,
     PreviewOptions,
     ReportOptions,
+    check_stats_json,
     enhancer_options,
     preview_options,
     report_options,
@@ -49,6 +50,7 @@ def webcam(device, size, fps, input_format, preview: PreviewOptions, output, ove
     from psenet_stream.io.redact import mask_url
 
     setup_logging(report.verbose, report.quiet)
+    check_stats_json(report.stats_json, [device, output], overwrite=overwrite)
     if preview.preview == "none" and not output:
         raise UsageError("nothing to show or write", "use --preview window|http or -o out.mp4 / -o rtsp://server/path")
     source_opts = {"size": size, "fps": fps, "input_format": input_format, "read_timeout": read_timeout, "open_timeout": connect_timeout, "max_retries": max_retries}

@@ -227,3 +227,21 @@ def test_truncated_faststart_mp4_keeps_what_decodes_and_warns(media, tmp_path):
     assert r.returncode == 0, err
     assert "ended early" in err and "Traceback" not in err
     assert 0 < read_video(tmp_path / "cut_enhanced.mp4")["frames"] < 30
+
+
+def test_stats_json_never_replaces_the_input_or_the_output(media, tmp_path, cli_main):
+    """--stats-json is checked before any work: not the input, not the output, not an existing file."""
+    inp = _copy(media["clip"], tmp_path)
+    before = sha256(inp)
+    out = tmp_path / "out.mp4"
+    for target in (inp, out):
+        code, err = cli_main([inp, "-o", out, *FAST, "--stats-json", target])
+        assert code == 4 and "--stats-json" in err and "hint:" in err, err
+    assert sha256(inp) == before and not out.exists()
+    existing = tmp_path / "s.json"
+    existing.write_text("keep me")
+    code, err = cli_main([inp, "-o", out, *FAST, "--stats-json", existing])
+    assert code == 4 and existing.read_text() == "keep me" and not out.exists()
+    code, err = cli_main([inp, "-o", out, *FAST, "--stats-json", tmp_path / "fresh.json"])
+    assert code == 0, err
+    assert (tmp_path / "fresh.json").read_text().startswith("{") and not list(tmp_path.glob(".*partial"))
