@@ -44,6 +44,7 @@ from psenet_stream.commands._common import (  # noqa: F401  (VIDEO_SMOOTHING, de
     write_stats_json,
 )
 from psenet_stream.errors import InputError, Interrupted, OutputError, UsageError
+from psenet_stream.io.redact import mask_url
 
 log = logging.getLogger("psenet_stream")
 
@@ -250,7 +251,7 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
         prog = Progress(info.frames, report.show_progress())
         if to_stream:
             stats, _ = _run(src, enh, [open_sink(out.output, info), *extra], prog, batch=enhancer.batch, stop=stop)
-            return stats, f"streamed to {out.output}"
+            return stats, f"streamed to {mask_url(out.output)}"
         audio = inp if src.has_audio else None
         return _to_video_file(src, enh, dest, out, inputs=[inp], audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop)
 
@@ -287,7 +288,7 @@ def _run_live_input(spec: str, out: OutputOptions, enhancer: EnhancerOptions, in
     )
     if out.output and not _is_stream(out.output) and stats.frames_out == 0:
         raise InputError("no frames were read from the input", "check the input plays")
-    return stats, f"{'wrote' if out.output and not _is_stream(out.output) else 'streamed to'} {out.output or 'preview'}"
+    return stats, f"{'wrote' if out.output and not _is_stream(out.output) else 'streamed to'} {mask_url(out.output) if out.output else 'preview'}"
 
 
 def _is_stream(spec: str) -> bool:

@@ -20,10 +20,21 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 MASK = "***"
 
-# Query parameters whose values are secrets (compared case-insensitively).
+# Query parameters whose values are secrets (compared case-insensitively). The list names the
+# usual ones; ``is_secret_param`` also masks any name that merely looks secret (the rule below).
 SECRET_PARAMS = frozenset(
-    {"password", "passwd", "pass", "pwd", "token", "access_token", "auth", "key", "apikey", "api_key", "secret", "signature", "sig", "streamkey", "stream_key", "credential", "credentials"}
+    {"password", "passwd", "pass", "pwd", "pw", "passphrase", "token", "access_token", "auth", "key", "apikey", "api_key", "secret", "signature", "sig", "streamkey", "stream_key", "credential", "credentials"}
 )
+# A name looks secret when, with case and separators dropped, it contains one of these stems
+# (x-amz-signature, sessionToken, authKey, srt's passphrase, ...). Masking a harmless value
+# costs a reader little; printing a secret cannot be undone.
+_SECRET_STEMS = ("pass", "pwd", "secret", "token", "auth", "key", "sig", "credential", "session", "cookie")
+
+
+def is_secret_param(name: str) -> bool:
+    """Whether a query parameter's value should be masked: a known name, or one that looks secret."""
+    n = re.sub(r"[^a-z0-9]", "", unquote(name).lower())
+    return name.lower() in SECRET_PARAMS or n in SECRET_PARAMS or n == "pw" or any(stem in n for stem in _SECRET_STEMS)
 
 # scheme://[userinfo@]rest, stopping at whitespace or quotes.
 _URL_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>[^\s'\"<>]+)")
@@ -36,7 +47,7 @@ def _mask_query(query: str) -> str:
     out = []
     for part in query.split("&"):
         name, sep, _value = part.partition("=")
-        if sep and unquote(name).lower() in SECRET_PARAMS:
+        if sep and is_secret_param(name):
             out.append(f"{name}={MASK}")
         else:
             out.append(part)
@@ -88,7 +99,7 @@ def secrets_of(url: str) -> list[str]:
         elif parts.scheme.lower().startswith("rtmp"):
             found.append(userinfo)
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name.lower() in SECRET_PARAMS and value:
+        if is_secret_param(name) and value:
             found.append(value)
     if parts.scheme.lower().startswith("rtmp"):
         segs = parts.path.split("/")

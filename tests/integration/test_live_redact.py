@@ -21,6 +21,9 @@ from psenet_stream.io.redact import RedactingFilter, Redactor, mask_text, mask_u
         ("https://h/s.m3u8?token=abc123&x=1", "https://h/s.m3u8?token=***&x=1"),
         ("rtmp://live.example.com/app/sk_live_12345", "rtmp://live.example.com/app/***"),
         ("rtsp://a:b@c@host/p", "rtsp://a:***@host/p"),  # '@' inside an unencoded password
+        ("srt://h:9000?mode=caller&passphrase=s3cret&pw=x", "srt://h:9000?mode=caller&passphrase=***&pw=***"),
+        # not in the list, but the rule sees a secret in the name
+        ("https://b.s3.example/o?X-Amz-Signature=f00&sessionToken=t&authKey=k&res=hd", "https://b.s3.example/o?X-Amz-Signature=***&sessionToken=***&authKey=***&res=hd"),
         ("/dev/video0", "/dev/video0"),
         ("lavfi:testsrc2=size=640x480:rate=30", "lavfi:testsrc2=size=640x480:rate=30"),
     ],
