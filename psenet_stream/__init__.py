@@ -13,8 +13,19 @@ The layout is described in docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import importlib
+import os
 
 __version__ = "0.1.0"
+
+# The largest image any command decodes, in pixels (OpenCV reads this when it loads, so it is
+# set before anything imports cv2). 100 megapixels is about 300 MB as 8-bit RGB and a few GB
+# in flight through the enhancer; a larger image fails with a clear error instead of
+# exhausting memory. Set PSENET_STREAM_MAX_IMAGE_PIXELS (or OpenCV's own variable) to change it.
+MAX_IMAGE_PIXELS = int(os.environ.get("PSENET_STREAM_MAX_IMAGE_PIXELS", "100000000"))
+if "PSENET_STREAM_MAX_IMAGE_PIXELS" in os.environ:  # ours, when given, wins over OpenCV's own
+    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
+else:
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
 _LAZY = {
     "Enhancer": "psenet_stream.enhancer",

@@ -161,13 +161,19 @@ class ImageSink:
         if ext == ".webp":
             params = [cv2.IMWRITE_WEBP_QUALITY, self.jpeg_quality]
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp{dest.suffix}")
-        try:
-            ok = cv2.imwrite(str(tmp), cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
+        try:  # encoded in memory and written by Python: any file name works (cv2.imwrite needs UTF-8)
+            ok, buf = cv2.imencode(ext if ext else ".png", cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
+            if ok:
+                with open(tmp, "wb") as f:
+                    f.write(buf.tobytes())
         except cv2.error as e:
             tmp.unlink(missing_ok=True)
             raise OutputError(
                 f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name"
             ) from None
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write image {dest}: {e.strerror}", "check the disk has space and the folder is writable") from None
         if not ok:
             tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write image {dest}", "check the directory is writable and the extension is jpg/png/bmp/tiff/webp")

@@ -11,6 +11,7 @@ Live specs are imported lazily so file work never loads the live machinery.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,21 +55,50 @@ class ImageSource:
 
     @staticmethod
     def read(path: Path) -> np.ndarray | None:
+        """(H, W, 3) uint8 RGB, or None. Path-safe: the bytes are read by Python (any file name,
+        non-UTF-8 too) and only from a regular file (a FIFO, device or socket is never opened:
+        it could block forever), then decoded from memory; images over the pixel budget
+        (psenet_stream.MAX_IMAGE_PIXELS) are refused by the decoder."""
+        return ImageSource.read_reason(path)[0]
+
+    @staticmethod
+    def read_reason(path: Path) -> tuple[np.ndarray | None, str]:
+        """``read``, and why it returned None."""
+        import stat
+
         import cv2
 
         try:
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        except cv2.error:
-            bgr = None
-        return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return None, "not a regular file (a pipe, device or socket)"
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            return None, f"cannot be opened ({e.strerror})"
+        try:
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as e:
+            too_big = "MAX_IMAGE_PIXELS" in str(e)
+            from psenet_stream import MAX_IMAGE_PIXELS
+
+            return None, (f"larger than {MAX_IMAGE_PIXELS / 1e6:g} megapixels" if too_big else "damaged or not a supported image")
+        if bgr is None:
+            return None, "damaged or not a supported image"
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
-            rgb = self.read(path)
+            rgb, why = self.read_reason(path)
             if rgb is None:
                 if self.single:
-                    raise InputError(f"cannot read image {path}", "the file is damaged or not an image in a supported format")
-                log.warning("warning: skipping unreadable image %s", path)
+                    raise InputError(
+                        f"cannot read image {path}: {why}",
+                        "pass a regular image file (jpg/png/bmp/tiff/webp); for a larger image raise PSENET_STREAM_MAX_IMAGE_PIXELS"
+                        if "megapixels" in why
+                        else "pass a regular image file (jpg/png/bmp/tiff/webp)",
+                    )
+                log.warning("warning: skipping image %s: %s", path, why)
                 self.skipped.append(path)
                 continue
             yield Frame(rgb=rgb, index=i, name=str(path.relative_to(self.root)))

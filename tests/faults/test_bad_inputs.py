@@ -159,3 +159,33 @@ def test_fifo_without_writer_does_not_hang(tmp_path):
         pytest.fail("HANG: a FIFO input with no writer never ends")
     assert r.returncode == EXIT_INPUT and b"Traceback" not in r.stderr, r.stderr
     assert b"nothing is writing to the named pipe" in r.stderr
+
+
+def test_any_path_in_an_image_folder(tmp_path):
+    """Image folders: a non-UTF-8 name is read and written (cv2.imread crashed on it), a FIFO
+    named like an image is skipped without being opened (it hung), and an image over the
+    pixel budget is refused by name; as a single input it is one clear error."""
+    import os
+
+    import cv2
+
+    src = tmp_path / "in"
+    src.mkdir()
+    img = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    (src / "ok.jpg").write_bytes(jpg)
+    with open(os.fsencode(src) + b"/lat\xe9.jpg", "wb") as f:
+        f.write(jpg)
+    os.mkfifo(src / "c.jpg")
+    (src / "big.png").write_bytes(cv2.imencode(".png", np.zeros((2000, 1600, 3), np.uint8))[1].tobytes())
+    env = {"PSENET_STREAM_MAX_IMAGE_PIXELS": "3000000"}  # 3.2 MP is over this budget
+    from tests.faults.conftest import cli_env
+
+    r = run_cli([src, "-o", tmp_path / "out", *FAST], timeout=60, env=cli_env(**env))
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 0 and "Traceback" not in err, err
+    assert sorted(os.listdir(os.fsencode(tmp_path / "out"))) == [b"lat\xe9.jpg", b"ok.jpg"]
+    assert "c.jpg: not a regular file" in err and "big.png: larger than 3 megapixels" in err
+    r = run_cli([src / "big.png", "-o", tmp_path / "big_out.png", *FAST], timeout=60, env=cli_env(**env))
+    assert_clean_error(r, EXIT_INPUT, "larger than 3 megapixels", "PSENET_STREAM_MAX_IMAGE_PIXELS")
+    assert not (tmp_path / "big_out.png").exists()
