@@ -53,7 +53,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
             handler.psenet_cli = True
             handler.setFormatter(logging.Formatter("%(message)s"))
             log.addHandler(handler)
-        handler.setStream(sys.stderr)  # the current stderr (a test runner may have swapped it)
+        handler.stream = sys.stderr  # the current stderr (a test runner may have swapped and closed the old one)
         log.setLevel(level)
 
 
