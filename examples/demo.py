@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", help="weight file (default: the shipped weights)")
     args = ap.parse_args(argv)
 
-    from psenet_stream.commands._common import VIDEO_SMOOTHING, VIDEO_STABILIZE, default_threads
+    from psenet_stream.commands._common import default_threads
+    from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STABILIZE
     from psenet_stream.enhancer import Enhancer
     from psenet_stream.errors import PsenetError
     from psenet_stream.pipeline import enhance_file
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         n = synthesize(clip, inp, args.frames)
         print(f"input:        {inp}  ({n} frames of {clip.name}, exposure -2 EV / 0 / +1.5 EV, {time.perf_counter() - t:.1f} s)")
-        enh = Enhancer.from_pretrained(args.weights, backend=args.backend, smoothing=VIDEO_SMOOTHING, stabilize=VIDEO_STABILIZE, threads=default_threads())
+        enh = Enhancer.from_pretrained(args.weights, backend=args.backend, smoothing=VIDEO_SMOOTHING, stabilize=VIDEO_STABILIZE, gamma_every=VIDEO_GAMMA_EVERY, threads=default_threads())
         stats = enhance_file(inp, enhanced, enh, preset="veryfast")
         print(f"enhanced.mp4: {enhanced}  ({stats.summary()})")
         t = time.perf_counter()

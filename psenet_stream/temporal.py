@@ -172,12 +172,12 @@ class GammaReuse:
     the network on a batch of them. A frame is sent to the network when it is the first, when
     its size changed, when ``every`` frames have passed since the last prediction, or when it
     differs from the frame of the last prediction by more than ``change`` (mean absolute
-    difference at the working size: motion, a brightness change, a cut); otherwise it reuses
+    difference at the working size, in [0, 1]: motion, a brightness change, a cut); otherwise it reuses
     that prediction's gamma. The post-processing (``GammaPost``) still runs on every frame with
     its own small frame, so the stabilizer follows the real level. ``every`` 1 is off.
     """
 
-    def __init__(self, every: int = 1, change: float = 0.02):
+    def __init__(self, every: int = 1, change: float = 0.005):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every, self.change = int(every), float(change)

@@ -26,16 +26,7 @@ from typing import Any
 import click
 
 from psenet_stream.backends import NAMES as BACKEND_NAMES
-
-# Default temporal filtering for video (temporal.GammaPost), chosen on the video evaluation
-# (docs/EVALUATION.md, "Video": 5 real clips, constant, hunting and stepped exposure errors):
-# with the pairs weights, the exposure stabilizer alone (0.9) cut the flicker of a hunting
-# camera from 3.56 to 1.06 levels (the input's: 5.35) and followed a light switched off within
-# 0.4 frames, while the per-pixel EMA (--smoothing 0.5) only lagged the step (6.8 frames) and
-# left the hunt at 3.34. So the EMA is off by default and stays available.
-VIDEO_SMOOTHING = 0.0
-# the exposure stabilizer: EMA weight of the global output level; restarts on scene cuts
-VIDEO_STABILIZE = 0.9
+from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STABILIZE
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
@@ -183,7 +174,7 @@ class EnhancerOptions:
     strength: float = 1.0
     smoothing: float | None = None
     stabilize: float | None = None
-    gamma_every: int = 1
+    gamma_every: int | None = None
     no_highlight_protection: bool = False
     threads: int | None = None
 
@@ -213,9 +204,8 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
         click.option(
             "--gamma-every",
             type=click.IntRange(1, 64),
-            default=1,
-            show_default=True,
-            help="CPU backends: run the network at most every K frames while the picture barely changes (motion, a brightness change or a cut run it at once).",
+            default=None,
+            help=f"CPU backends: run the network at most every K frames while the picture barely changes; motion, a brightness change or a cut run it at once (default {VIDEO_GAMMA_EVERY} for video, 1 for images).",
         ),
         click.option("--no-highlight-protection", is_flag=True, hidden=not highlight, help="Let darkening gammas act up to pure white (noisier highlights)."),
         click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: half the cores, at least 1; decode and encode run beside it)."),
@@ -314,7 +304,7 @@ def write_stats_json(path: str | None, stats) -> None:
 
 def make_enhancer(opts: EnhancerOptions, *, video: bool):
     """The Enhancer ``opts`` describe; where --smoothing / --stabilize were not given, the
-    video defaults (VIDEO_SMOOTHING, VIDEO_STABILIZE) for video and 0 for images."""
+    video defaults (``psenet_stream.defaults``) for video, and none for images."""
     from psenet_stream.enhancer import Enhancer
 
     kw: dict[str, Any] = {
@@ -322,7 +312,7 @@ def make_enhancer(opts: EnhancerOptions, *, video: bool):
         "strength": opts.strength,
         "smoothing": (VIDEO_SMOOTHING if video else 0.0) if opts.smoothing is None else opts.smoothing,
         "stabilize": (VIDEO_STABILIZE if video else 0.0) if opts.stabilize is None else opts.stabilize,
-        "gamma_every": opts.gamma_every if video else 1,
+        "gamma_every": (VIDEO_GAMMA_EVERY if video else 1) if opts.gamma_every is None else opts.gamma_every,
     }
     if opts.no_highlight_protection:
         kw["highlight_knee"] = 1.0

@@ -226,12 +226,12 @@ def _synthetic(methods, data, limit, long_side: int, progress, family: str = "li
 def _video(videos, nets, compare: bool, infer_size, backend: str, max_frames: int, long_side: int, progress) -> tuple[dict, str]:
     """The video groups: each network as the CLI runs it on video (its temporal defaults), and
     with --compare the identity and every network frame by frame (no temporal filtering)."""
-    from psenet_stream.commands._common import VIDEO_SMOOTHING, VIDEO_STABILIZE
+    from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STABILIZE
     from psenet_stream.enhancer import Enhancer
     from psenet_stream.evaluation import video as vq
 
-    def factory(path, smoothing, stabilize=0.0):
-        opts = {"smoothing": smoothing, "stabilize": stabilize} | ({"infer_size": infer_size} if infer_size is not None else {})
+    def factory(path, smoothing, stabilize=0.0, gamma_every=1):
+        opts = {"smoothing": smoothing, "stabilize": stabilize, "gamma_every": gamma_every} | ({"infer_size": infer_size} if infer_size is not None else {})
         return lambda: Enhancer.from_pretrained(str(path), backend=backend, **opts)
 
     methods = {"identity": lambda: (lambda x: x)} if compare else {}
@@ -239,7 +239,7 @@ def _video(videos, nets, compare: bool, infer_size, backend: str, max_frames: in
         if compare or base.startswith("official"):
             methods[f"{base}, frame by frame"] = factory(path, 0.0)
         if not base.startswith("official"):
-            methods[f"{base}, video defaults"] = factory(path, VIDEO_SMOOTHING, VIDEO_STABILIZE)
+            methods[f"{base}, video defaults"] = factory(path, VIDEO_SMOOTHING, VIDEO_STABILIZE, VIDEO_GAMMA_EVERY)
     clips = [vq.load_clip(v, max_frames, long_side) for v in videos]
     r = vq.evaluate_video(clips, methods, progress=progress)
     r["setup"] = {"clips": [c[0] for c in clips], "frames": [len(c[1]) for c in clips], "long_side": long_side}

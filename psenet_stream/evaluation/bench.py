@@ -447,10 +447,14 @@ class _BenchRun:
         _cuda_reset(be)
         try:
             self._speed(row, enh, be, pool, b, name in GPU_BACKENDS, w, h)
+            # file and live rows run what `psenet-stream clip.mp4` runs: the video defaults
+            from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STABILIZE
+
+            video = Enhancer(be, **opts, smoothing=VIDEO_SMOOTHING, stabilize=VIDEO_STABILIZE, gamma_every=VIDEO_GAMMA_EVERY)
             if clip_path is not None and infer != "full":
-                self._file(row, enh, clip_path, b)
+                self._file(row, video, clip_path, b)
             if self.live and self.pipeline is not None and (w, h) == (1280, 720) and infer != "full":
-                self._live(row, enh, pool)
+                self._live(row, video, pool)
         except PsenetError as e:
             row.notes.append(f"{e.problem}")
         finally:
