@@ -29,9 +29,31 @@ from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output
 log = logging.getLogger("psenet_stream")
 
 
-def partial_name(final: Path) -> Path:
-    """clip_enhanced.mp4 -> clip_enhanced.partial.mp4 (same extension, so it still plays)."""
-    return final.with_name(f"{final.stem}.partial{final.suffix}")
+def partial_name(final: Path, n: int = 1) -> Path:
+    """clip_enhanced.mp4 -> clip_enhanced.partial.mp4, then .partial-2.mp4, ... (same
+    extension, so it still plays)."""
+    return final.with_name(f"{final.stem}.partial{'' if n == 1 else f'-{n}'}{final.suffix}")
+
+
+def keep_as_partial(tmp: Path, final: Path) -> Path:
+    """Move ``tmp`` to the first free partial name of ``final`` and return it: an earlier
+    partial recording is never replaced (a hard link claims the name atomically)."""
+    n = 1
+    while True:
+        dest = partial_name(final, n)
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links on this filesystem: check, then rename
+            if dest.exists():
+                n += 1
+                continue
+            os.replace(tmp, dest)
+            return dest
+        tmp.unlink(missing_ok=True)
+        return dest
 
 
 def temp_name(final: Path) -> Path:
@@ -123,9 +145,7 @@ class AtomicFileSink:
             log.debug("finalizing the aborted output failed", exc_info=True)
         finally:
             if keep_partial and self.tmp.exists():
-                dest = partial_name(self.final)
-                os.replace(self.tmp, dest)
-                self.kept = dest
+                self.kept = keep_as_partial(self.tmp, self.final)
             else:
                 self.tmp.unlink(missing_ok=True)
 

@@ -160,6 +160,14 @@ def test_atomic_sink_renames_only_when_complete(tmp_path):
     assert not (tmp_path / "p.mp4").exists()
     assert read_video(tmp_path / "p.partial.mp4")["frames"] == 3
 
+    # a second failed recording to the same name keeps the first one (it replaced it before)
+    again = AtomicFileSink(tmp_path / "p.mp4", lambda tmp: VideoFileSink(tmp, info, preset="ultrafast"))
+    for i in range(2):
+        again.write(Frame(rgb=np.zeros((24, 32, 3), np.uint8), index=i), np.zeros((24, 32, 3), np.uint8))
+    again.abort(keep_partial=True)
+    assert again.kept == tmp_path / "p.partial-2.mp4" and not again.tmp.exists()
+    assert read_video(tmp_path / "p.partial.mp4")["frames"] == 3 and read_video(tmp_path / "p.partial-2.mp4")["frames"] == 2
+
 
 def test_video_sink_locks_size(tmp_path):
     from psenet_stream.io.video import VideoFileSink
