@@ -458,7 +458,25 @@ def finish(sinks: Sequence[Sink], stats: Stats | None, *, error: BaseException |
             partial = Path(s.kept)
             if error is not None:
                 log.warning("the recording so far is kept as %s", partial)
+    _check_delivered(sinks, stats, error)
     return partial
+
+
+def _check_delivered(sinks: Sequence[Sink], stats: Stats | None, error: BaseException | None) -> None:
+    """A run that sent frames to a network output of which none arrived did not do its job,
+    however short it was: an OutputError (exit 4), not a success."""
+    if error is not None or stats is None or stats.frames_out == 0:
+        return
+    for s in sinks:
+        if getattr(s, "delivered", None) == 0:
+            from psenet_stream.errors import OutputError
+
+            where = getattr(s, "safe_url", "the network output")
+            why = getattr(s, "last_error", None)
+            raise OutputError(
+                f"no frame reached {where}" + (f": {why}" if why else ""),
+                "check that the server runs, accepts publishing on that path, and speaks the URL's protocol",
+            )
 
 
 def run_to_sinks(source, enhancer, sinks: Sequence[Sink], *, keep_partial: bool = False, **run_options: Any) -> tuple[Stats, Path | None]:

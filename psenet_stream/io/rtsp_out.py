@@ -212,6 +212,14 @@ class RtspSink:
                 self.dropped,
             )
 
+    @property
+    def delivered(self) -> int | None:
+        """Frames that reached the server, once closed: the child's own count; 0 when it never
+        connected; None when unknown (connected, but the child left no count)."""
+        if self._child_stats:
+            return int(self._child_stats.get("frames", 0))
+        return None if self.ever_connected else 0
+
     def _kill(self) -> None:
         p = self._proc
         if p.poll() is None:

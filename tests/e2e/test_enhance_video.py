@@ -245,3 +245,17 @@ def test_stats_json_never_replaces_the_input_or_the_output(media, tmp_path, cli_
     code, err = cli_main([inp, "-o", out, *FAST, "--stats-json", tmp_path / "fresh.json"])
     assert code == 0, err
     assert (tmp_path / "fresh.json").read_text().startswith("{") and not list(tmp_path.glob(".*partial"))
+
+
+def test_a_publish_that_delivered_nothing_is_not_a_success(media, tmp_path, cli_main):
+    """A short clip to a network output nobody listens on: the run ends before the publisher
+    gives up, yet no frame arrived, so it exits 4 (it exited 0 before), with the URL masked."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nothing behind it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inp = _copy(media["clip"], tmp_path)
+    code, err = cli_main([inp, "-o", f"rtsp://u:Secr3t@127.0.0.1:{port}/x", *FAST])
+    assert code == 4, err
+    assert "no frame reached rtsp://u:***@127.0.0.1" in err and "hint:" in err and "Secr3t" not in err
