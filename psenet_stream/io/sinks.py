@@ -159,12 +159,26 @@ class ImageSink:
     to a temporary name and renamed, and existing files are refused without overwrite.
     """
 
-    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int = 95):
+    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int = 95, inputs: list[Path] | None = None):
         self.path = Path(path)
         self.folder = folder
         self.overwrite = overwrite
         self.jpeg_quality = jpeg_quality
         self.written: list[Path] = []
+        self.inputs = [Path(i) for i in inputs or []]
+        self._input_files: set[Path] | None = None
+
+    def _is_input(self, dest: Path) -> bool:
+        """Whether ``dest`` is one of the images being read (through any link or ancestor)."""
+        if self._input_files is None:
+            from psenet_stream.io.specs import list_images
+
+            files: set[Path] = set()
+            for i in self.inputs:
+                found = list_images(i, exclude=self.path if self.folder else None) if i.is_dir() else [i]
+                files.update(f.resolve() for f in found)
+            self._input_files = files
+        return dest.resolve() in self._input_files
 
     def target(self, frame: Frame) -> Path:
         return self.path / (frame.name or f"{frame.index:06d}.png") if self.folder else self.path
@@ -173,6 +187,8 @@ class ImageSink:
         import cv2
 
         dest = self.target(frame)
+        if dest.exists() and self._is_input(dest):
+            raise OutputError(f"the output {dest} is an input image", "choose an output folder outside the input folder's images; inputs are never overwritten")
         if dest.exists() and not self.overwrite:
             raise OutputError(f"output already exists: {dest}", "pass --overwrite to replace it, or choose another name with -o")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +302,7 @@ def open_sink(
         return open_live_sink(s, info, **opts)
     p = Path(s)
     if p.is_dir() or s.endswith(os.sep):
-        return ImageSink(p, folder=True, overwrite=overwrite)
+        return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs])
     protected = [Path(i) for i in inputs] + ([Path(audio_from)] if audio_from else [])
     check_output_path(p, protected, overwrite=overwrite)
     if is_image_path(p):

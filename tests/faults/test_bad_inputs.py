@@ -189,3 +189,21 @@ def test_any_path_in_an_image_folder(tmp_path):
     r = run_cli([src / "big.png", "-o", tmp_path / "big_out.png", *FAST], timeout=60, env=cli_env(**env))
     assert_clean_error(r, EXIT_INPUT, "larger than 3 megapixels", "PSENET_STREAM_MAX_IMAGE_PIXELS")
     assert not (tmp_path / "big_out.png").exists()
+
+
+def test_an_output_folder_above_the_input_never_overwrites_an_input(tmp_path):
+    """Input d/sub holds x.jpg and sub/x.jpg; output d/ maps sub/x.jpg onto d/sub/x.jpg, an
+    input. Even with --overwrite the input is kept and the run stops with exit 4."""
+    import cv2
+
+    from tests.media import sha256
+
+    sub = tmp_path / "d" / "sub"
+    (sub / "sub").mkdir(parents=True)
+    img = (np.random.default_rng(1).random((40, 56, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(sub / "x.jpg"), img)
+    cv2.imwrite(str(sub / "sub" / "x.jpg"), img[::-1].copy())
+    before = sha256(sub / "x.jpg")
+    r = run_cli([sub, "-o", f"{tmp_path / 'd'}/", "--overwrite", *FAST], timeout=60)
+    assert_clean_error(r, 4, "is an input image")
+    assert sha256(sub / "x.jpg") == before
