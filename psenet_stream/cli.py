@@ -7,6 +7,7 @@ Each command lives in psenet_stream/commands/<name>.py.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -14,7 +15,7 @@ import sys
 import click
 
 from psenet_stream import __version__
-from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PsenetError
+from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OUTPUT, PsenetError
 
 COMMANDS = {
     "enhance": ("psenet_stream.commands.enhance", "enhance", "Enhance a file, folder, image, stream or '-' (the default command)."),
@@ -69,13 +70,18 @@ def cli():
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print two lines and exit with their code, never a traceback."""
+    from psenet_stream import guard
+
+    guard.install_signal_cleanup()  # SIGTERM outside a run still removes every temporary file
     try:
         cli.main(args=argv, prog_name="psenet-stream", standalone_mode=False)
         return 0
     except PsenetError as e:
-        click.echo(f"error: {e.problem}", err=True)
+        from psenet_stream.io.redact import mask_text  # the last line of defence: no secret in an error
+
+        click.echo(f"error: {mask_text(e.problem)}", err=True)
         if e.fix:
-            click.echo(f"hint: {e.fix}", err=True)
+            click.echo(f"hint: {mask_text(e.fix)}", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
@@ -90,12 +96,31 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as e:  # anything else is a bug: one line; the traceback only with PSENET_DEBUG=1
-        if os.environ.get("PSENET_DEBUG"):
-            raise
-        click.echo(f"internal error: {type(e).__name__}: {e}", err=True)
-        click.echo("hint: this is a bug in psenet-stream; rerun with PSENET_DEBUG=1 for the traceback and report it", err=True)
-        sys.exit(EXIT_FAILURE)
+    except OSError as e:  # the filesystem refused (read-only, full, not a folder, permission): not a bug
+        if e.errno not in _FS_ERRNOS or os.environ.get("PSENET_DEBUG"):
+            _internal(e)
+        from psenet_stream.io.redact import mask_text
+
+        where = f": {mask_text(str(e.filename))}" if e.filename else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        click.echo("hint: check the paths given, the free space and the permissions of the folders written to", err=True)
+        sys.exit(EXIT_OUTPUT)
+    except Exception as e:  # noqa: BLE001 - anything else is a bug: one line; the traceback only with PSENET_DEBUG=1
+        _internal(e)
+
+
+def _internal(e: Exception):
+    if os.environ.get("PSENET_DEBUG"):
+        raise e
+    from psenet_stream.io.redact import mask_text
+
+    click.echo(f"internal error: {type(e).__name__}: {mask_text(str(e))}", err=True)
+    click.echo("hint: this is a bug in psenet-stream; rerun with PSENET_DEBUG=1 for the traceback and report it", err=True)
+    sys.exit(EXIT_FAILURE)
+
+
+# errors of the filesystem, not of psenet-stream: a clear message and exit 4 (EXIT_OUTPUT)
+_FS_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE}
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ from psenet_stream.paths import DEFAULT_WEIGHTS, ENV_WEIGHTS, default_weights_pa
 FORMAT = "psenet-stream/weights-v1"
 
 
-def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Write a weight file atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], *, inputs=(), overwrite: bool = True) -> None:
+    """Write a weight file through the output guard (never an input; temporary name, then rename).
+    ``overwrite`` defaults to True: the trainer rewrites its own checkpoints."""
+    from psenet_stream import guard
+
     payload = {"format": FORMAT, "state_dict": {k: v.detach().cpu().float() for k, v in state_dict.items()}, "meta": meta}
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with guard.atomic_output(path, list(inputs), overwrite=overwrite, create_parent=True, what="weights output") as tmp:
+        torch.save(payload, tmp)
 
 
 def _load_error(e: BaseException, path: Path, *, refused: str, refused_fix: str, unreadable: str, unreadable_fix: str) -> BackendError:
@@ -64,7 +64,21 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         ) from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BackendError(f"{path} is not a psenet-stream weight file", "pass a file written by psenet-stream train or import-weights")
-    return payload["state_dict"], payload.get("meta", {})
+    meta = payload.get("meta", {})
+    return _checked_state_dict(payload.get("state_dict"), path), meta if isinstance(meta, dict) else {}
+
+
+def _checked_state_dict(sd: Any, path: Path | str) -> dict[str, torch.Tensor]:
+    """A state_dict that a model can load: a dict of names to finite floating tensors, else
+    BackendError (a list, a string, a NaN or infinite weight would fail later or silently
+    turn every frame black)."""
+    fix = "pass a file written by psenet-stream train or import-weights"
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise BackendError(f"{path} is damaged: its state_dict is a {type(sd).__name__}, not a mapping of names to tensors", fix)
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise BackendError(f"{path} holds NaN or infinite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})", "retrain or re-export the weights; " + fix)
+    return sd
 
 
 def _strict_model(state_dict: dict[str, torch.Tensor], path: Path | str, fix: str) -> PSENet:
@@ -134,9 +148,10 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
             unreadable=f"cannot read {path} as an official PSENet checkpoint",
             unreadable_fix="pass sice.pth or afifi.pth from the official repository",
         ) from e
-    if not isinstance(ck, dict) or "state_dict" not in ck:
+    if not isinstance(ck, dict) or "state_dict" not in ck or not isinstance(ck["state_dict"], dict):
         raise BackendError(f"{path} has no state_dict", "pass sice.pth or afifi.pth from the official repository")
-    sd = {k.removeprefix("model."): v for k, v in ck["state_dict"].items() if k.startswith("model.")}
+    sd = {k.removeprefix("model."): v for k, v in ck["state_dict"].items() if isinstance(k, str) and k.startswith("model.")}
+    sd = _checked_state_dict(sd, path)
     hp = ck.get("hyper_parameters", {}) or {}
     meta = {
         "source": "official PSENet checkpoint (VinAI, BSD-3-Clause)",
@@ -149,9 +164,9 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
     return sd, meta
 
 
-def import_official(path: str | Path, out: str | Path) -> dict[str, Any]:
+def import_official(path: str | Path, out: str | Path, *, overwrite: bool = True) -> dict[str, Any]:
     """Convert an official checkpoint to a project weight file at ``out``; returns its meta."""
     sd, meta = read_official_checkpoint(path)
     model = _strict_model(sd, path, "pass sice.pth or afifi.pth from the official repository")
-    save_weights(out, model.state_dict(), meta)
+    save_weights(out, model.state_dict(), meta, inputs=[path], overwrite=overwrite)
     return meta

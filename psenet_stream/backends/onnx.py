@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from psenet_stream import guard
 from psenet_stream.backends.base import Backend
 from psenet_stream.errors import BackendError
 from psenet_stream.model import GammaOnly
-from psenet_stream.paths import cache_dir
+from psenet_stream.paths import ENV_CACHE, cache_dir
+
+
+class CacheUnusable(BackendError):
+    """The model cache cannot be written; ``backends.create`` falls back to the cpu backend."""
+
+    cache_unusable = True
 
 
 def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4, weights_sha256: str | None = None) -> float:
@@ -22,8 +29,15 @@ def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4,
     model shipped beside its weights be used without exporting again (``shipped_onnx``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
+    guard.check_parent(path, create=True, what="ONNX model")
+    tmp = guard.temp_path(path)
+    try:
+        return _export_to(model, tmp, path, check=check, atol=atol, weights_sha256=weights_sha256)
+    finally:
+        guard.discard(tmp)
+
+
+def _export_to(model, tmp: Path, path: Path, *, check: bool, atol: float, weights_sha256: str | None) -> float:
     net = GammaOnly(model.float().eval())
     x = torch.rand(2, 3, 96, 160)
     d = torch.export.Dim
@@ -52,7 +66,6 @@ def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4,
     if check:
         err = onnx_parity(net, tmp)
         if not err <= atol:
-            tmp.unlink(missing_ok=True)
             raise BackendError(f"ONNX export parity check failed: max |diff| {err:.3g} > {atol}", "report this as a bug")
     if weights_sha256:
         import onnx
@@ -60,7 +73,7 @@ def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4,
         proto = onnx.load(str(tmp))
         onnx.helper.set_model_props(proto, {"weights_sha256": weights_sha256})
         onnx.save(proto, str(tmp))
-    tmp.replace(path)
+    guard.commit(tmp, path, overwrite=True, what="ONNX model")
     return err
 
 
@@ -129,7 +142,14 @@ class OnnxBackend(Backend):
             key = meta.get("sha256", "nohash")[:16]
             onnx_path = cache_dir() / f"psenet-{key}-torch{torch.__version__.split('+')[0]}-v2.onnx"
             if not onnx_path.exists():
-                export_onnx(model, onnx_path)
+                try:
+                    export_onnx(model, onnx_path)
+                except OSError as e:  # OutputError too: the cache folder is missing, a file, or read-only
+                    why = getattr(e, "problem", None) or e.strerror or str(e)
+                    raise CacheUnusable(
+                        f"cannot write the ONNX model cache {onnx_path.parent}: {why}",
+                        f"make it writable, or point {ENV_CACHE} at a writable folder",
+                    ) from None
         self.onnx_path = Path(onnx_path)
         self.threads = max(1, threads or min(os.cpu_count() or 1, 8))
         self.session = _session(self.onnx_path, self.threads)

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from psenet_stream import guard
 from psenet_stream.backends.availability import cuda_reason, tensorrt_reason
 from psenet_stream.backends.cuda import CudaBackend
 from psenet_stream.errors import BackendError
@@ -142,9 +143,7 @@ def write_sidecar(engine_path: str | Path, *, weights_sha256: str, weights_path:
         "versions": dict(vers),
         "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    tmp = sidecar_path(engine_path).with_suffix(".json.partial")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    tmp.replace(sidecar_path(engine_path))
+    guard.write_text(sidecar_path(engine_path), json.dumps(info, indent=2) + "\n", overwrite=True, create_parent=True, what="engine sidecar")
     return info
 
 
@@ -265,13 +264,17 @@ def build_engine(
             f"TensorRT compilation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
             "try another shape range, or use --backend cuda (torch fp16, no engine needed)",
         ) from e
-    tmp = path.with_name(".partial-" + path.name)  # not matched by find_engines while written
-    try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
-        tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[spec])
-    except Exception as first:  # noqa: BLE001 - releases differ in what save accepts: try the other form, which raises if it fails too
-        log.debug("tensorrt: save with an Input spec failed (%s); retrying with explicit dynamic shapes", first)
-        tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[example], dynamic_shapes={"x": dyn} if dyn else None)
-    tmp.replace(path)
+    guard.check_parent(path, create=True, what="engine")
+    tmp = guard.temp_path(path)  # a hidden name: not matched by find_engines while written
+    try:
+        try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
+            tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[spec])
+        except Exception as first:  # noqa: BLE001 - releases differ in what save accepts: try the other form, which raises if it fails too
+            log.debug("tensorrt: save with an Input spec failed (%s); retrying with explicit dynamic shapes", first)
+            tt.save(trt_gm, str(tmp), output_format="exported_program", arg_inputs=[example], dynamic_shapes={"x": dyn} if dyn else None)
+        guard.commit(tmp, path, overwrite=True, what="engine")
+    finally:
+        guard.discard(tmp)
     BUILD_COUNT += 1
     write_sidecar(path, weights_sha256=meta["sha256"], weights_path=str(meta.get("path", "")), smin=smin, sopt=sopt, smax=smax, gpu=gpu, vers=vers)
     log.info("tensorrt: wrote %s", path)

@@ -274,32 +274,23 @@ def check_stats_json(path: str | None, others: list[str | None], *, overwrite: b
     """Before any work: --stats-json must not be an input or the run's output (ever), nor an
     existing file without --overwrite, and its folder must be writable (OutputError)."""
     if path:
-        from pathlib import Path
-
+        from psenet_stream import guard
         from psenet_stream.errors import OutputError
-        from psenet_stream.io.sinks import check_output_path, same_file
 
-        p = Path(path)
-        for o in others:
-            if o and o != "-" and "://" not in o and (same_file(p, Path(o)) or p.resolve() == Path(o).resolve()):
-                raise OutputError(f"--stats-json {path} is the run's input or output", "give the statistics their own file name, e.g. stats.json")
-        check_output_path(p, overwrite=overwrite)
+        files = [o for o in others if o and o != "-" and "://" not in o]
+        if guard.Protected(files).covers(path):
+            raise OutputError(f"--stats-json {path} is the run's input or output", "give the statistics their own file name, e.g. stats.json")
+        guard.check_output(path, files, overwrite=overwrite, what="--stats-json file")
 
 
 def write_stats_json(path: str | None, stats) -> None:
     """Write the run's statistics as JSON under a temporary name, then rename it into place."""
     if path:
         import json
-        import os
-        from pathlib import Path
 
-        final = Path(path)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
-        try:
-            tmp.write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
-            tmp.replace(final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from psenet_stream import guard
+
+        guard.write_text(path, json.dumps(stats.as_dict(), indent=2) + "\n", overwrite=True, what="--stats-json file")
 
 
 def make_enhancer(opts: EnhancerOptions, *, video: bool):

@@ -30,6 +30,10 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
     from psenet_stream.evaluation.bench import format_table, parse_sizes, run_bench, write_json
 
     setup_logging(quiet=True)
+    if json_path:  # before the measurements: never an input, its folder writable (guard); an earlier report is replaced
+        from psenet_stream import guard
+
+        guard.check_output(json_path, [p for p in (clip, weights) if p], overwrite=True, create_parent=True, what="report")
     names = "auto" if backends.strip() == "auto" else [b.strip() for b in backends.split(",") if b.strip()]
     result = run_bench(
         names,
@@ -58,5 +62,5 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
     result["meta"]["command"] = shlex.join(args)
     click.echo(format_table(result))
     if json_path:
-        write_json(result, json_path)
+        write_json(result, json_path, inputs=[p for p in (clip, weights) if p])
         click.echo(f"wrote {json_path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from psenet_stream.errors import BackendError, OutputError
+from psenet_stream.errors import BackendError
 
 WEIGHTS_HELP = "Weight file (default: $PSENET_STREAM_WEIGHTS, else the shipped weights)."
 
@@ -21,12 +21,12 @@ def export_onnx(output: str, weights: str | None, overwrite: bool, atol: float) 
     shape; the parity check runs it with onnxruntime against torch on odd sizes.
     """
     import importlib.util
-    from pathlib import Path
 
+    from psenet_stream import guard
+    from psenet_stream.paths import default_weights_path
     from psenet_stream.weights_io import load_model
 
-    if Path(output).exists() and not overwrite:
-        raise OutputError(f"{output} already exists", "pass --overwrite to replace it, or choose another -o")
+    guard.check_output(output, [weights or default_weights_path()], overwrite=overwrite, what="ONNX output")
     if not importlib.util.find_spec("onnxscript") or not importlib.util.find_spec("onnxruntime"):
         raise BackendError("ONNX export needs onnx, onnxscript and onnxruntime", "pip install 'psenet-stream[onnx]'")
     from psenet_stream.backends.onnx import export_onnx as export

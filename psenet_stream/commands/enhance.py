@@ -163,11 +163,11 @@ def _image_output(inp: Path, out: OutputOptions) -> Path:
     folder = inp.is_dir()
     dest = Path(out.output) if out.output else default_output(inp, "folder" if folder else "image")
     if folder:
+        from psenet_stream import guard
+
         if dest.exists() and not dest.is_dir():
             raise OutputError(f"output {dest} is a file, but the input is a folder", "pass an output folder with -o")
-        if dest.resolve() == inp.resolve():
-            raise OutputError("the output folder is the input folder", "choose another folder with -o; inputs are never overwritten")
-        return dest
+        return guard.check_output_dir(dest, [inp])
     if dest.is_dir():  # -o some/folder/: the default name inside it
         dest = dest / default_output(inp, "image").name
     if out.output and not is_image_path(dest):
@@ -182,7 +182,7 @@ def _run_images(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, progre
     dest = _image_output(inp, out)
     src = ImageSource(inp, exclude=dest if inp.is_dir() else None)  # no images: fails before any output exists
     if inp.is_dir():
-        dest.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(parents=True, exist_ok=True)  # its parent was checked (guard.check_output_dir)
     sink = open_sink(dest, src.info, inputs=[inp], overwrite=out.overwrite)
     enh = make_enhancer(enhancer, video=False)
     stats, _ = _run(src, enh, [sink], Progress(len(src.paths), progress), batch=enhancer.batch or 1)

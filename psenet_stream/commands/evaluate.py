@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from psenet_stream.errors import PsenetError, UsageError
+from psenet_stream.errors import OutputError, PsenetError, UsageError
 
 log = logging.getLogger("psenet_stream")
 
@@ -108,6 +108,8 @@ def evaluate(
     _set_threads(threads)
     if not (data or paired or clips or videos):
         raise UsageError("nothing to evaluate", "pass --data FOLDER, --paired DIR, --video CLIP or --flicker CLIP")
+    reads = [data, paired, *weights, *clips, *videos]
+    _check_reports(json_out, md_out, reads)  # before minutes of work: a report never replaces an input
     sizes = [_infer_size(s) for s in infer_sizes] or [None]
     knee_list = list(knees) or [None]
     progress = None if quiet else (lambda s: click.echo(s, err=True))
@@ -130,7 +132,19 @@ def evaluate(
         if clips:
             result["flicker"], text = _flicker(nets, clips, smoothings, flicker_evs, sizes[0], backend, max_frames, long_side, progress, notes)
             md.append(text)
-    _report(md, notes, result, json_out, md_out)
+    _report(md, notes, result, json_out, md_out, reads)
+
+
+def _check_reports(json_out, md_out, reads) -> None:
+    """The report files: never an input, never each other; an earlier report is replaced
+    (they are regenerated artefacts), through a temporary name (``guard``)."""
+    from psenet_stream import guard
+
+    if json_out and md_out and guard.Protected([json_out]).covers(md_out):
+        raise OutputError("--json and --markdown name the same file", "give each report its own file name")
+    for p in (json_out, md_out):
+        if p:
+            guard.check_output(p, [r for r in reads if r], overwrite=True, create_parent=True, what="report")
 
 
 def _set_threads(threads: int) -> None:
@@ -307,14 +321,15 @@ def _flicker_markdown(rows: list, long_side: int, max_frames: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _report(md: list[str], notes: list[str], result: dict, json_out, md_out) -> None:
+def _report(md: list[str], notes: list[str], result: dict, json_out, md_out, reads=()) -> None:
+    from psenet_stream import guard
+
     text = "\n".join(md)
     click.echo(text)
     for n in notes:
         click.echo(f"note: {n}")
+    inputs = [r for r in reads if r]
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        guard.write_text(json_out, json.dumps(result, indent=2, default=str) + "\n", inputs, overwrite=True, create_parent=True, what="report")
     if md_out:
-        Path(md_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(md_out).write_text(text + "".join(f"\nNote: {n}\n" for n in notes))
+        guard.write_text(md_out, text + "".join(f"\nNote: {n}\n" for n in notes), inputs, overwrite=True, create_parent=True, what="report")

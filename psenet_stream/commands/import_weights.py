@@ -12,12 +12,9 @@ def import_weights(checkpoint: str, output: str, overwrite: bool) -> None:
 
     Lightning is not needed; the file is read with torch's weights-only loader.
     """
-    from pathlib import Path
-
-    from psenet_stream.errors import OutputError
+    from psenet_stream import guard
     from psenet_stream.weights_io import import_official
 
-    if Path(output).exists() and not overwrite:
-        raise OutputError(f"{output} already exists", "pass --overwrite to replace it, or choose another -o")
-    meta = import_official(checkpoint, output)
+    guard.check_output(output, [checkpoint], overwrite=overwrite, what="weights output")
+    meta = import_official(checkpoint, output, overwrite=overwrite)
     click.echo(f"wrote {output} (from {meta['imported_from']}, epoch {meta['epoch']}, step {meta['global_step']})")

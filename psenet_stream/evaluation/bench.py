@@ -589,10 +589,11 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_json(result: dict[str, Any], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+def write_json(result: dict[str, Any], path: str | Path, inputs=()) -> None:
+    """The bench report, through the output guard (an earlier report is replaced; an input never)."""
+    from psenet_stream import guard
+
+    guard.write_text(path, json.dumps(result, indent=2) + "\n", list(inputs), overwrite=True, create_parent=True, what="report")
 
 
 __all__ = ["bench_frames", "format_table", "parse_sizes", "run_bench", "synthetic_scene", "write_json"]

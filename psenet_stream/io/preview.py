@@ -77,18 +77,13 @@ def write_png_atomic(path: Path, rgb: np.ndarray) -> Path:
     """Write rgb as PNG at path via a temporary name + rename (never a half-written file)."""
     import cv2
 
+    from psenet_stream import guard
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
         raise OutputError(f"cannot encode snapshot {path}", "this is a bug in psenet-stream")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(buf.tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return guard.write_bytes(path, buf.tobytes(), overwrite=False, create_parent=True, what="snapshot")
 
 
 def has_display() -> bool:
@@ -310,7 +305,11 @@ class WindowSink:
         img = compose(frame.rgb, enhanced, self.mode, frame.rotation, None)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.snapshot_dir / f"psenet-{stamp}-{frame.index:06d}-{self.mode}.png"
-        write_png_atomic(path, img)
+        try:
+            write_png_atomic(path, img)
+        except OutputError as e:  # a snapshot that cannot be saved must not end the preview
+            log.warning("snapshot not saved: %s", e)
+            return None
         self.snapshots.append(path)
         log.warning("snapshot saved: %s", path)
         return path

@@ -1,10 +1,11 @@
 """File, image and raw sinks, and the atomic-output rule they share.
 
 Outputs are written under a temporary name in the destination directory and renamed when
-complete, so the final name never holds a partial or corrupt file:
+complete, so the final name never holds a partial or corrupt file (the rules, the checks
+and the temporary names are psenet_stream/guard.py's):
 
     clip_enhanced.mp4                      final name, appears only after a complete run
-    .clip_enhanced.mp4.<pid>.tmp.mp4       while writing (same directory: rename is atomic)
+    .psenet-<pid>-<random>.tmp.mp4         while writing (same directory: rename is atomic)
     clip_enhanced.partial.mp4              an interrupted run with --keep-partial (playable)
 
 Every output is opened through ``open_sink`` (specs in io/specs.py): files, folders of
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from psenet_stream import guard
 from psenet_stream.errors import OutputError
 from psenet_stream.io.frames import Frame, StreamInfo, YuvSink
 from psenet_stream.io.raw import RawSink
@@ -47,42 +49,30 @@ def keep_as_partial(tmp: Path, final: Path) -> Path:
             n += 1
             continue
         except OSError:  # no hard links on this filesystem: check, then rename
-            if dest.exists():
+            if os.path.lexists(dest):
                 n += 1
                 continue
             os.replace(tmp, dest)
+            guard.unregister(tmp)
             return dest
-        tmp.unlink(missing_ok=True)
+        guard.discard(tmp)
         return dest
 
 
 def temp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp{final.suffix}")
+    """A registered temporary name next to ``final`` (``guard.temp_path``)."""
+    return guard.temp_path(final)
 
 
 def same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
+    """Whether ``a`` and ``b`` name the same file (links, hard links and spellings included)."""
+    return guard.Protected([b]).covers(a) if os.path.lexists(b) else False
 
 
 def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwrite: bool = False) -> None:
-    """Refuse to overwrite an input (ever) or an existing output (without --overwrite)."""
-    for i in inputs or []:
-        if same_file(output, i) or output.resolve() == Path(i).resolve():
-            raise OutputError(
-                f"the output {output} is the input file", "choose another output name with -o; the input is never overwritten"
-            )
-    if output.is_dir():
-        raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
-    if output.exists() and not overwrite:
-        raise OutputError(f"output already exists: {output}", "pass --overwrite to replace it, or choose another name with -o")
-    parent = output.parent
-    if not parent.exists():
-        raise OutputError(f"output directory does not exist: {parent}", f"create it first (mkdir -p {parent})")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write to directory {parent}", "choose an output location you can write to with -o")
+    """Refuse to overwrite an input (ever) or an existing output (without --overwrite):
+    ``guard.check_output``."""
+    guard.check_output(output, inputs or [], overwrite=overwrite)
 
 
 class AtomicFileSink:
@@ -95,11 +85,16 @@ class AtomicFileSink:
     the ``.partial`` name when keep_partial, or deletes it.
     """
 
-    def __init__(self, final: Path, make_sink, *, overwrite: bool = False):
+    def __init__(self, final: Path, make_sink, *, overwrite: bool = False, inputs: list[Path] | None = None):
         self.final = Path(final)
         self.tmp = temp_name(self.final)
         self.overwrite = overwrite
-        self.sink = make_sink(self.tmp)
+        self.inputs = guard.Protected(inputs or [])
+        try:
+            self.sink = make_sink(self.tmp)
+        except BaseException:
+            guard.discard(self.tmp)
+            raise
         self.kept: Path | None = None
         self._done = False
 
@@ -117,14 +112,12 @@ class AtomicFileSink:
         try:
             self.sink.close()
         except BaseException:
-            self.tmp.unlink(missing_ok=True)
+            guard.discard(self.tmp)
             raise
         if not self.tmp.exists():  # nothing was written (no frames)
+            guard.discard(self.tmp)
             return
-        if self.final.exists() and not self.overwrite:
-            self.tmp.unlink(missing_ok=True)
-            raise OutputError(f"output appeared while writing: {self.final}", "pass --overwrite to replace it")
-        os.replace(self.tmp, self.final)
+        guard.commit(self.tmp, self.final, overwrite=self.overwrite, inputs=self.inputs)
         self.kept = self.final
 
     def abort(self, keep_partial: bool = False) -> None:
@@ -140,14 +133,13 @@ class AtomicFileSink:
                 self.sink.close()
         except Exception:  # an output being thrown away may fail to finalize in any way; only a kept one must not
             if keep_partial:
-                self.tmp.unlink(missing_ok=True)
+                guard.discard(self.tmp)
                 raise
             log.debug("finalizing the aborted output failed", exc_info=True)
         finally:
             if keep_partial and self.tmp.exists():
                 self.kept = keep_as_partial(self.tmp, self.final)
-            else:
-                self.tmp.unlink(missing_ok=True)
+            guard.discard(self.tmp)
 
 
 class ImageSink:
@@ -166,19 +158,13 @@ class ImageSink:
         self.jpeg_quality = jpeg_quality
         self.written: list[Path] = []
         self.inputs = [Path(i) for i in inputs or []]
-        self._input_files: set[Path] | None = None
+        self._input_files: guard.Protected | None = None
 
-    def _is_input(self, dest: Path) -> bool:
-        """Whether ``dest`` is one of the images being read (through any link or ancestor)."""
+    def _protected(self) -> guard.Protected:
+        """The images being read, by identity (through any link, hard link or ancestor)."""
         if self._input_files is None:
-            from psenet_stream.io.specs import list_images
-
-            files: set[Path] = set()
-            for i in self.inputs:
-                found = list_images(i, exclude=self.path if self.folder else None) if i.is_dir() else [i]
-                files.update(f.resolve() for f in found)
-            self._input_files = files
-        return dest.resolve() in self._input_files
+            self._input_files = guard.Protected(self.inputs, exclude=self.path if self.folder else None)
+        return self._input_files
 
     def target(self, frame: Frame) -> Path:
         return self.path / (frame.name or f"{frame.index:06d}.png") if self.folder else self.path
@@ -187,33 +173,20 @@ class ImageSink:
         import cv2
 
         dest = self.target(frame)
-        if dest.exists() and self._is_input(dest):
-            raise OutputError(f"the output {dest} is an input image", "choose an output folder outside the input folder's images; inputs are never overwritten")
-        if dest.exists() and not self.overwrite:
-            raise OutputError(f"output already exists: {dest}", "pass --overwrite to replace it, or choose another name with -o")
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        guard.check_output(dest, self._protected(), overwrite=self.overwrite, create_parent=True)
         ext = dest.suffix.lower()
         params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if ext in (".jpg", ".jpeg") else []
         if ext == ".webp":
             params = [cv2.IMWRITE_WEBP_QUALITY, self.jpeg_quality]
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp{dest.suffix}")
         try:  # encoded in memory and written by Python: any file name works (cv2.imwrite needs UTF-8)
             ok, buf = cv2.imencode(ext if ext else ".png", cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
-            if ok:
-                with open(tmp, "wb") as f:
-                    f.write(buf.tobytes())
         except cv2.error as e:
-            tmp.unlink(missing_ok=True)
             raise OutputError(
                 f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name"
             ) from None
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write image {dest}: {e.strerror}", "check the disk has space and the folder is writable") from None
         if not ok:
-            tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write image {dest}", "check the directory is writable and the extension is jpg/png/bmp/tiff/webp")
-        os.replace(tmp, dest)
+        guard.write_bytes(dest, buf.tobytes(), self._protected(), overwrite=self.overwrite)
         self.written.append(dest)
 
     def close(self) -> None:
@@ -302,11 +275,12 @@ def open_sink(
         return open_live_sink(s, info, **opts)
     p = Path(s)
     if p.is_dir() or s.endswith(os.sep):
+        guard.check_output_dir(p, [Path(i) for i in inputs])
         return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs])
     protected = [Path(i) for i in inputs] + ([Path(audio_from)] if audio_from else [])
     check_output_path(p, protected, overwrite=overwrite)
     if is_image_path(p):
-        return ImageSink(p, folder=False, overwrite=overwrite)
+        return ImageSink(p, folder=False, overwrite=overwrite, inputs=protected)
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
     check_video_output(p)
@@ -316,4 +290,4 @@ def open_sink(
         vfs = VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw)
         return LockSize(vfs) if live else vfs
 
-    return AtomicFileSink(p, make, overwrite=overwrite)
+    return AtomicFileSink(p, make, overwrite=overwrite, inputs=protected)

@@ -69,10 +69,14 @@ class ImageSource:
         import cv2
 
         try:
-            st = os.stat(path)
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(os.stat(path).st_mode):
                 return None, "not a regular file (a pipe, device or socket)"
-            with open(path, "rb") as f:
+            # non-blocking, and checked again on the open file: one swapped for a FIFO after
+            # the stat still cannot block the run
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            with open(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None, "not a regular file (a pipe, device or socket)"
                 data = f.read()
         except OSError as e:
             return None, f"cannot be opened ({e.strerror})"

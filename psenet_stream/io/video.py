@@ -18,6 +18,7 @@ import collections
 import heapq
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -89,6 +90,9 @@ def check_input_file(path: str | Path) -> Path:
         raise InputError(f"input is a directory: {p}", "pass a video file, an image, or a folder that contains images")
     if not os.access(p, os.R_OK):
         raise InputError(f"input is not readable: {p}", "check the file's permissions")
+    mode = os.stat(p).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):  # a device or socket could block the decoder forever
+        raise InputError(f"input is not a regular file (a device or socket): {p}", "pass a video file, or a capture device as /dev/videoN")
     if p.is_file() and p.stat().st_size == 0:
         raise InputError(f"input is an empty file (0 bytes): {p}", "the file was not written completely; copy or record it again")
     return p
