@@ -182,6 +182,12 @@ def check_output_dir(path: str | Path, inputs: Iterable[str | Path] | Protected 
         raise OutputError(f"{what} {p} exists and is a file", "pass an output folder with -o")
     if any(_real(p) == d for d in prot.dirs):
         raise OutputError(f"the {what} is the input folder: {p}", "choose another folder with -o; inputs are never overwritten")
+    if prot.is_inside_input_dir(p) and os.path.isdir(p) and any(files for _r, _d, files in os.walk(p)):
+        # its files are in the input folder too: read as inputs, or replaced as outputs? Neither.
+        raise OutputError(
+            f"the {what} {p} is inside the input folder and already holds files (they are inputs too)",
+            "choose an output folder outside the input folder, or an empty one",
+        )
     if os.path.isdir(p):
         if not os.access(p, os.W_OK):
             raise OutputError(
