@@ -246,15 +246,16 @@ class PreviewOptions:
     port: int = 8090
     snapshot_dir: str = "snapshots"
     view: str = "side-by-side"
+    preview_token: str | None = None
 
     def sink_options(self) -> dict[str, Any]:
         if self.preview == "http":
-            return {"bind": self.bind, "port": self.port, "mode": self.view}
+            return {"bind": self.bind, "port": self.port, "mode": self.view, "token": self.preview_token}
         return {"snapshot_dir": self.snapshot_dir, "mode": self.view}
 
 
 def preview_options(*, default: str = "none", bare_flag: bool = True) -> Callable:
-    """--preview --bind --port --snapshot-dir --view, as ``preview: PreviewOptions``."""
+    """--preview --bind --port --snapshot-dir --view --preview-token, as ``preview: PreviewOptions``."""
     preview = (
         click.option("--preview", type=click.Choice(["none", "window", "http"]), default=default, is_flag=False, flag_value="window", show_default=True, help="Also show the result live (a bare --preview means window).")
         if bare_flag
@@ -266,6 +267,12 @@ def preview_options(*, default: str = "none", bare_flag: bool = True) -> Callabl
         click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Port for --preview http (0: a free one)."),
         click.option("--snapshot-dir", default="snapshots", show_default=True, type=click.Path(file_okay=False), help="Where 's' in the window saves PNG snapshots."),
         click.option("--view", type=click.Choice(["side-by-side", "enhanced", "original"]), default="side-by-side", show_default=True, help="Initial view of the preview."),
+        click.option(
+            "--preview-token",
+            envvar="PSENET_STREAM_PREVIEW_TOKEN",
+            default=None,
+            help="Token the http preview requires (?token=...); beyond loopback one is generated and printed once when not given. Also $PSENET_STREAM_PREVIEW_TOKEN.",
+        ),
     ]
     return option_group(PreviewOptions, "preview", opts)
 
