@@ -7,6 +7,7 @@ Each command lives in psenet_stream/commands/<name>.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     from psenet_stream import guard
 
     guard.install_signal_cleanup()  # SIGTERM outside a run still removes every temporary file
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints as \xNN, never crashes
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         cli.main(args=argv, prog_name="psenet-stream", standalone_mode=False)
         return 0
