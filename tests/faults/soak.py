@@ -195,6 +195,115 @@ def soak(seconds: float, *, warmup: float = 60.0, sample_every: float = 10.0, so
     return summary
 
 
+def flaky_soak(seconds: float, *, up: float = 2.5, down: float = 1.0, out_dir: Path, weights: str | None = None, sample_every: float = 2.0,
+               log=print) -> dict:
+    """The live filter with a camera that keeps dropping and returning: a fake network camera
+    (tests/faults/ts_camera.py) sends ``up`` seconds of frames, hangs up, is gone for ``down``
+    seconds (connections refused), and comes back, for ``seconds``. The live source reconnects
+    each time; the recording (``open_sink(..., live=True)``: temporary name, then commit) and a
+    latency sink go on. Returns a summary with the verdicts: no error, not stuck after stop,
+    no leaked thread, one reconnect per outage, the recording committed and playable, no
+    temporary file left, RSS growth after the first cycle."""
+    from psenet_stream import pipeline
+    from psenet_stream.commands._common import EnhancerOptions, make_enhancer
+    from psenet_stream.io.live import open_live_source
+    from psenet_stream.io.sinks import open_sink
+    from tests.faults.conftest import cli_env
+    from tests.live_helpers import Proc, free_port
+
+    root = Path(__file__).resolve().parents[2]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    before_threads = {t.ident for t in threading.enumerate()}
+    enh = make_enhancer(EnhancerOptions(weights=weights, backend="cpu", infer_size="64", threads=1), video=True)
+    done = threading.Event()
+    cams: list = []
+    cycles = [0]
+
+    def cameras():
+        while not done.is_set():
+            cam = Proc([sys.executable, "-m", "tests.faults.ts_camera", "--port", str(port), "--seconds", str(up), "--then", "close"],
+                       cwd=str(root), env=cli_env())
+            cams.append(cam)
+            cam.wait_line("listening", 30)
+            cycles[0] += 1
+            while cam.p.poll() is None and not done.is_set():
+                time.sleep(0.05)
+            cam.stop()
+            done.wait(down)
+
+    cam_thread = threading.Thread(target=cameras, name="soak-cameras", daemon=True)
+    cam_thread.start()
+    src = open_live_source(f"tcp://127.0.0.1:{port}", format="mpegts", read_timeout=1.0, open_timeout=10.0, backoff_initial=0.2,
+                           backoff_max=0.5, wait_first=True)
+    final = out_dir / "flaky.mp4"
+    lat = LatencySink()
+    rec = open_sink(final, src.info, live=True, preset="ultrafast", crf=30)
+    stop = threading.Event()
+    result: dict = {}
+
+    def runner():
+        try:
+            result["stats"], result["partial"] = pipeline.run_to_sinks(src, enh, [rec, lat], live=True, stop=stop)
+        except BaseException as e:  # reported in the summary
+            result["error"] = f"{type(e).__name__}: {e}"
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=runner, name="soak-pipeline", daemon=True)
+    th.start()
+    samples = []
+    while time.perf_counter() - t0 < seconds and th.is_alive():
+        time.sleep(sample_every)
+        st = proc_status()
+        with lat.lock:
+            n = len(lat.samples)
+        samples.append({"t": round(time.perf_counter() - t0, 1), "rss_kb": st["VmRSS"], "threads": st["Threads"], "frames": n,
+                        "reconnects": src.reconnects})
+        log(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+    stop.set()
+    th.join(timeout=30)
+    stuck = th.is_alive()
+    src.close()
+    done.set()
+    cam_thread.join(timeout=30)
+    for c in cams:
+        c.stop()
+    enh = None
+    gc.collect()
+    time.sleep(1.0)
+    leaked = [t.name for t in threading.enumerate() if t.ident not in before_threads and t.is_alive()]
+    frames_in_file = None
+    if final.exists():
+        import av
+
+        with av.open(str(final)) as c:
+            frames_in_file = sum(1 for _ in c.decode(video=0))
+    temps = [p.name for p in out_dir.iterdir() if p.name.startswith(".")]
+    rss = [s["rss_kb"] for s in samples]
+    third = max(1, len(rss) // 3)
+    growth = (float(np.median(rss[-third:])) / float(np.median(rss[third : 2 * third] or rss[:third])) - 1.0) * 100.0 if len(rss) >= 3 else None
+    stats = result.get("stats")
+    summary = {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "camera_cycles": cycles[0],
+        "reconnects": src.reconnects,
+        "outages_s": [round(o, 2) for o in getattr(src, "outages", [])],
+        "frames_out": stats.frames_out if stats else None,
+        "frames_in_file": frames_in_file,
+        "error": result.get("error"),
+        "pipeline_stuck_after_stop": stuck,
+        "leaked_threads": leaked,
+        "temporaries_left": temps,
+        "rss_growth_pct": round(growth, 2) if growth is not None else None,
+        "samples": samples,
+    }
+    summary["ok"] = bool(
+        not summary["error"] and not stuck and not leaked and not temps and frames_in_file and summary["reconnects"] >= max(1, cycles[0] - 2)
+    )
+    return summary
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1200.0, help="duration (default 1200 = 20 minutes)")
