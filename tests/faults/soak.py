@@ -103,7 +103,7 @@ def soak(seconds: float, *, warmup: float = 60.0, sample_every: float = 10.0, so
     def runner():
         try:
             result["stats"] = pipeline.run(src, enh, sinks, stop=stop)
-        except BaseException as e:  # reported in the summary
+        except BaseException as e:  # noqa: BLE001 - reported in the summary
             result["error"] = f"{type(e).__name__}: {e}"
 
     t0 = time.perf_counter()
@@ -246,7 +246,7 @@ def flaky_soak(seconds: float, *, up: float = 2.5, down: float = 1.0, out_dir: P
     def runner():
         try:
             result["stats"], result["partial"] = pipeline.run_to_sinks(src, enh, [rec, lat], live=True, stop=stop)
-        except BaseException as e:  # reported in the summary
+        except BaseException as e:  # noqa: BLE001 - reported in the summary
             result["error"] = f"{type(e).__name__}: {e}"
 
     t0 = time.perf_counter()
