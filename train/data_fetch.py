@@ -523,9 +523,9 @@ def _write_manifest(build: _Build) -> dict:
         "tags": {k: {t: sum(1 for f in files if f["kind"] == k and f.get("tag") == t) for t in photo_sources.TAGS} for k in ("train", "test")},
         "files": files,
     }
-    tmpm = build.dest / "MANIFEST.json.partial"
-    tmpm.write_text(json.dumps(manifest, indent=1))
-    tmpm.replace(build.dest / "MANIFEST.json")
+    from psenet_stream import guard
+
+    guard.write_text(build.dest / "MANIFEST.json", json.dumps(manifest, indent=1), overwrite=True, what="manifest")
     return manifest
 
 

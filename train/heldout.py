@@ -71,8 +71,9 @@ def main() -> None:
         evs = " ".join(f"{k}:{e['psnr']:.2f}" for k, e in v["per_ev"].items())
         print(f"{name:40s} PSNR {v['psnr']:.2f} (none {v['psnr_none']:.2f}, under {v['psnr_under']:.2f}, over {v['psnr_over']:.2f}) SSIM {v['ssim']:.3f} | {evs}")
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(r, f, indent=1)
+        from psenet_stream import guard
+
+        guard.write_text(a.json, json.dumps(r, indent=1), overwrite=True, create_parent=True, what="report")
 
 
 if __name__ == "__main__":

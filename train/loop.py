@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from psenet_stream import guard
 from psenet_stream.commands._common import StatusLine
 from psenet_stream.errors import InputError, UserError
 from psenet_stream.model import PSENet
@@ -276,7 +277,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg
         total = cfg.total_steps
-        (self.out / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        guard.write_text(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=1), overwrite=True, what="training config")
         if self.step == 0 and self.val_pairs:
             base = sum(float(psnr(x, r)) for x, r in self.val_pairs) / len(self.val_pairs)
             self.log({"step": 0, "val_input_psnr": base, "n_train": len(self.train_files), "n_val_pairs": len(self.val_pairs)})
