@@ -95,7 +95,7 @@ def check_example(forkcli, d: Path, ext: str, ops, skip_known: bool = False) -> 
         assert err.startswith("error: ") or "\nerror: " in err, err
         assert "hint: " in err, err
         assert not out.exists(), "a failed run left its output"
-    leftovers = [p.name for p in d.iterdir() if p.name.startswith(".fuzz_out")]
+    leftovers = [p.name for p in d.iterdir() if p.name.startswith((".fuzz_out", ".psenet-"))]
     assert not leftovers, leftovers
 
 
