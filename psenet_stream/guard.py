@@ -175,19 +175,15 @@ def check_output(
 
 def check_output_dir(path: str | Path, inputs: Iterable[str | Path] | Protected = (), *, what: str = "output folder") -> Path:
     """An output folder: not a file, not one of the input folders, its parent writable.
-    (Each file written into it is checked by ``check_output``: inputs inside it are kept.)"""
+    (Each file written into it is checked by ``check_output``: inputs inside it are kept.
+    An output folder inside an input folder is not read: what it holds is earlier output,
+    replaced only with the overwrite flag.)"""
     p = Path(path)
     prot = inputs if isinstance(inputs, Protected) else Protected(inputs)
     if os.path.lexists(p) and not os.path.isdir(p):
         raise OutputError(f"{what} {p} exists and is a file", "pass an output folder with -o")
     if any(_real(p) == d for d in prot.dirs):
         raise OutputError(f"the {what} is the input folder: {p}", "choose another folder with -o; inputs are never overwritten")
-    if prot.is_inside_input_dir(p) and os.path.isdir(p) and any(files for _r, _d, files in os.walk(p)):
-        # its files are in the input folder too: read as inputs, or replaced as outputs? Neither.
-        raise OutputError(
-            f"the {what} {p} is inside the input folder and already holds files (they are inputs too)",
-            "choose an output folder outside the input folder, or an empty one",
-        )
     if os.path.isdir(p):
         if not os.access(p, os.W_OK):
             raise OutputError(

@@ -83,9 +83,10 @@ def create(name: str, model, meta, **kw) -> Backend:
     try:
         return cls(model, meta, **_accepted(cls, kw))
     except BackendError as e:
-        if getattr(e, "cache_unusable", False):  # an unwritable cache is not fatal: the cpu backend needs none
-            log.warning("warning: %s; using the cpu backend (in memory) instead of %s (%s)", e.problem, name, e.fix)
-            cls = backend_class("cpu")
+        if getattr(e, "cache_unusable", False):  # an unwritable cache is not fatal: these backends need none
+            other = "cuda" if name == "tensorrt" else "cpu"
+            log.warning("warning: %s; using the %s backend (in memory) instead of %s (%s)", e.problem, other, name, e.fix)
+            cls = backend_class(other)
             return cls(model, meta, **_accepted(cls, kw))
         if asked == "auto" and name == "tensorrt":  # e.g. no engine could be built: auto still runs
             log.warning("tensorrt backend failed (%s); auto falls back to the cuda backend", e.problem)

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from psenet_stream.errors import BackendError
+
 if TYPE_CHECKING:
     import torch
 
@@ -81,3 +83,10 @@ class Backend:
 
     def close(self) -> None:
         pass
+
+
+class CacheUnusable(BackendError):
+    """A model cache (ONNX export, TensorRT engines) cannot be written. ``backends.create``
+    falls back to a backend that needs none, in memory: cuda for tensorrt, else cpu."""
+
+    cache_unusable = True

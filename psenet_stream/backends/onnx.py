@@ -9,16 +9,10 @@ import numpy as np
 import torch
 
 from psenet_stream import guard
-from psenet_stream.backends.base import Backend
+from psenet_stream.backends.base import Backend, CacheUnusable
 from psenet_stream.errors import BackendError
 from psenet_stream.model import GammaOnly
 from psenet_stream.paths import ENV_CACHE, cache_dir
-
-
-class CacheUnusable(BackendError):
-    """The model cache cannot be written; ``backends.create`` falls back to the cpu backend."""
-
-    cache_unusable = True
 
 
 def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4, weights_sha256: str | None = None) -> float:

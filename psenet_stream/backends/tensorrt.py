@@ -31,10 +31,11 @@ import torch
 
 from psenet_stream import guard
 from psenet_stream.backends.availability import cuda_reason, tensorrt_reason
+from psenet_stream.backends.base import CacheUnusable
 from psenet_stream.backends.cuda import CudaBackend
 from psenet_stream.errors import BackendError
 from psenet_stream.model import GammaOnly
-from psenet_stream.paths import engine_dir
+from psenet_stream.paths import ENV_ENGINES, engine_dir
 
 log = logging.getLogger("psenet_stream")
 
@@ -234,8 +235,8 @@ def build_engine(
     check_range(smin, sopt, smax)
     tt = _require_trt()
     gpu, vers = gpu_info(), versions()
+    guard.check_parent(Path(out_dir if out_dir is not None else engine_dir()) / "x", create=True, what="engine")  # before minutes of compiling
     out_dir = Path(out_dir) if out_dir is not None else engine_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / engine_filename(meta["sha256"], smin, smax, gpu["name"], vers)
     if path.exists() and not force:
         try:
@@ -264,7 +265,6 @@ def build_engine(
             f"TensorRT compilation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
             "try another shape range, or use --backend cuda (torch fp16, no engine needed)",
         ) from e
-    guard.check_parent(path, create=True, what="engine")
     tmp = guard.temp_path(path)  # a hidden name: not matched by find_engines while written
     try:
         try:  # the dynamic range travels with the Input spec (torch-tensorrt "save with dynamic shapes")
@@ -319,7 +319,11 @@ class TensorRTBackend(CudaBackend):
             d = Path(engine_dir) if engine_dir is not None else default_engine_dir()
             paths = find_engines(d, meta["sha256"], gpu_info()["name"])
             if not paths and build:
-                paths = [build_engine(model, meta, out_dir=d)]
+                try:
+                    paths = [build_engine(model, meta, out_dir=d)]
+                except OSError as e:  # OutputError too: the engine folder is missing, a file, or read-only
+                    why = getattr(e, "problem", None) or e.strerror or str(e)
+                    raise CacheUnusable(f"cannot write a TensorRT engine into {d}: {why}", f"make it writable, or point {ENV_ENGINES} at a writable folder") from None
         for p in paths:
             try:
                 m, info = load_engine(p, meta)
