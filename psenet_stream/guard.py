@@ -106,6 +106,13 @@ class Protected:
         return any(r == d or d in r.parents for d in self.dirs)
 
 
+def _is_input(p: Path, prot: Protected, what: str) -> OutputError:
+    from psenet_stream.io.specs import is_image_path
+
+    which = "the input" if len(prot.ids) <= 1 and not prot.dirs else f"an input {'image' if is_image_path(p) else 'file'}"
+    return OutputError(f"the {what} {p} is {which}", f"choose another {what} name; inputs are never overwritten")
+
+
 def _existing_ancestor(p: Path) -> Path:
     a = Path(os.path.abspath(p)).parent
     while not os.path.lexists(a) and a != a.parent:
@@ -159,7 +166,7 @@ def check_output(
     p = Path(path)
     prot = inputs if isinstance(inputs, Protected) else Protected(inputs)
     if prot.covers(p):
-        raise OutputError(f"the {what} {p} is an input file", f"choose another {what} name; inputs are never overwritten")
+        raise _is_input(p, prot, what)
     if os.path.isdir(p):
         raise OutputError(f"{what} is a directory: {p}", "choose a file name with -o")
     if os.path.lexists(p):
@@ -252,7 +259,7 @@ def commit(tmp: str | Path, final: str | Path, *, overwrite: bool = False, input
     prot = inputs if isinstance(inputs, Protected) else Protected(inputs)
     try:
         if prot.covers(final):
-            raise OutputError(f"the {what} {final} is an input file", f"choose another {what} name; inputs are never overwritten")
+            raise _is_input(final, prot, what)
         if overwrite:
             if os.path.exists(final) and not stat.S_ISREG(os.stat(final).st_mode):
                 raise OutputError(f"{what} {final} is not a regular file", f"choose another {what} name")
