@@ -135,6 +135,7 @@ def small_video_for_sigterm(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.mark.slow  # the ONNX export takes 20-100 s on the shared CPU
 @pytest.mark.timeout(300)
 def test_sigterm_during_export_onnx_leaves_no_temporary(tmp_path):
     """A command without a run loop (export-onnx: export, parity check, metadata) gets SIGTERM
