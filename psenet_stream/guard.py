@@ -321,6 +321,25 @@ def write_text(final: str | Path, text: str, inputs: Iterable[str | Path] | Prot
     return write_bytes(final, text.encode("utf-8"), inputs, **kw)
 
 
+# --- reading: never blocks on a special file ---------------------------------------------------
+
+
+class NotRegularFile(OSError):
+    """The path names a FIFO, device, socket or folder: reading it could block forever."""
+
+
+def read_regular(path: str | Path) -> bytes:
+    """The bytes of a regular file, read by Python (any file name works, UTF-8 or not). A FIFO,
+    device, socket or folder raises ``NotRegularFile`` without blocking: it is opened
+    non-blocking and checked on the open descriptor (a file swapped after a check is caught
+    too). Used for every file handed to a decoder that could block on one (images, weights)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a pipe, device, socket or folder)", os.fspath(path))
+        return f.read()
+
+
 # --- signals -------------------------------------------------------------------------------------
 
 

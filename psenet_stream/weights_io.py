@@ -7,6 +7,7 @@ always read with ``weights_only=True``, so a weight file cannot run code.
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,18 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: di
         torch.save(payload, tmp)
 
 
+def _read(path: Path, fix: str) -> bytes:
+    """The file's bytes, from a regular file only (a FIFO or device would block torch.load)."""
+    from psenet_stream.guard import NotRegularFile, read_regular
+
+    try:
+        return read_regular(path)
+    except NotRegularFile:
+        raise BackendError(f"{path} is not a regular file (a pipe, device or socket)", fix) from None
+    except OSError as e:
+        raise BackendError(f"cannot read {path}: {e.strerror}", fix) from None
+
+
 def _load_error(e: BaseException, path: Path, *, refused: str, refused_fix: str, unreadable: str, unreadable_fix: str) -> BackendError:
     """The error for a failed ``torch.load(weights_only=True)``: a refused pickle (never echoing
     torch's "re-run with weights_only=False" advice), or an unreadable file."""
@@ -46,8 +59,9 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         raise BackendError(f"weights file not found: {path}", "pass an existing file to --weights, or omit it for the shipped default")
     if path.is_dir():
         raise BackendError(f"weights path is a directory: {path}", "pass the .pt file itself")
+    data = _read(path, "pass a file written by psenet-stream train or import-weights")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises anything for a corrupt zip or a pickle with code in it
         if _looks_like_lightning(path):
             raise BackendError(
@@ -134,11 +148,12 @@ def read_official_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor],
     stub) and argparse.Namespace are allowed beyond tensors and containers.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise BackendError(f"checkpoint not found: {path}", "pass the path of sice.pth or afifi.pth")
+    data = _read(path, "pass sice.pth or afifi.pth from the official repository")
     try:
         with torch.serialization.safe_globals([*_LIGHTNING_STUBS, argparse.Namespace]):
-            ck = torch.load(path, map_location="cpu", weights_only=True)
+            ck = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises anything for a corrupt zip or a pickle with code in it
         raise _load_error(
             e,

@@ -192,10 +192,15 @@ def list_images(folder: str | Path) -> list[Path]:
 def load_photo(path: str | Path, long_side: int | None = DEFAULT_LONG_SIDE, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image as uint8 RGB (alpha dropped, grey expanded), bounded to ``long_side``
     or resized to exactly ``size`` = (w, h)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"cannot read image {path}", "remove or convert the file")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    from psenet_stream.io.sources import ImageSource
+
+    rgb, why = ImageSource.read_reason(Path(path))  # the path-safe reader: bytes from a regular file only
+    if rgb is None:
+        raise InputError(f"cannot read image {path}: {why}", "remove or convert the file")
+    return _fit(rgb, long_side, size)
+
+
+def _fit(rgb: np.ndarray, long_side: int | None, size: tuple[int, int] | None) -> np.ndarray:
     if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
         interp = cv2.INTER_AREA if size[0] < rgb.shape[1] else cv2.INTER_LINEAR
         return cv2.resize(rgb, tuple(size), interpolation=interp)

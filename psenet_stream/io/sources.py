@@ -64,20 +64,14 @@ class ImageSource:
     @staticmethod
     def read_reason(path: Path) -> tuple[np.ndarray | None, str]:
         """``read``, and why it returned None."""
-        import stat
-
         import cv2
 
+        from psenet_stream.guard import NotRegularFile, read_regular
+
         try:
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                return None, "not a regular file (a pipe, device or socket)"
-            # non-blocking, and checked again on the open file: one swapped for a FIFO after
-            # the stat still cannot block the run
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with open(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return None, "not a regular file (a pipe, device or socket)"
-                data = f.read()
+            data = read_regular(path)  # never blocks on a FIFO, device or socket
+        except NotRegularFile:
+            return None, "not a regular file (a pipe, device or socket)"
         except OSError as e:
             return None, f"cannot be opened ({e.strerror})"
         try:

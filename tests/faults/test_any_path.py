@@ -185,3 +185,28 @@ def test_special_files_given_directly(forkcli, tmp_path, kind):
     assert r["rc"] == EXIT_INPUT, r["stderr"]
     assert "Traceback" not in r["stderr"] and "error: " in r["stderr"] and "hint: " in r["stderr"]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_link"])
+def test_special_files_as_weights_or_eval_photos_never_hang(forkcli, tiny_clip, tmp_path, kind):
+    """Found by this class: a FIFO given as --weights (torch.load) or inside eval --data
+    (cv2.imread) blocked forever. Now read through guard.read_regular: exit 5 / 3 at once."""
+    w = tmp_path / "w.pt"
+    if kind == "fifo":
+        os.mkfifo(w)
+    else:
+        os.symlink("/dev/zero", w)
+    for args, code in (
+        ([tiny_clip, "-o", tmp_path / "o.mp4", *FAST, "--weights", w], 5),
+        (["import-weights", w, "-o", tmp_path / "x.pt"], 5),
+    ):
+        r = forkcli.run(args, timeout=60)
+        assert not r["timed_out"], f"HANG: {args}"
+        assert r["rc"] == code and "not a regular file" in r["stderr"], r["stderr"]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "ok.png").write_bytes(_png_bytes(90))
+    _make_special("fifo" if kind == "fifo" else "dev_link", os.fsencode(photos / "a.png"), [])
+    r = forkcli.run(["eval", "--data", photos, "--limit", "2", "-q"], timeout=90)
+    assert not r["timed_out"], "HANG: eval --data with a special file"
+    assert r["rc"] == EXIT_INPUT and "not a regular file" in r["stderr"], r["stderr"]
