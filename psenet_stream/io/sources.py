@@ -11,7 +11,6 @@ Live specs are imported lazily so file work never loads the live machinery.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
