@@ -128,11 +128,15 @@ class Stats:
     def latency_p95_ms(self) -> float | None:
         return self._pct(95)
 
-    def summary(self) -> str:
-        s = f"{self.frames_out} frames in {self.seconds:.1f} s ({self.fps:.1f} fps), {self.dropped} dropped"
-        if self.latencies:
+    def summary(self, *, unit: str = "frame", latency: bool = True, backend: bool = True) -> str:
+        """'30 frames in 1.2 s (25.0 fps), 0 dropped, ...'; ``unit`` 'image' for image runs
+        (singular for one); ``latency`` / ``backend``: include those figures (the CLI shows the
+        latency for live runs only and the backend with -v)."""
+        n = self.frames_out
+        s = f"{n} {unit}{'' if n == 1 else 's'} in {self.seconds:.1f} s ({self.fps:.1f} fps), {self.dropped} dropped"
+        if self.latencies and latency:
             s += f", latency p50 {self.latency_p50_ms:.0f} ms / p95 {self.latency_p95_ms:.0f} ms"
-        if self.backend:
+        if self.backend and backend:
             s += f", backend {self.backend}"
         if self.interrupted:
             s += " (interrupted)"

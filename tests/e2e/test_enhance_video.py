@@ -207,7 +207,7 @@ def test_live_lavfi_input_to_file(tmp_path, cli_main):
 
 def test_live_input_needs_an_output(cli_main):
     code, err = cli_main(["lavfi:testsrc2=size=160x120:rate=30:duration=1", *FAST])
-    assert code == 1 and "needs an output" in err and "-o" in err
+    assert code == 2 and "needs an output" in err and "-o" in err
 
 
 def test_truncated_faststart_mp4_keeps_what_decodes_and_warns(media, tmp_path):
