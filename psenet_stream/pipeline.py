@@ -254,6 +254,7 @@ class _Run:
         q = self.q_in
         while True:
             if self.deadline is not None and time.perf_counter() >= self.deadline:
+                self.timed_out = not self.stop.is_set()  # the planned end, not an interruption
                 self.stop.set()  # max_seconds: the same clean end as a stop request
             try:
                 return q.get(timeout=POLL_SECONDS)
@@ -384,7 +385,7 @@ class _Run:
         st.seconds = time.perf_counter() - self.t0
         queue_drops = self.q_in.dropped if isinstance(self.q_in, DropOldestQueue) else 0
         st.dropped = queue_drops + (int(self.source.dropped or 0) if isinstance(self.source, _CountsDrops) else 0)
-        st.interrupted = self.stop.is_set()
+        st.interrupted = self.stop.is_set() and not getattr(self, "timed_out", False)
 
 
 def run(

@@ -241,9 +241,13 @@ def _run_one(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp: Inp
     kind = input_kind(input)
     if input in ("pipe:", "pipe:0") or (input == "-" and not inp.size):
         kind, input = "video", "pipe:0"  # a container on stdin (raw frames need --size)
+        if not out.output:
+            raise UsageError("a container on stdin needs an output", "pass -o out.mp4 (or --size WxH to read raw frames)")
+        if sys.stdin.isatty():
+            raise UsageError("stdin is a terminal, not a video", "pipe a file in (cat in.mp4 | psenet-stream - -o out.mp4), or raw frames with --size WxH")
     progress = report.show_progress()
-    if inp.trimmed and kind not in ("video",):
-        raise UsageError("-ss / -t / --frames apply to video files and image sequences", "drop them for images, folders, raw and live inputs (use --duration on webcam)")
+    if inp.trimmed and kind != "video" and not (kind == "live" and not inp.start and inp.frames is None):
+        raise UsageError("-ss / -t / --frames apply to video files and image sequences (and -t to live inputs)", "drop them for images, folders and raw input")
     if kind in ("image", "folder"):
         result = _run_images(Path(input), out, enhancer, progress)
     elif kind == "raw":
@@ -469,6 +473,7 @@ def _run_live_input(spec: str, out: OutputOptions, enhancer: EnhancerOptions, in
         overwrite=out.overwrite,
         encode=out.encode(inp.pix_fmt),
         source_opts=inp.live(),
+        duration=inp.duration,
         progress=report.show_progress(),
         verbose=report.verbose,
     )
@@ -507,7 +512,7 @@ def run_live(spec: str, enhancer: EnhancerOptions, preview: PreviewOptions, *, o
         if output:
             opts = dict(output_opts or {}) if _is_stream(output) else {k: v for k, v in (encode or {}).items() if v is not None}
             sinks.insert(0, open_sink(output, info, overwrite=overwrite, live=True, **opts))
-        log.info("live: %s -> %s; %s", info.description, ", ".join(type(s).__name__ for s in sinks), enh.describe())
+        log.debug("live: %s -> %s; %s", info.description, ", ".join(type(s).__name__ for s in sinks), enh.describe())
         if verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
         # a stopped live run ends at once even while the source is reconnecting (the pipeline
