@@ -28,7 +28,7 @@ def test_subprocess_default_name_keeps_everything(media, tmp_path):
     """pts, audio packet bytes, size, rotation, colour tags, frame count; input untouched."""
     inp = _copy(media["clip"], tmp_path)
     before = sha256(inp)
-    r = run_module([inp.name, *FAST], cwd=tmp_path)
+    r = run_module([inp.name, *FAST, "-v"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr.decode()
     out = tmp_path / "clip_enhanced.mp4"
     assert out.is_file()
