@@ -71,7 +71,21 @@ class LazyDefaultGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyDefaultGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EPILOG = """\b
+Environment:
+  PSENET_STREAM_WEIGHTS           weight file used when --weights is not given
+  PSENET_STREAM_CACHE             cache root: data, engines (default $XDG_CACHE_HOME/psenet-stream or ~/.cache/psenet-stream)
+  PSENET_STREAM_ENGINES           folder of TensorRT engines (default engines/ in a checkout, else <cache>/engines)
+  PSENET_STREAM_MAX_IMAGE_PIXELS  largest image decoded, in pixels (default 100000000)
+  PSENET_SHARED                   folder holding peers/psenet/*.pth, the official checkpoints `eval --compare` uses
+  PSENET_DEBUG=1                  print the traceback of an internal error
+\b
+Shell completion (bash; zsh_source / fish_source for the others):
+  eval "$(_PSENET_STREAM_COMPLETE=bash_source psenet-stream)"
+"""
+
+
+@click.group(cls=LazyDefaultGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="psenet-stream")
 def cli():
     """Fix video that is too dark or too bright, live, with PSENet.
