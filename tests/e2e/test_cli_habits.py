@@ -102,9 +102,7 @@ def test_folder_run_skips_outputs_that_exist(tmp_path, cli_main):
 
 
 @pytest.mark.parametrize("command", ["enhance", "webcam", "export-onnx", "import-weights", "build-engine", "data"])
-def test_every_command_spells_overwrite_y(command, cli_main):
-    code, err = cli_main([command, "--help"])
-    assert code == 0
+def test_every_command_spells_overwrite_y(command):
     from click.testing import CliRunner
 
     from psenet_stream.cli import cli

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from psenet_stream.errors import UsageError
 from psenet_stream.model import PSENet
 
 ROOT = Path(__file__).resolve().parents[2]
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 
 @pytest.fixture(scope="module")
