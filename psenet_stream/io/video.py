@@ -207,7 +207,12 @@ class VideoFileSource:
             self._c.close()
             raise
         except StopIteration:
+            length = self._c.duration / 1e6 if self._c.duration else None
             self._c.close()
+            if start and (length is None or start >= length - 0.05):
+                raise InputError(
+                    f"-ss {start:g} is past the end of {self.path.name}" + (f" ({length:.2f} s long)" if length else ""), "start earlier"
+                ) from None
             raise InputError(
                 f"no decodable video frames in {self.path.name}", "the file is damaged or truncated; check it plays, or re-export it"
             ) from None

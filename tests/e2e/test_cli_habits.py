@@ -154,6 +154,25 @@ def test_trim_time_syntax_and_frame_count(clip, tmp_path, cli_main):
     assert code == 2 and "not a time" in err
 
 
+def test_a_long_start_seeks_to_the_right_frame(tmp_path, cli_main):
+    """-ss past 2 s seeks (to the key frame before) and then drops frames: the first frame out
+    is the one at the start time, B-frames and all."""
+    from tests.media import pattern
+
+    src = tmp_path / "long.mp4"
+    make_video(src, frames=150, audio="aac", bframes=True)
+    out = tmp_path / "o.mp4"
+    code, err = cli_main([src, "-ss", "3.5", "-t", "1", "--strength", "0", "-o", out, *FAST])
+    assert code == 0, err
+    first = read_video(out)["first_rgb"].astype(int)
+    best = min(range(95, 116), key=lambda i: np.abs(first - pattern(i, 160, 120)).mean())
+    assert best == 105
+    frames, _, audio_s, _ = _durations(out)
+    assert frames == 30 and audio_s == pytest.approx(1.0, abs=0.05)
+    code, err = cli_main([src, "-ss", "10", "-o", tmp_path / "p.mp4", *FAST])
+    assert code == 3 and "past the end" in err
+
+
 def test_several_inputs_and_globs_into_a_folder(clip, tmp_path, cli_main):
     a = _copy(clip, tmp_path, "a.mp4")
     make_video(tmp_path / "b.mp4", frames=12)
