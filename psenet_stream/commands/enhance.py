@@ -93,6 +93,7 @@ class InputOptions:
     start: float = 0.0
     duration: float | None = None
     frames: int | None = None
+    realtime: bool = False
 
     @property
     def raw_pix_fmt(self) -> str:
@@ -152,6 +153,7 @@ def _input_options(f):
         click.option("-ss", "--start", type=TimeType(), default=0.0, help="Files: start this far into the input (seconds or [HH:]MM:SS[.ms]); audio is cut to match."),
         click.option("-t", "--duration", type=TimeType(), help="Files: write at most this long (seconds or [HH:]MM:SS[.ms]); audio is cut to match."),
         click.option("--frames", "frames", type=click.IntRange(min=1), help="Files: write at most this many frames (ffmpeg's -frames:v); audio is cut to match."),
+        click.option("-re", "--realtime", "realtime", is_flag=True, help="Files: read the input at its own frame rate (ffmpeg's -re), e.g. to publish a file to rtsp://. lavfi: graphs are always paced."),
     ])(f)
 
 
@@ -425,6 +427,8 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
         stop = threading.Event()
         extra = [] if preview.preview == "none" else [open_sink(f"preview:{preview.preview}", info, stop=stop, source=src, **preview.sink_options())]
         prog = Progress(info.frames, report.show_progress())
+        if inp_opts.realtime:
+            src = _Paced(src)
         if to_stream:
             stats, _ = _run(src, enh, [open_sink(out.output, info), *extra], prog, batch=enhancer.batch, stop=stop)
             return stats, f"streamed to {mask_url(out.output)}"
@@ -439,6 +443,30 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
         audio = inp if src.has_audio else None
         trim = {"audio_shift_s": src.trim_shift_s, "cut_audio": True} if inp_opts.trimmed else {}
         return _to_video_file(src, enh, dest, out, inputs=[inp], audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop, pix_fmt=inp_opts.pix_fmt, **trim)
+
+
+class _Paced:
+    """-re: hands out a file's frames no faster than their timestamps say (ffmpeg's -re);
+    everything else is the wrapped source's."""
+
+    def __init__(self, source):
+        self._source = source
+
+    def __iter__(self):
+        import time
+
+        origin = None
+        for f in self._source:
+            if f.pts is not None and f.time_base:
+                t, now = float(f.pts * f.time_base), time.perf_counter()
+                if origin is None:
+                    origin = (now, t)
+                elif (wait := origin[0] + (t - origin[1]) - now) > 0:
+                    time.sleep(wait)
+            yield f
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
 
 
 def _to_video_file(src, enh, dest: Path, out: OutputOptions, *, inputs, audio_from, extra, prog, batch, stop=None, pix_fmt=None, **trim):

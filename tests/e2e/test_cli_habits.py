@@ -323,6 +323,16 @@ def test_codec_auto_picks_a_working_encoder(clip, tmp_path, cli_main):
 # --- live sources -----------------------------------------------------------------------------------------
 
 
+def test_re_reads_a_file_at_its_own_rate(clip, tmp_path, cli_main):
+    import json
+
+    stats = tmp_path / "s.json"
+    code, err = cli_main([clip, "-re", "-o", tmp_path / "o.mp4", "--stats-json", stats, *FAST])
+    assert code == 0, err
+    assert json.loads(stats.read_text())["seconds"] >= 1.9  # 60 frames at 30 fps: never faster than 2 s
+    assert read_video(tmp_path / "o.mp4")["frames"] == 60
+
+
 def test_a_paced_lavfi_source_records_at_its_own_rate(tmp_path, cli_main):
     out = tmp_path / "live.mp4"
     code, err = cli_main(["lavfi:testsrc2=size=160x120:rate=10", "-t", "2", "-o", out, *FAST])
