@@ -484,7 +484,7 @@ def _check_delivered(sinks: Sequence[Sink], stats: Stats | None, error: BaseExce
             )
 
 
-def run_to_sinks(source, enhancer, sinks: Sequence[Sink], *, keep_partial: bool = False, **run_options: Any) -> tuple[Stats, Path | None]:
+def run_to_sinks(source: Source | Iterable[Frame], enhancer: EnhancerLike | None, sinks: Sequence[Sink], *, keep_partial: bool = False, **run_options: Any) -> tuple[Stats, Path | None]:
     """``run`` then ``finish``: every output is closed, committed or aborted whatever happens.
     Returns (Stats, the partial output kept or None); an error of the run is re-raised."""
     live = run_options.get("live")

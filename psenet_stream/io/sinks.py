@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from psenet_stream.errors import OutputError
-from psenet_stream.io.frames import Frame, StreamInfo, YuvSink
+from psenet_stream.io.frames import Frame, Sink, StreamInfo, YuvSink
 from psenet_stream.io.raw import RawSink
 from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output, is_preview_spec, is_sequence_pattern
 
@@ -286,8 +287,8 @@ def open_sink(
     audio_from: str | Path | None = None,
     overwrite: bool = False,
     live: bool = False,
-    **opts,
-):
+    **opts: Any,
+) -> Sink:
     """Open an output spec as a Sink, the counterpart of ``sources.open_source``.
 
     "-"                        RawSink on stdout (opts: pix_fmt)

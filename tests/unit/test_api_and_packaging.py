@@ -71,6 +71,12 @@ def test_public_surface_is_typed_and_documented():
         f = getattr(Enhancer, name)
         assert inspect.getdoc(f), name
         assert inspect.signature(f).return_annotation is not inspect.Signature.empty, name
+    import psenet_stream as ps
+
+    for f in (ps.open_source, ps.open_sink, ps.run_to_sinks, ps.run, ps.finish):
+        sig = inspect.signature(f)
+        assert sig.return_annotation is not inspect.Signature.empty, f.__name__
+        assert inspect.getdoc(f), f.__name__
     assert (ROOT / "psenet_stream" / "py.typed").is_file()
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "py.typed" in data["tool"]["setuptools"]["package-data"]["psenet_stream"]
