@@ -158,7 +158,8 @@ def check_output(
     overwrite: bool = False,
     create_parent: bool = False,
     what: str = "output",
-    flag: str = "--overwrite",
+    flag: str = "-y (--overwrite)",
+    hint: str | None = None,
 ) -> Path:
     """Refuse to write ``path`` when that would replace an input (ever), an existing file
     (without ``overwrite``), or something that is not a regular file; or when its folder is
@@ -175,7 +176,7 @@ def check_output(
         elif not stat.S_ISREG(os.stat(p).st_mode):
             raise OutputError(f"{what} {p} exists and is not a regular file", f"choose another {what} name")
         if not overwrite:
-            raise OutputError(f"{what} already exists: {p}", f"pass {flag} to replace it, or choose another name")
+            raise OutputError(f"{what} already exists: {p}", hint or f"pass {flag} to replace it, or choose another name")
     check_parent(p, create=create_parent, what=what)
     return p
 
@@ -268,12 +269,12 @@ def commit(tmp: str | Path, final: str | Path, *, overwrite: bool = False, input
             try:
                 os.link(tmp, final)
             except FileExistsError:
-                raise OutputError(f"{what} appeared while writing: {final}", "pass --overwrite to replace it, or choose another name") from None
+                raise OutputError(f"{what} appeared while writing: {final}", "pass -y (--overwrite) to replace it, or choose another name") from None
             except OSError as e:
                 if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
                     raise
                 if os.path.lexists(final):  # no hard links here: check, then rename
-                    raise OutputError(f"{what} appeared while writing: {final}", "pass --overwrite to replace it, or choose another name") from None
+                    raise OutputError(f"{what} appeared while writing: {final}", "pass -y (--overwrite) to replace it, or choose another name") from None
                 os.replace(tmp, final)
     finally:
         discard(tmp)
