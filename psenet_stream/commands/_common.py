@@ -294,7 +294,7 @@ def option_group(cls: type, param: str, options: list[Callable]) -> Callable:
     def deco(f):
         @functools.wraps(f)
         def wrapper(*args, **kw):
-            kw[param] = cls(**{n: kw.pop(n) for n in names})
+            kw[param] = cls(**{n: kw.pop(n) for n in names if n in kw})  # fields without an option keep their default
             return f(*args, **kw)
 
         for opt in reversed(options):

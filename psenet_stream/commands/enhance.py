@@ -72,6 +72,11 @@ class OutputOptions:
     maxrate: int | None = None
     encoder_opt: tuple[tuple[str, str], ...] = ()
     x264_params: str | None = None
+    protect: tuple[str, ...] = ()  # other inputs of the same command: never written either
+
+    def inputs(self, inp) -> list[Path]:
+        """What the output guard protects: this run's input and every other input given."""
+        return [Path(inp), *(Path(p) for p in self.protect)]
 
     def encode(self, pix_fmt: str | None = None) -> dict:
         """The video sink's encoder options (``pix_fmt``: --pix-fmt when it is the encoder's)."""
@@ -225,7 +230,7 @@ def _run_many(specs: list[str], out: OutputOptions, enhancer: EnhancerOptions, i
             kind = input_kind(s)
             dest = str(folder / default_output(Path(s), "folder" if kind == "folder" else ("image" if kind == "image" else "video")).name)
         try:
-            _run_one(s, dataclasses.replace(out, output=dest), enhancer, inp, preview, report)
+            _run_one(s, dataclasses.replace(out, output=dest, protect=tuple(specs)), enhancer, inp, preview, report)
         except Interrupted:
             raise
         except PsenetError as e:
@@ -304,7 +309,7 @@ def _image_output(inp: Path, out: OutputOptions) -> Path:
 
         if dest.exists() and not dest.is_dir():
             raise OutputError(f"output {dest} is a file, but the input is a folder", "pass an output folder with -o")
-        return guard.check_output_dir(dest, [inp])
+        return guard.check_output_dir(dest, out.inputs(inp))
     if dest.is_dir():  # -o some/folder/: the default name inside it
         dest = dest / default_output(inp, "image").name
     if out.output and not is_image_path(dest):
@@ -331,7 +336,7 @@ def _run_images(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, progre
                 log.info("nothing to do: every output in %s exists (-n)", dest)
                 return None
         dest.mkdir(parents=True, exist_ok=True)  # its parent was checked (guard.check_output_dir)
-    sink = open_sink(dest, src.info, inputs=[inp], overwrite=out.overwrite)
+    sink = open_sink(dest, src.info, inputs=out.inputs(inp), overwrite=out.overwrite)
     enh = make_enhancer(enhancer, video=False)
     stats, _ = _run(src, enh, [sink], Progress(len(src.paths), progress), batch=enhancer.batch or 1)
     if stats.interrupted:
@@ -382,7 +387,7 @@ def _video_output(inp: Path, out: OutputOptions, pix_fmt: str | None) -> Path | 
         dest = dest / default_output(inp, "video").name
     if _skip(dest, out):
         return None
-    check_output_path(dest, [inp], overwrite=out.overwrite)
+    check_output_path(dest, out.inputs(inp), overwrite=out.overwrite)
     if is_sequence_pattern(dest):  # out_%04d.png: images, checked per file as they are written
         if not _is_image_output(dest):
             raise UsageError(f"{dest.name} is a numbered name but not an image", "use an image extension for a sequence, e.g. out_%04d.png")
@@ -433,7 +438,7 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
             stats, _ = _run(src, enh, [open_sink(out.output, info), *extra], prog, batch=enhancer.batch, stop=stop)
             return stats, f"streamed to {mask_url(out.output)}"
         if is_sequence_pattern(dest):
-            sink = open_sink(dest, info, inputs=[inp], overwrite=out.overwrite)
+            sink = open_sink(dest, info, inputs=out.inputs(inp), overwrite=out.overwrite)
             stats, _ = _run(src, enh, [sink, *extra], prog, batch=enhancer.batch, stop=stop)
             if stats.interrupted:
                 raise Interrupted(f"interrupted after {stats.frames_out} images (those are written)")
@@ -442,7 +447,7 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
             return stats, f"wrote {sink.written[0].name} .. {sink.written[-1].name}"
         audio = inp if src.has_audio else None
         trim = {"audio_shift_s": src.trim_shift_s, "cut_audio": True} if inp_opts.trimmed else {}
-        return _to_video_file(src, enh, dest, out, inputs=[inp], audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop, pix_fmt=inp_opts.pix_fmt, **trim)
+        return _to_video_file(src, enh, dest, out, inputs=out.inputs(inp), audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop, pix_fmt=inp_opts.pix_fmt, **trim)
 
 
 class _Paced:

@@ -370,3 +370,20 @@ def test_unusable_onnx_cache_falls_back_to_cpu(forkcli, small_clip, tmp_path, ho
             if backend == "onnx" or "onnx" in err:
                 assert str(cache) in err and "cpu backend" in err, err
             assert out.is_file()
+
+
+def test_several_inputs_never_write_onto_each_other(forkcli, small_clip, tmp_path):
+    """`psenet-stream a.mp4 a_enhanced.mp4 -y`: the first input's default output is the second
+    input. Found by this class (issue 11 added several inputs); refused for that input, the
+    other one still runs, the second input's bytes never change."""
+    a = tmp_path / "a.mp4"
+    b = tmp_path / "a_enhanced.mp4"
+    shutil.copy(small_clip, a)
+    shutil.copy(small_clip, b)
+    data = b.read_bytes()
+    r = forkcli.run([a, b, "-y", *FAST], timeout=120)
+    assert r["rc"] == EXIT_OUTPUT, r["stderr"]
+    assert "is an input" in r["stderr"] and "Traceback" not in r["stderr"], r["stderr"]
+    assert b.read_bytes() == data
+    assert (tmp_path / "a_enhanced_enhanced.mp4").is_file()  # the second input still ran
+    assert not _temps(tmp_path)
