@@ -79,6 +79,7 @@ Environment:
   PSENET_STREAM_CACHE             cache root: data, engines (default $XDG_CACHE_HOME/psenet-stream or ~/.cache/psenet-stream)
   PSENET_STREAM_ENGINES           folder of TensorRT engines (default engines/ in a checkout, else <cache>/engines)
   PSENET_STREAM_MAX_IMAGE_PIXELS  largest image decoded, in pixels (default 100000000)
+  PSENET_STREAM_PREVIEW_TOKEN     token the http preview requires (--preview-token)
   PSENET_SHARED                   folder holding peers/psenet/*.pth, the official checkpoints `eval --compare` uses
   PSENET_DEBUG=1                  print the traceback of an internal error
 \b
@@ -105,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     from psenet_stream import guard
 
     guard.install_signal_cleanup()  # SIGTERM outside a run still removes every temporary file
+    from psenet_stream.io.redact import mask_all, remember
+
+    for arg in argv if argv is not None else sys.argv[1:]:
+        remember(arg)  # its secrets are masked on every line printed from now on
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints as \xNN, never crashes
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
@@ -112,11 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="psenet-stream", standalone_mode=False)
         return 0
     except PsenetError as e:
-        from psenet_stream.io.redact import mask_text  # the last line of defence: no secret in an error
-
-        click.echo(f"error: {mask_text(e.problem)}", err=True)
+        click.echo(f"error: {mask_all(e.problem)}", err=True)  # the last line of defence: no secret in an error
         if e.fix:
-            click.echo(f"hint: {mask_text(e.fix)}", err=True)
+            click.echo(f"hint: {mask_all(e.fix)}", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
@@ -134,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # the filesystem refused (read-only, full, not a folder, permission): not a bug
         if e.errno not in _FS_ERRNOS or os.environ.get("PSENET_DEBUG"):
             _internal(e)
-        from psenet_stream.io.redact import mask_text
+        from psenet_stream.io.redact import mask_all
 
-        where = f": {mask_text(str(e.filename))}" if e.filename else ""
+        where = f": {mask_all(e.filename)}" if e.filename else ""
         click.echo(f"error: {e.strerror or e}{where}", err=True)
         click.echo("hint: check the paths given, the free space and the permissions of the folders written to", err=True)
         sys.exit(EXIT_OUTPUT)
@@ -147,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 def _internal(e: Exception):
     if os.environ.get("PSENET_DEBUG"):
         raise e
-    from psenet_stream.io.redact import mask_text
+    from psenet_stream.io.redact import mask_all
 
-    click.echo(f"internal error: {type(e).__name__}: {mask_text(str(e))}", err=True)
+    click.echo(f"internal error: {type(e).__name__}: {mask_all(e)}", err=True)
     click.echo("hint: this is a bug in psenet-stream; rerun with PSENET_DEBUG=1 for the traceback and report it", err=True)
     sys.exit(EXIT_FAILURE)
 

@@ -45,6 +45,9 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
             handler.setFormatter(logging.Formatter("%(message)s"))
             log.addHandler(handler)
         handler.stream = sys.stderr  # the current stderr (a test runner may have swapped and closed the old one)
+        from psenet_stream.io.redact import PROCESS_FILTER
+
+        handler.addFilter(PROCESS_FILTER)  # every secret the CLI was given, masked on every line
         log.setLevel(level)
 
 

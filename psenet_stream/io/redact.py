@@ -166,3 +166,20 @@ class RedactingFilter(logging.Filter):
         if masked != msg:
             record.msg, record.args = masked, ()
         return True
+
+
+#: The process-wide filter: the CLI adds every URL it was given (``remember``), and attaches it
+#: to every handler that prints (the package's log, FFmpeg's log through PyAV), so a secret is
+#: masked even where a message quotes it without its URL.
+PROCESS_FILTER = RedactingFilter()
+
+
+def remember(url: str) -> None:
+    """Mask this URL's secrets in every line the process prints from now on."""
+    if "://" in str(url):
+        PROCESS_FILTER.add(str(url))
+
+
+def mask_all(text: object) -> str:
+    """``mask_text`` with every secret the process was given (``remember``)."""
+    return mask_text(str(text), PROCESS_FILTER.secrets)
