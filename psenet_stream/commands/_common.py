@@ -54,7 +54,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
 def quiet_libraries(verbose: int = 0, quiet: bool = False) -> None:
     """FFmpeg's own log (encoder banners): off by default and with -q (PyAV's default), its
     warnings with -v, everything with -vv (io/avlog.py). av is imported only for -v."""
-    if verbose and not quiet:
+    if (verbose and not quiet) or "av.logging" in sys.modules:  # also turns it off again in a reused process
         from psenet_stream.io.avlog import set_ffmpeg_log
 
         set_ffmpeg_log(verbose, quiet)

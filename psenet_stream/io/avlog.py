@@ -17,14 +17,22 @@ def set_ffmpeg_log(verbose: int = 0, quiet: bool = False) -> None:
 
     from psenet_stream.io.redact import PROCESS_FILTER
 
+    class _Stderr(logging.StreamHandler):  # whatever sys.stderr is when a line is emitted
+        psenet_cli = True
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value):
+            pass
+
     lg = logging.getLogger("libav")
-    handler = next((h for h in lg.handlers if getattr(h, "psenet_cli", False)), None)
-    if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.psenet_cli = True
+    if not any(getattr(h, "psenet_cli", False) for h in lg.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler.addFilter(PROCESS_FILTER)
         lg.addHandler(handler)
         lg.propagate = False
-    handler.stream = sys.stderr
     avlog.set_level(None if (quiet or verbose <= 0) else (avlog.WARNING if verbose == 1 else avlog.VERBOSE))
