@@ -106,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     from psenet_stream import guard
 
     guard.install_signal_cleanup()  # SIGTERM outside a run still removes every temporary file
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # a signal while an error was being reported
+        guard.finish_signal_cleanup()
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        guard.finish_signal_cleanup()  # from here on a SIGTERM ends the process without Python code
+
+
+def _main(argv: list[str] | None) -> int:
     from psenet_stream.io.redact import mask_all, remember
 
     for arg in argv if argv is not None else sys.argv[1:]:

@@ -352,6 +352,23 @@ def _on_sigterm(signum, _frame):
     raise Terminated()
 
 
+def _die_quietly(signum, _frame):
+    """After the CLI returned (the interpreter is exiting): remove temporaries, then end by the
+    signal itself, without running Python code that could print a traceback."""
+    cleanup_temps()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def finish_signal_cleanup() -> None:
+    """The CLI's work is over: a SIGTERM from now on ends the process at once (no exception
+    raised inside the interpreter's exit handlers)."""
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+                signal.signal(signal.SIGTERM, _die_quietly)
+
+
 def install_signal_cleanup() -> None:
     """SIGTERM (outside a run, whose own handler stops it cleanly) raises ``Terminated`` in the
     main thread instead of killing the process, so no temporary file is left behind."""
