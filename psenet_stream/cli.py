@@ -18,6 +18,7 @@ from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PsenetError
 
 COMMANDS = {
     "enhance": ("psenet_stream.commands.enhance", "enhance", "Enhance a file, folder, image, stream or '-' (the default command)."),
+    "batch": ("psenet_stream.commands.batch", "batch", "Enhance a library of files: local process pool, or one Ray task per file (--ray)."),
     "webcam": ("psenet_stream.commands.webcam", "webcam", "Live webcam preview: original | enhanced side by side."),
     "train": ("psenet_stream.commands.train", "train", "Train PSENet on a folder of photos (no ground truth needed)."),
     "eval": ("psenet_stream.commands.evaluate", "evaluate", "Evaluate weights on synthetic exposure errors or paired folders."),
