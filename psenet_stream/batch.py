@@ -217,7 +217,8 @@ def run_job(job: Job | dict, settings: Settings | dict, stop: threading.Event | 
     if final.exists():
         res.status, res.reason = "skipped", "already done"
         return asdict(res)
-    attempt = Path(settings.outdir or final.parent) / STAGING / (settings.run_id or "run") / uuid.uuid4().hex[:12]
+    # an attempt's folder is named by the process writing it (and a random part): a test can tell whose it is
+    attempt = Path(settings.outdir or final.parent) / STAGING / (settings.run_id or "run") / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
     try:
         attempt.mkdir(parents=True, exist_ok=True)
