@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The CPU wheel of torch (on these machines pip takes it from local disk). On a CUDA
 # machine: make install TORCH_SPEC=torch   (or keep the torch already in the venv)
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= onnx,gui,train,dev
+EXTRAS ?= onnx,gui,train,dev,serve
 # the data folder psenet-stream itself uses (paths.data_dir): $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data
 DATA_DIR ?= $(or $(PSENET_STREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/psenet-stream)/data
 PYTEST_ARGS ?=
