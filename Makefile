@@ -13,7 +13,7 @@ EXTRAS ?= onnx,gui,train,dev,serve
 DATA_DIR ?= $(or $(PSENET_STREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/psenet-stream)/data
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test test-all test-gpu bench data train eval lint clean
+.PHONY: install system-deps demo test test-all test-gpu bench bench-serve data train eval lint clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -44,6 +44,10 @@ test-gpu: install
 
 bench: install data
 	$(PY) -m psenet_stream bench --json out/bench.json
+
+# how many live 640x360 25 fps streams one `serve` process holds, against separate processes
+bench-serve: install
+	$(PY) -m psenet_stream bench --streams 1,2,3,4,6 --json out/bench-serve.json
 
 train: install data
 	$(PY) -m psenet_stream train --objective pairs --family camera --data $(DATA_DIR)/train --out runs/default \

@@ -35,7 +35,8 @@ def serve(streams, enhancer: EnhancerOptions, deadline_ms, metrics_port, status_
 
     from psenet_stream.commands._common import setup_logging, stop_on_signals
     from psenet_stream.serve import config as serve_config
-    from psenet_stream.serve.server import Server, status_json as to_json
+    from psenet_stream.serve.server import Server
+    from psenet_stream.serve.server import status_json as to_json
 
     setup_logging(verbose, quiet)
     source = streams[0] if len(streams) == 1 and streams[0].endswith(".toml") else list(streams)

@@ -34,11 +34,12 @@ and ``null`` (enhance, write nothing: for measurements).
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from psenet_stream.errors import UsageError
 from psenet_stream.io.redact import mask_url
@@ -149,7 +150,7 @@ def _check_all(cfg: ServeConfig, where: str) -> ServeConfig:
     files = [o for s in streams for o in s.outputs if _is_file_output(o)]
     dup = {f for f in files if files.count(f) > 1}
     if dup:
-        raise UsageError(f"{where}: two streams write the same file {sorted(dup)[0]}", "give every stream its own output file")
+        raise UsageError(f"{where}: two streams write the same file {min(dup)}", "give every stream its own output file")
     if not 1 <= int(cfg.batch) <= 256:
         raise UsageError(f"{where}: batch {cfg.batch} out of range", "use 1 to 256 frames per backend call")
     if not 0 <= float(cfg.deadline_ms) <= 1000:
@@ -168,11 +169,11 @@ def from_dict(data: dict[str, Any], *, path: str | None = None) -> ServeConfig:
     where = path or "serve config"
     unknown = set(data) - {"serve", "stream", "streams"}
     if unknown:
-        raise UsageError(f"{where}: unknown table {sorted(unknown)[0]!r}", "use [serve] and [[stream]] tables")
+        raise UsageError(f"{where}: unknown table {min(unknown)!r}", "use [serve] and [[stream]] tables")
     serve = dict(data.get("serve") or {})
     bad = set(serve) - _SERVE_FIELDS
     if bad:
-        raise UsageError(f"{where}: unknown [serve] key {sorted(bad)[0]!r}", f"use {', '.join(sorted(_SERVE_FIELDS))}")
+        raise UsageError(f"{where}: unknown [serve] key {min(bad)!r}", f"use {', '.join(sorted(_SERVE_FIELDS))}")
     raw = list(data.get("stream") or []) + list(data.get("streams") or [])
     streams = []
     for i, t in enumerate(raw, 1):
@@ -183,7 +184,7 @@ def from_dict(data: dict[str, Any], *, path: str | None = None) -> ServeConfig:
             t["outputs"] = t.pop("output")
         bad = set(t) - _STREAM_FIELDS
         if bad:
-            raise UsageError(f"{where}: stream {t.get('name', i)!r}: unknown key {sorted(bad)[0]!r}", f"use {', '.join(sorted(_STREAM_FIELDS))}")
+            raise UsageError(f"{where}: stream {t.get('name', i)!r}: unknown key {min(bad)!r}", f"use {', '.join(sorted(_STREAM_FIELDS))}")
         outs = t.get("outputs", [NULL_OUTPUT])
         t["outputs"] = (outs,) if isinstance(outs, str) else tuple(outs)
         t.setdefault("name", f"s{i}")

@@ -92,7 +92,7 @@ class ServeMetrics:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             body, ctype, code = self.server.metrics.render(), self.server.metrics.content_type, 200

@@ -15,6 +15,7 @@ frames already read are enhanced and written and every output is closed (files c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -208,6 +209,7 @@ class Server:
         if self.enhancer is None:
             self.enhancer = _make_enhancer(self._enh_opts)
         self.predictor = CrossStreamPredictor(self.enhancer)
+        self._warm_up()
         log.info("serve: %d stream(s), %s, batch up to %d, deadline %g ms", len(self.config.streams), self.enhancer.backend_description, self.config.batch, self.config.deadline_ms)
         if self.config.metrics_port >= 0:
             self.metrics_server = MetricsServer(self.metrics, self.health, self.config.metrics_port)
@@ -216,6 +218,21 @@ class Server:
             for cfg in self.config.streams:
                 self._start_worker(cfg)
         self._state = "running"
+
+    def _warm_up(self) -> None:
+        """One throwaway batch before any stream starts, so the first camera frames do not
+        pay for the backend's first call (its allocations, a GPU's kernels)."""
+        import numpy as np
+
+        e = self.enhancer.options
+        frame = np.full((360, 640, 3), 96, np.uint8)
+        with contextlib.suppress(Exception):
+            self.predictor.predict([(StreamState(infer_size=e.infer_size), frame)] * min(2, self.config.batch))
+
+    def summary(self) -> dict[str, float]:
+        """The batcher's counters: batches, frames, mean frames per batch, backend ms per batch."""
+        b = max(1, self.batches)
+        return {"batches": self.batches, "frames": self.batch_frames, "mean_batch": round(self.batch_frames / b, 2), "backend_ms_per_batch": round(1000 * self.backend_seconds / b, 2)}
 
     def _start_worker(self, cfg: StreamConfig) -> None:
         if self.predictor is None:  # before run(): started by _start
@@ -309,6 +326,8 @@ class Server:
             w.finish()
         self._tick(1.0)
         st = self.status()
+        sm = self.summary()
+        log.info("serve: %d batches, %.2f frames per batch, backend %.1f ms per batch", sm["batches"], sm["mean_batch"], sm["backend_ms_per_batch"])
         with self._lock:
             self.workers.clear()
         self._state = "stopped"

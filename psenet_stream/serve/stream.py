@@ -390,6 +390,17 @@ class StreamWorker:
         tail.sort()
         return tail[min(len(tail) - 1, int(0.95 * len(tail)))] * 1000.0
 
+    def run_latency_ms(self) -> dict[str, float | None]:
+        """p50 / p95 latency over the whole run (the last 100,000+ frames), ms."""
+        import numpy as np
+
+        with self._lock:
+            a = np.asarray(self.latencies, dtype=np.float64)
+        if not a.size:
+            return {"p50": None, "p95": None}
+        p50, p95 = np.percentile(a, [50, 95]) * 1000.0
+        return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}
+
     def status(self) -> dict:
         return {
             "state": self.state,
@@ -403,5 +414,6 @@ class StreamWorker:
             "scene_cuts": self.state_obj.scene_cuts,
             "fps": round(getattr(self, "fps", 0.0), 2),
             "latency_p95_ms": self.recent_p95_ms(),
+            "latency_ms": self.run_latency_ms(),
             "last_error": self.last_error,
         }
