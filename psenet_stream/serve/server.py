@@ -1,0 +1,414 @@
+"""The multi-stream server: one Enhancer (one model, one backend) for every stream.
+
+    readers (a thread per stream) ──► slots ──► batcher (``run``'s thread) ──► writers (a thread per stream)
+
+The batcher waits for the first frame to arrive in any slot, then up to ``deadline_ms`` more
+for the other running streams (or until ``batch`` frames wait), takes the newest frame of
+each, and makes one backend call for all of them (``batching.CrossStreamPredictor``). A slow
+or dead stream only costs the others the deadline, never its own pace. Each writer applies
+the curve to its own frames at their own size and writes its outputs.
+
+Streams are added and removed while it runs (``add_stream``, ``remove_stream``, ``reload``);
+the others are not touched. ``run(stop)`` returns when ``stop`` is set, after draining: the
+frames already read are enhanced and written and every output is closed (files committed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from psenet_stream.errors import UsageError
+from psenet_stream.io.redact import RedactingFilter
+from psenet_stream.serve.batching import CrossStreamPredictor, StreamState
+from psenet_stream.serve.config import ServeConfig, StreamConfig, load
+from psenet_stream.serve.metrics import MetricsServer, ServeMetrics
+from psenet_stream.serve.stream import StreamWorker
+
+log = logging.getLogger("psenet_stream.serve")
+
+_ENH_DEFAULTS = ("strength", "smoothing", "stabilize", "gamma_every", "infer_size")
+
+
+class _StreamNameFilter(logging.Filter):
+    """Prefixes ``[name]`` to messages about a stream that do not carry it yet: those logged
+    by the stream's own threads, and those of the shared I/O code naming its input or output."""
+
+    def __init__(self, server: Server):
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001
+            return True
+        if msg.startswith("["):
+            return True
+        name = None
+        t = threading.current_thread().name
+        if t.startswith("psenet-serve:"):
+            name = t.split(":")[1]
+        else:
+            for w in list(self.server.workers.values()):
+                if w.cfg.safe_input in msg or any(o.safe in msg for o in w.outputs if "://" in o.spec):
+                    name = w.name
+                    break
+        if name:
+            record.msg, record.args = f"[{name}] {msg}", ()
+        return True
+
+
+class Server:
+    """Many streams through one Enhancer (see the module docstring).
+
+    ``config``: a ``ServeConfig`` (``config.load``), a TOML path, or a list of IN=OUT pairs.
+    ``enhancer_options``: how to build the Enhancer: a ``commands._common.EnhancerOptions``, a
+    dict of its fields, or None (the defaults: best backend, the video defaults). ``enhancer``:
+    an already built Enhancer instead. ``metrics_port``: overrides the config's (0: a free
+    port, -1: no HTTP). ``status``: print one status line per stream every
+    ``config.status_interval`` s on ``status_stream`` (stderr).
+    """
+
+    def __init__(self, config: ServeConfig | str | Path | list[str], enhancer_options: Any = None, *, enhancer=None, metrics_port: int | None = None, status: bool = True, status_stream=None):
+        self.config = config if isinstance(config, ServeConfig) else load(config)
+        if metrics_port is not None:
+            self.config = _replace(self.config, metrics_port=metrics_port)
+        self._enh_opts = _options_dict(enhancer_options)
+        self.enhancer = enhancer
+        self.metrics = ServeMetrics()
+        self.workers: dict[str, StreamWorker] = {}
+        self.predictor: CrossStreamPredictor | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.status_enabled = status
+        self.status_stream = status_stream
+        self.batches = 0
+        self.batch_frames = 0
+        self.backend_seconds = 0.0
+        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # workers dict
+        self._state = "starting"
+        self._reload = threading.Event()
+        self._rr = 0  # round-robin start when more streams wait than a batch holds
+        self._mtime = self._config_mtime()
+
+    # --- the public API -------------------------------------------------------------------------
+    @property
+    def metrics_url(self) -> str | None:
+        return self.metrics_server.url if self.metrics_server else None
+
+    def add_stream(self, stream: StreamConfig | Mapping[str, Any]) -> None:
+        """Start a stream (a StreamConfig, or a dict of its fields); its name must be new."""
+        cfg = stream if isinstance(stream, StreamConfig) else load({"stream": [dict(stream)]}).streams[0]
+        with self._lock:
+            if cfg.name in self.workers:
+                raise UsageError(f"a stream named {cfg.name!r} already runs", "remove it first, or choose another name")
+            self._start_worker(cfg)
+            self.config = self.config.with_streams([*(s for s in self.config.streams if s.name != cfg.name), cfg])
+
+    def remove_stream(self, name: str, timeout: float = 10.0) -> bool:
+        """Stop a stream: its queued frames are written and its outputs closed. False if unknown."""
+        with self._lock:
+            w = self.workers.pop(name, None)
+            self.config = self.config.with_streams([s for s in self.config.streams if s.name != name])
+        if w is None:
+            return False
+        w.stop_input()
+        w.finish(timeout)
+        self.metrics.remove(name)
+        self.metrics.streams.set(len(self.workers))
+        log.info("[%s] removed", name)
+        return True
+
+    def reload(self, config: ServeConfig | str | Path | None = None) -> tuple[list[str], list[str], list[str]]:
+        """Apply a new config (default: read ``config.path`` again): new streams start, removed
+        ones stop, changed ones restart; the others are not touched. Returns (added, removed,
+        restarted). A config that does not load is reported and changes nothing."""
+        if config is None:
+            if not self.config.path:
+                return [], [], []
+            config = self.config.path
+        try:
+            new = config if isinstance(config, ServeConfig) else load(config)
+        except Exception as e:  # noqa: BLE001 - a broken edit keeps the running streams
+            log.error("reload: %s; keeping the running streams", getattr(e, "problem", e))
+            return [], [], []
+        old = self.config.by_name()
+        want = new.by_name()
+        removed = [n for n in old if n not in want]
+        added = [n for n in want if n not in old]
+        changed = [n for n in want if n in old and want[n] != old[n]]
+        for n in removed + changed:
+            self.remove_stream(n)
+        for n in added + changed:
+            self.add_stream(want[n])
+        with self._lock:
+            self.config = _replace(new, metrics_port=self.config.metrics_port, streams=tuple(want[n] for n in want if n in self.workers))
+        if removed or added or changed:
+            log.info("reload: %d added, %d removed, %d restarted", len(added), len(removed), len(changed))
+        return added, removed, changed
+
+    def request_reload(self) -> None:
+        """Reload at the next chance (safe from a signal handler)."""
+        self._reload.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def status(self) -> dict[str, dict]:
+        with self._lock:
+            return {n: w.status() for n, w in self.workers.items()}
+
+    def health(self) -> tuple[bool, dict]:
+        st = {n: w.state for n, w in list(self.workers.items())}
+        ok = self._state == "running"
+        bad = [n for n, s in st.items() if s != "running"]
+        return ok, {"status": ("ok" if not bad else "degraded") if ok else self._state, "streams": st}
+
+    def run(self, stop: threading.Event | None = None) -> dict[str, dict]:
+        """Serve until ``stop`` is set, then drain and close every output. Returns ``status()``
+        as it was at the end. Call from one thread; ``add_stream``/``remove_stream``/
+        ``reload``/``request_reload`` may be called from others."""
+        stop = stop or threading.Event()
+        filters = self._install_log_filters()
+        try:
+            self._start()
+            last_tick = last_status = time.monotonic()
+            while not stop.is_set():
+                self._batch_once(stop)
+                now = time.monotonic()
+                if now - last_tick >= 1.0:
+                    self._tick(now - last_tick)
+                    last_tick = now
+                    self._watch_config()
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                iv = self.config.status_interval
+                if self.status_enabled and iv and now - last_status >= iv:
+                    self._print_status()
+                    last_status = now
+            return self._drain()
+        finally:
+            self._state = "stopped"
+            if self.metrics_server is not None:
+                self.metrics_server.close()
+            for h, f in filters:
+                h.removeFilter(f)
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self.enhancer is None:
+            self.enhancer = _make_enhancer(self._enh_opts)
+        self.predictor = CrossStreamPredictor(self.enhancer)
+        self._warm_up()
+        log.info("serve: %d stream(s), %s, batch up to %d, deadline %g ms", len(self.config.streams), self.enhancer.backend_description, self.config.batch, self.config.deadline_ms)
+        if self.config.metrics_port >= 0:
+            self.metrics_server = MetricsServer(self.metrics, self.health, self.config.metrics_port)
+            log.info("serve: metrics %s/metrics, health %s/healthz", self.metrics_server.url, self.metrics_server.url)
+        with self._lock:
+            for cfg in self.config.streams:
+                self._start_worker(cfg)
+        self._state = "running"
+
+    def _warm_up(self) -> None:
+        """One throwaway batch before any stream starts, so the first camera frames do not
+        pay for the backend's first call (its allocations, a GPU's kernels)."""
+        import numpy as np
+
+        e = self.enhancer.options
+        frame = np.full((360, 640, 3), 96, np.uint8)
+        with contextlib.suppress(Exception):
+            self.predictor.predict([(StreamState(infer_size=e.infer_size), frame)] * min(2, self.config.batch))
+
+    def summary(self) -> dict[str, float]:
+        """The batcher's counters: batches, frames, mean frames per batch, backend ms per batch."""
+        b = max(1, self.batches)
+        return {"batches": self.batches, "frames": self.batch_frames, "mean_batch": round(self.batch_frames / b, 2), "backend_ms_per_batch": round(1000 * self.backend_seconds / b, 2)}
+
+    def _start_worker(self, cfg: StreamConfig) -> None:
+        if self.predictor is None:  # before run(): started by _start
+            return
+        e = self.enhancer.options
+        d = self._stream_defaults()
+        o = {**d, **cfg.enhance_overrides()}
+        state = StreamState(infer_size=o.get("infer_size", e.infer_size), strength=o["strength"], smoothing=o["smoothing"], stabilize=o["stabilize"], gamma_every=o["gamma_every"], scene_cut=e.scene_cut)
+        w = StreamWorker(cfg, state, self.predictor, self.metrics, self._notify)
+        self.workers[cfg.name] = w
+        self.metrics.streams.set(len(self.workers))
+        w.start()
+        log.info("[%s] %s -> %s", cfg.name, cfg.safe_input, ", ".join(cfg.safe_outputs))
+
+    def _stream_defaults(self) -> dict[str, Any]:
+        e = self.enhancer.options
+        return {"strength": e.strength, "smoothing": e.smoothing, "stabilize": e.stabilize, "gamma_every": e.gamma_every, "infer_size": e.infer_size}
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _ready(self) -> list[StreamWorker]:
+        with self._lock:
+            return [w for w in self.workers.values() if w.waiting()]
+
+    def _batch_once(self, stop: threading.Event, drain: bool = False) -> int:
+        """Wait for frames (up to 0.1 s), gather up to ``batch`` within the deadline, run them."""
+        cfg = self.config
+        if not drain:
+            with self._cond:
+                if not self._ready():
+                    self._cond.wait(0.1)
+            ready = self._ready()
+            if not ready:
+                return 0
+            with self._lock:
+                running = sum(1 for w in self.workers.values() if w.state == "running")
+            want = max(1, min(cfg.batch, running))
+            deadline = time.monotonic() + cfg.deadline_ms / 1000.0
+            with self._cond:
+                while len(ready) < want and not stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                    ready = self._ready()
+        else:
+            ready = self._ready()
+        if len(ready) > cfg.batch:  # fairness: start where the last full batch stopped
+            k = self._rr % len(ready)
+            ready = (ready[k:] + ready[:k])[: cfg.batch]
+            self._rr += cfg.batch
+        items = []
+        for w in ready:
+            f = w.take_newest()
+            if f is not None:
+                items.append((w, f))
+        if not items:
+            return 0
+        try:
+            plans = self.predictor.predict([(w.state_obj, f.rgb) for w, f in items])
+        except Exception as e:  # noqa: BLE001 - a failing batch drops its frames, the server goes on
+            log.error("serve: backend call failed (%d frames dropped): %s: %s", len(items), type(e).__name__, e)
+            return 0
+        rep = self.predictor.last
+        self.batches += 1
+        self.batch_frames += len(items)
+        self.backend_seconds += rep.backend_seconds
+        self.metrics.batch.observe(len(items))
+        if rep.network:
+            self.metrics.backend.observe(rep.backend_seconds)
+        for (w, f), p in zip(items, plans):
+            w.deliver(f, p)
+        return len(items)
+
+    def _drain(self) -> dict[str, dict]:
+        self._state = "stopping"
+        log.info("serve: stopping: draining %d stream(s)", len(self.workers))
+        with self._lock:
+            workers = list(self.workers.values())
+        for w in workers:
+            w.stop_input()
+            w._set_state("stopping")
+        for w in workers:
+            w._reader.join(timeout=5.0)
+        for _ in range(8):  # the frames still in the slots
+            if not self._batch_once(threading.Event(), drain=True):
+                break
+        for w in workers:
+            w.finish()
+        self._tick(1.0)
+        st = self.status()
+        sm = self.summary()
+        log.info("serve: %d batches, %.2f frames per batch, backend %.1f ms per batch", sm["batches"], sm["mean_batch"], sm["backend_ms_per_batch"])
+        with self._lock:
+            self.workers.clear()
+        self._state = "stopped"
+        return st
+
+    def _tick(self, dt: float) -> None:
+        with self._lock:
+            workers = list(self.workers.values())
+        for w in workers:
+            n = w.frames_out
+            prev = getattr(w, "_fps_prev", 0)
+            w._fps_prev = n
+            w.fps = (n - prev) / dt if dt > 0 else 0.0
+            self.metrics.fps.labels(w.name).set(round(w.fps, 2))
+            w.report_drops()
+
+    def _config_mtime(self) -> float | None:
+        p = self.config.path
+        try:
+            return os.stat(p).st_mtime if p else None
+        except OSError:
+            return None
+
+    def _watch_config(self) -> None:
+        m = self._config_mtime()
+        if m is not None and m != self._mtime:
+            self._mtime = m
+            log.info("serve: %s changed; reloading", self.config.path)
+            self.reload()
+
+    def _print_status(self) -> None:
+        out = self.status_stream or sys.stderr
+        with self._lock:
+            workers = list(self.workers.values())
+        for w in workers:
+            lat = w.recent_p95_ms()
+            out.write(
+                f"{w.name:<12} {w.state:<12} {getattr(w, 'fps', 0.0):5.1f} fps  p95 {'-' if lat is None else f'{lat:.0f}'} ms  "
+                f"drops {w.dropped}  reconnects {w.reconnects}  out errors {sum(o.errors for o in w.outputs)}  {w.cfg.safe_input}\n"
+            )
+        out.flush()
+
+    def _install_log_filters(self) -> list:
+        red = RedactingFilter()
+        for s in self.config.streams:
+            red.add(s.input)
+            for o in s.outputs:
+                red.add(o)
+        names = _StreamNameFilter(self)
+        pairs = []
+        for h in logging.getLogger("psenet_stream").handlers:
+            for f in (names, red):
+                h.addFilter(f)
+                pairs.append((h, f))
+        self._redacting = red
+        return pairs
+
+
+def _replace(cfg: ServeConfig, **kw) -> ServeConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **kw)
+
+
+def _options_dict(opts: Any) -> dict[str, Any]:
+    if opts is None:
+        return {}
+    if is_dataclass(opts):
+        return asdict(opts)
+    return dict(opts)
+
+
+def _make_enhancer(o: dict[str, Any]):
+    """The shared Enhancer from EnhancerOptions fields (the video defaults where unset)."""
+    from psenet_stream.commands._common import EnhancerOptions, make_enhancer
+
+    fields = {k: v for k, v in o.items() if k in EnhancerOptions.__dataclass_fields__}
+    if "infer_size" in fields and fields["infer_size"] is not None:
+        fields["infer_size"] = str(fields["infer_size"])
+    return make_enhancer(EnhancerOptions(**fields), video=True)
+
+
+def status_json(status: dict[str, dict]) -> str:
+    return json.dumps(status, indent=2, sort_keys=True)
