@@ -15,9 +15,10 @@ from psenet_stream.commands._common import EnhancerOptions, enhancer_options
 @click.option("--status-interval", type=click.FloatRange(0, 3600), default=None, help="Seconds between the per-stream status lines (0: off) [default: 5].")
 @click.option("--duration", type=click.FloatRange(0, None, min_open=True), default=None, help="Stop (and close every output) after this many seconds.")
 @click.option("--status-json", type=click.Path(dir_okay=False), default=None, help="Write every stream's final counters here as JSON.")
+@click.option("--ray", "ray_address", metavar="auto|ADDRESS", default=None, help="Spread the streams over Ray actors on this cluster (psenet_stream/scale/fleet.py; needs psenet-stream[ray]).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings only.")
 @click.option("-v", "--verbose", count=True, help="More messages (-vv: debug).")
-def serve(streams, enhancer: EnhancerOptions, deadline_ms, metrics_port, status_interval, duration, status_json, quiet, verbose) -> None:
+def serve(streams, enhancer: EnhancerOptions, deadline_ms, metrics_port, status_interval, duration, status_json, ray_address, quiet, verbose) -> None:
     """Serve many streams from one process, with one model and cross-stream batches.
 
     \b
@@ -39,11 +40,15 @@ def serve(streams, enhancer: EnhancerOptions, deadline_ms, metrics_port, status_
     from psenet_stream.serve.server import status_json as to_json
 
     setup_logging(verbose, quiet)
+    if ray_address:
+        from psenet_stream.scale import import_ray
+
+        import_ray()  # without the extra: a clear message before anything starts
     source = streams[0] if len(streams) == 1 and streams[0].endswith(".toml") else list(streams)
     cfg = serve_config.load(
         source, batch=enhancer.batch, deadline_ms=deadline_ms, metrics_port=metrics_port, status_interval=status_interval
     )
-    srv = Server(cfg, enhancer)
+    srv = None if ray_address else Server(cfg, enhancer)
     stop = threading.Event()
     timer = None
     if duration:
@@ -51,11 +56,16 @@ def serve(streams, enhancer: EnhancerOptions, deadline_ms, metrics_port, status_
         timer.daemon = True
         timer.start()
     old_hup = None
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+    if srv is not None and threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
         old_hup = signal.signal(signal.SIGHUP, lambda *_: srv.request_reload())
     try:
         with stop_on_signals(stop):
-            final = srv.run(stop)
+            if ray_address:
+                from psenet_stream.scale import fleet
+
+                final = fleet.run(cfg, enhancer, address=ray_address, stop=stop)
+            else:
+                final = srv.run(stop)
     finally:
         if timer is not None:
             timer.cancel()

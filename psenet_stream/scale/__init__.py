@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 
 from psenet_stream.errors import UsageError
 
@@ -35,6 +37,9 @@ def connect(address: str):
     if ray.is_initialized():
         return ray
     addr = None if address in ("", "auto") and os.environ.get("RAY_ADDRESS") else address
+    # ray.init installs its own SIGTERM handler; the command's (finish cleanly) is put back
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
         ray.init(address=addr or "auto", log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
     except ConnectionError as e:
@@ -42,6 +47,10 @@ def connect(address: str):
             f"no Ray cluster at {address}: {str(e).splitlines()[0]}",
             "start one (ray start --head) or pass its address: --ray HOST:6379 or --ray ray://HOST:10001",
         ) from None
+    finally:
+        for s, h in saved.items():
+            if h is not None:
+                signal.signal(s, h)
     return ray
 
 
