@@ -301,7 +301,7 @@ class Summary:
         fps = self.frames / self.seconds if self.seconds > 0 else 0.0
         files_s = done / self.seconds if self.seconds > 0 else 0.0
         head = f"batch: {done} done, {skipped} skipped, {failed} failed; {self.frames} frames in {self.seconds:.1f} s"
-        out = [f"{head} ({files_s:.2f} files/s, {fps:.1f} frames/s)"]
+        out = [f"{head} ({files_s:.3g} files/s, {fps:.1f} frames/s)"]
         for node, n in sorted(self.per_node().items()):
             out.append(f"  node {node}: {int(n['files'])} files, {int(n['frames'])} frames, {n['fps_per_worker']:.1f} frames/s per worker")
         for r in self.results:
