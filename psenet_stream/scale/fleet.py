@@ -115,8 +115,18 @@ class FleetMetrics:
         self.up: dict[int, bool] = {}
         self.restarts: dict[int, int] = {}
         self.lock = threading.Lock()
+        self._registry = None
 
     def render(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        if self._registry is None:
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(self)
+        return generate_latest(self._registry)
+
+    def collect(self):
+        """The merged families (prometheus_client formats them: one HELP/TYPE each)."""
         from prometheus_client.metrics_core import Metric
         from prometheus_client.parser import text_string_to_metric_families
 
@@ -136,28 +146,9 @@ class FleetMetrics:
             i = info.get(idx, {})
             upm.add_sample("psenet_fleet_actor_up", {"actor": str(idx), "node": str(i.get("node", "")), "pid": str(i.get("pid", ""))}, 1.0 if up[idx] else 0.0)
             rst.add_sample("psenet_fleet_actor_restarts_total", {"actor": str(idx)}, float(restarts.get(idx, 0)))
-        lines = []
-        for m in [*merged.values(), upm, rst]:
-            lines.append(f"# HELP {m.name} {m.documentation}")
-            lines.append(f"# TYPE {m.name} {m.type}")
-            for s in m.samples:
-                labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(s.labels.items()))
-                lines.append(f"{s.name}{{{labels}}} {_num(s.value)}" if labels else f"{s.name} {_num(s.value)}")
-        return ("\n".join(lines) + "\n").encode()
-
-
-def _escape(v: str) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _num(v: float) -> str:
-    import math
-
-    if math.isnan(v):
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "+Inf" if v > 0 else "-Inf"
-    return repr(float(v))
+        yield from merged.values()
+        yield upm
+        yield rst
 
 
 def run(cfg, enhancer_options, *, address: str, stop: threading.Event, status_interval: float | None = None, stream=None) -> dict[str, dict]:
@@ -226,8 +217,8 @@ def _poll(ray, actors, metrics: FleetMetrics, last: dict, pids: dict) -> None:
             metrics.restarts[i] = metrics.restarts.get(i, 0) + 1
             log.warning("actor %d restarted (pid %s on node %s); its streams resume", i, doc["pid"], doc["node"])
         pids[i] = doc["pid"]
-        last[i] = doc
-        with metrics.lock:
+        with metrics.lock:  # the metrics server's thread reads these
+            last[i] = doc
             metrics.texts[i] = doc.pop("metrics", "")
             metrics.info[i] = {"node": doc["node"], "pid": doc["pid"]}
     for ref in refs:
@@ -242,8 +233,8 @@ def _poll(ray, actors, metrics: FleetMetrics, last: dict, pids: dict) -> None:
 
 def _health(metrics: FleetMetrics, last: dict) -> tuple[bool, dict]:
     with metrics.lock:
-        up = dict(metrics.up)
-    streams = {n: (st.get("state") if up.get(i) else "actor down") for i, d in last.items() for n, st in d.get("streams", {}).items()}
+        up, seen = dict(metrics.up), dict(last)
+    streams = {n: (st.get("state") if up.get(i) else "actor down") for i, d in seen.items() for n, st in d.get("streams", {}).items()}
     ok = bool(up) and all(up.values())
     bad = [n for n, s in streams.items() if s != "running"]
     return ok, {"status": ("ok" if not bad else "degraded") if ok else "actor down", "actors": {str(i): u for i, u in up.items()}, "streams": streams}

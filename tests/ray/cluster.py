@@ -55,7 +55,8 @@ def run_in_cluster(driver: str, workdir: Path, *, timeout: float = 300, env: dic
     ray = bin_ / "ray"
     # short: Ray's socket paths live under the temp dir and must fit in 107 bytes
     temp = Path(tempfile.mkdtemp(prefix="psr", dir="/tmp"))
-    common = f"--num-cpus={{cpus}} --node-ip-address=127.0.0.1 --temp-dir={temp} --disable-usage-stats"
+    # a small object store each (the default is 30 % of the RAM per node; the tests pass only small dicts)
+    common = f"--num-cpus={{cpus}} --node-ip-address=127.0.0.1 --temp-dir={temp} --object-store-memory=100000000 --disable-usage-stats"
     script = f"""
 set -u
 ip link set lo up
