@@ -336,7 +336,10 @@ class Server:
     def _tick(self, dt: float) -> None:
         with self._lock:
             workers = list(self.workers.values())
+        now = time.monotonic()
         for w in workers:
+            if self._state == "running":
+                w.check_stalled(now)
             n = w.frames_out
             prev = getattr(w, "_fps_prev", 0)
             w._fps_prev = n

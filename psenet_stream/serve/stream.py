@@ -190,6 +190,7 @@ class StreamWorker:
         self.latencies: list[float] = []  # seconds, for the bench's percentiles (bounded)
         self.last_error: str | None = None
         self._source = None
+        self.last_frame_t: float | None = None  # monotonic time of the last frame read
         self._t0: float | None = None
         self._last_pts = -1
         self._reported_drops = 0
@@ -297,6 +298,9 @@ class StreamWorker:
                     if self.stop_reading.is_set():
                         break
                     self._stamp(frame)
+                    self.last_frame_t = time.monotonic()
+                    if self.state != "running":
+                        self._set_state("running")
                     self.slot.put(frame)
                     self.frames_in += 1
                     r = int(getattr(src, "reconnects", 0) or 0)
@@ -324,6 +328,13 @@ class StreamWorker:
                 break
         self.slot.end()
         self.on_frame()
+
+    def check_stalled(self, now: float, after: float = 2.0) -> None:
+        """A running stream with no frame for ``after`` s is reconnecting (a live source
+        retries by itself inside its iterator); the next frame makes it running again."""
+        t = self.last_frame_t
+        if self.state == "running" and t is not None and now - t > after:
+            self._set_state("reconnecting")
 
     def _lost(self, why: str, backoff, first: bool) -> None:
         self.last_error = why
