@@ -137,6 +137,7 @@ class Server:
             if not self.config.path:
                 return [], [], []
             config = self.config.path
+            self._mtime = self._config_mtime()  # this edit is taken now, not again by the watcher
         try:
             new = config if isinstance(config, ServeConfig) else load(config)
         except Exception as e:  # noqa: BLE001 - a broken edit keeps the running streams

@@ -255,7 +255,7 @@ class StreamWorker:
 
         spec = self.cfg.input
         if is_live_spec(spec):
-            opts = {"wait_first": True, "queue_size": 1}
+            opts = {"queue_size": 1}  # a failing first connection is retried here, as "reconnecting"
             if self.cfg.read_timeout is not None:
                 opts["read_timeout"] = self.cfg.read_timeout
             if self.cfg.open_timeout is not None:
@@ -340,7 +340,8 @@ class StreamWorker:
         self.last_error = why
         self._set_state("reconnecting")
         delay = backoff.next_delay()
-        log.warning("[%s] input %s: %s; retrying in %.1f s", self.name, self.cfg.safe_input, why, delay)
+        shown = why if self.cfg.safe_input in why else f"input {self.cfg.safe_input}: {why}"
+        log.warning("[%s] %s; retrying in %.1f s", self.name, shown, delay)
         self.stop_reading.wait(delay)
 
     def _fail(self, why: str) -> None:
