@@ -83,3 +83,12 @@ def test_gamma_reuse_is_per_stream(enhancer):
     assert still.reuse.predicted == 2 and still.reuse.reused == 6  # every 4th frame of a still picture
     assert moving.reuse.predicted == 8 and moving.reuse.reused == 0  # every frame of a changing one
     assert [s[0] for s in calls.shapes] == [2, 1, 1, 1, 2, 1, 1, 1]  # only the frames that need it
+
+
+def test_per_stream_strength(enhancer):
+    pred = CrossStreamPredictor(enhancer)
+    f = scene(90, 160, 50, 4)
+    off, full = StreamState(infer_size=64, strength=0.0), StreamState(infer_size=64, strength=1.0)
+    p_off, p_full = pred.predict([(off, f), (full, f)])
+    assert np.abs(pred.apply(f, p_off).astype(int) - f).max() <= 1  # strength 0: the identity
+    assert pred.apply(f, p_full).mean() > f.mean() + 5

@@ -204,3 +204,25 @@ def test_a_dropping_camera_reconnects_while_the_other_stream_keeps_its_rate(enha
         run.stop()
         cam.stop()
 
+
+
+def test_a_file_input_plays_at_its_own_pace_to_a_file_and_an_http_preview(enhancer, tmp_path):
+    from tests.live_helpers import make_h264_clip
+
+    clip = make_h264_clip(tmp_path / "in.mp4", seconds=2.0, size=(160, 120), fps=25)
+    out = tmp_path / "out.mp4"
+    cfg = config.load({"serve": {"metrics_port": -1, "status_interval": 0}, "stream": [{"name": "f", "input": str(clip), "outputs": ["preview:http", str(out)]}]})
+    t0 = time.monotonic()
+    run = Running(Server(cfg, enhancer=enhancer, status=False))
+    try:
+        w = wait_for(lambda: run.srv.workers.get("f"), 60, "the stream")
+        wait_for(lambda: w.outputs[0].sink is not None, 30, "the preview")
+        code, page = get(w.outputs[0].sink.url)
+        assert code == 200 and "<html" in page.lower()
+        wait_for(lambda: w.state == "ended", 60, "the end of the file")
+        took = time.monotonic() - t0
+    finally:
+        final = run.stop()
+    assert took >= 1.8  # 50 frames at 25 fps: played in real time, not as fast as it decodes
+    assert final["f"]["frames_in"] == 50
+    assert len(decode_all(out)) == final["f"]["frames_out"] == 50 - final["f"]["dropped"]
