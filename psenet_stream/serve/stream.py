@@ -1,7 +1,7 @@
 """One stream of a serve process: its input, its outputs, its own threads and counters.
 
-    reader thread:  source ──► slot (DropOldestQueue, queue_size frames) ──► the server's batcher
-    writer thread:  (frame, plan) from the batcher ──► curve (Enhancer.apply) ──► every output
+    reader thread:  source ──► small copy (prepare) ──► slot (DropOldestQueue, queue_size frames) ──► the server's batcher
+    writer thread:  (frame, gamma) from the batcher ──► the stream's GammaPost (finish) ──► curve (apply) ──► every output
 
 - The input is opened with the same machinery as the CLI (``io.sources.open_source``); a live
   input reconnects by itself with the backoff of io/live.py. When it gives up (or its first
@@ -240,14 +240,16 @@ class StreamWorker:
             self.metrics.state.labels(self.name).state(s)
 
     # --- the batcher's side ------------------------------------------------------------------------
-    def take_newest(self) -> Frame | None:
+    def take_newest(self) -> tuple[Frame, object] | None:
+        """(frame, its prepared small copy) or None."""
         return self.slot.take_newest(timeout=0)
 
     def waiting(self) -> bool:
         return len(self.slot) > 0
 
-    def deliver(self, frame: Frame, plan) -> None:
-        self.out_q.put((frame, plan))
+    def deliver(self, frame: Frame, pending) -> None:
+        """The batcher's result for ``frame`` (finished into a plan by the writer)."""
+        self.out_q.put((frame, pending))
 
     # --- reader ------------------------------------------------------------------------------------
     def _open_source(self):
@@ -273,8 +275,8 @@ class StreamWorker:
             try:
                 src = self._open_source()
             except PsenetError as e:
-                if isinstance(self.cfg.input, str) and not is_live_spec(self.cfg.input) and not Path(self.cfg.input).exists():
-                    self._fail(red(e.problem))
+                if not is_live_spec(self.cfg.input):  # a missing or unreadable file does not come back by waiting
+                    self._fail(red(f"{e.problem} ({e.fix})" if e.fix else e.problem))
                     return
                 self._lost(red(e.problem), backoff, first)
                 continue
@@ -301,7 +303,7 @@ class StreamWorker:
                     self.last_frame_t = time.monotonic()
                     if self.state != "running":
                         self._set_state("running")
-                    self.slot.put(frame)
+                    self.slot.put((frame, self.predictor.prepare(self.state_obj, frame.rgb)))
                     self.frames_in += 1
                     r = int(getattr(src, "reconnects", 0) or 0)
                     if r != seen_reconnects:  # the live source reconnected by itself
@@ -365,12 +367,13 @@ class StreamWorker:
     def _write_loop(self) -> None:
         while True:
             try:
-                frame, plan = self.out_q.get(timeout=0.25)
+                frame, pending = self.out_q.get(timeout=0.25)
             except QueueTimeout:
                 continue
             except EOFError:
                 return
             try:
+                plan = self.predictor.finish(self.state_obj, pending)  # this stream's own temporal state, in order
                 out = self.predictor.apply(frame.rgb, plan)
                 for o in self.outputs:
                     o.write(frame, out, self.info)

@@ -91,7 +91,6 @@ def test_two_streams_share_batches_serve_metrics_and_health_and_write_complete_f
     try:
         wait_for(lambda: run.srv.metrics_url and all(w.frames_out > 20 for w in run.srv.workers.values()), 60, "frames on both streams")
         code, body = get(run.srv.metrics_url + "/healthz")
-        assert code == 200 and json.loads(body) == {"status": "degraded", "streams": {"cam": "reconnecting", "lav": "running"}}
         assert code == 200 and json.loads(body) == {"status": "ok", "streams": {"s1": "running", "s2": "running"}}
         code, text = get(run.srv.metrics_url + "/metrics")
         assert code == 200
