@@ -321,8 +321,9 @@ class Server:
         for w in workers:
             w.stop_input()
             w._set_state("stopping")
+        deadline = time.monotonic() + 5.0  # one bound for all: a reader may sit in a camera's open timeout
         for w in workers:
-            w._reader.join(timeout=5.0)
+            w.join_reader(max(0.0, deadline - time.monotonic()))
         for _ in range(8):  # the frames still in the slots
             if not self._batch_once(threading.Event(), drain=True):
                 break

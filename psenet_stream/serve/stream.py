@@ -213,10 +213,15 @@ class StreamWorker:
                 src.close()
         self.slot.end()
 
-    def finish(self, timeout: float = 10.0) -> None:
-        """After the batcher took its last frame: write what is queued, close every output."""
-        self.stop_input()
+    def join_reader(self, timeout: float) -> None:
         self._reader.join(timeout=timeout)
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """After the batcher took its last frame: write what is queued, close every output.
+        A reader still blocked in opening a camera (its open timeout) is left to end by
+        itself (a daemon thread that reads nothing more)."""
+        self.stop_input()
+        self._reader.join(timeout=min(timeout, 1.0))
         self.out_q.end()
         self._writer.join(timeout=timeout)
         for o in self.outputs:
