@@ -79,8 +79,11 @@ class BatchReport:
 class CrossStreamPredictor:
     """``predict([(state, rgb), ...]) -> plans`` in one backend call; ``apply(rgb, plan)``.
 
+    The server splits ``predict`` over threads: ``prepare`` (each stream's reader: the small
+    frame), ``network`` (the batcher: one backend call for every stream), ``finish`` (each
+    stream's writer, in its frame order: the stream's GammaPost), ``apply`` (the writer: the
+    curve). Only ``network`` is shared; the per-stream work runs in parallel.
     ``enhancer``: an ``Enhancer`` (its backend runs the network, its ``apply`` the curve).
-    Called from one thread (the server's batcher); ``apply`` from any thread.
     """
 
     def __init__(self, enhancer):
@@ -95,32 +98,54 @@ class CrossStreamPredictor:
             return plan.frame
         return self.enhancer.apply(rgb, plan)
 
+    def prepare(self, state: StreamState, rgb: np.ndarray) -> np.ndarray | None:
+        """The frame at the stream's working size, (3, h, w) float32 in [0, 1] (None for a
+        full-frame backend). Stateless: each stream's reader thread calls it for its frames."""
+        if self.full_frame:
+            return None
+        h, w = rgb.shape[:2]
+        sh, sw = working_size(h, w, state.infer_size)
+        if (sh, sw) == (h, w):
+            small = rgb
+        else:
+            small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR)
+        return small.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
+
     def predict(self, items: list[tuple[StreamState, np.ndarray]]) -> list[Any]:
+        """prepare + network + finish for (state, rgb) pairs, in one call: plans for ``apply``."""
+        pend = self.network([(st, rgb, self.prepare(st, rgb)) for st, rgb in items])
+        return [self.finish(st, p) for (st, _), p in zip(items, pend)]
+
+    def network(self, items: list[tuple[StreamState, np.ndarray, np.ndarray | None]]) -> list[Any]:
+        """The shared half, in the batcher's thread: (state, rgb, prepared small) of several
+        streams -> one pending result each, after at most one backend call (GammaReuse decides
+        per stream which frames need it). ``finish`` turns a pending result into a plan."""
         import time
 
         t0 = time.perf_counter()
         if self.full_frame:
-            plans = self._predict_full_frame(items)
+            plans = self._predict_full_frame([(st, rgb) for st, rgb, _ in items])
             self.last = BatchReport(len(items), len(items), time.perf_counter() - t0)
             return plans
-        return self._predict_host(items)
+        return self._network_host(items)
+
+    def finish(self, state: StreamState, pending: Any) -> Any:
+        """The stream's own post-processing (GammaPost: strength, smoothing, scene cuts,
+        stabilizer): called in frame order for one stream (its writer thread) -> a plan."""
+        if isinstance(pending, _Finished):
+            return pending
+        gamma, small = pending
+        lg = state.post(gamma, small[None])
+        return np.ascontiguousarray(lg[0].transpose(1, 2, 0))
 
     # --- host backends (cpu, onnx): the network on small frames --------------------------------
-    def _predict_host(self, items):
+    def _network_host(self, items):
         import time
 
-        smalls = []
-        for state, rgb in items:
-            h, w = rgb.shape[:2]
-            sh, sw = working_size(h, w, state.infer_size)
-            if (sh, sw) == (h, w):
-                small = rgb
-            else:
-                small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR)
-            smalls.append(small.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
+        smalls = [small for _, _, small in items]
         gammas: list[np.ndarray | None] = [None] * len(items)
         need = []
-        for i, (state, _) in enumerate(items):
+        for i, (state, _, _) in enumerate(items):
             if state.reuse.every <= 1:
                 need.append(i)
                 continue
@@ -140,12 +165,8 @@ class CrossStreamPredictor:
                 g = g[None]
                 state = items[i][0]
                 gammas[i] = state.reuse(lambda _s, g=g: g, smalls[i][None]) if state.reuse.every > 1 else g
-        plans = []
-        for i, (state, _) in enumerate(items):
-            lg = state.post(gammas[i], smalls[i][None])
-            plans.append(np.ascontiguousarray(lg[0].transpose(1, 2, 0)))
         self.last = BatchReport(len(items), len(need), seconds)
-        return plans
+        return [(gammas[i], smalls[i]) for i in range(len(items))]
 
     # --- full-frame backends (cuda, tensorrt) ------------------------------------------------
     def _predict_full_frame(self, items):

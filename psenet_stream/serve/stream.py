@@ -1,7 +1,7 @@
 """One stream of a serve process: its input, its outputs, its own threads and counters.
 
-    reader thread:  source ──► slot (DropOldestQueue, queue_size frames) ──► the server's batcher
-    writer thread:  (frame, plan) from the batcher ──► curve (Enhancer.apply) ──► every output
+    reader thread:  source ──► small copy (prepare) ──► slot (DropOldestQueue, queue_size frames) ──► the server's batcher
+    writer thread:  (frame, gamma) from the batcher ──► the stream's GammaPost (finish) ──► curve (apply) ──► every output
 
 - The input is opened with the same machinery as the CLI (``io.sources.open_source``); a live
   input reconnects by itself with the backoff of io/live.py. When it gives up (or its first
@@ -190,6 +190,7 @@ class StreamWorker:
         self.latencies: list[float] = []  # seconds, for the bench's percentiles (bounded)
         self.last_error: str | None = None
         self._source = None
+        self.last_frame_t: float | None = None  # monotonic time of the last frame read
         self._t0: float | None = None
         self._last_pts = -1
         self._reported_drops = 0
@@ -212,10 +213,15 @@ class StreamWorker:
                 src.close()
         self.slot.end()
 
-    def finish(self, timeout: float = 10.0) -> None:
-        """After the batcher took its last frame: write what is queued, close every output."""
-        self.stop_input()
+    def join_reader(self, timeout: float) -> None:
         self._reader.join(timeout=timeout)
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """After the batcher took its last frame: write what is queued, close every output.
+        A reader still blocked in opening a camera (its open timeout) is left to end by
+        itself (a daemon thread that reads nothing more)."""
+        self.stop_input()
+        self._reader.join(timeout=min(timeout, 1.0))
         self.out_q.end()
         self._writer.join(timeout=timeout)
         for o in self.outputs:
@@ -239,14 +245,16 @@ class StreamWorker:
             self.metrics.state.labels(self.name).state(s)
 
     # --- the batcher's side ------------------------------------------------------------------------
-    def take_newest(self) -> Frame | None:
+    def take_newest(self) -> tuple[Frame, object] | None:
+        """(frame, its prepared small copy) or None."""
         return self.slot.take_newest(timeout=0)
 
     def waiting(self) -> bool:
         return len(self.slot) > 0
 
-    def deliver(self, frame: Frame, plan) -> None:
-        self.out_q.put((frame, plan))
+    def deliver(self, frame: Frame, pending) -> None:
+        """The batcher's result for ``frame`` (finished into a plan by the writer)."""
+        self.out_q.put((frame, pending))
 
     # --- reader ------------------------------------------------------------------------------------
     def _open_source(self):
@@ -254,7 +262,7 @@ class StreamWorker:
 
         spec = self.cfg.input
         if is_live_spec(spec):
-            opts = {"wait_first": True, "queue_size": 1}
+            opts = {"queue_size": 1}  # a failing first connection is retried here, as "reconnecting"
             if self.cfg.read_timeout is not None:
                 opts["read_timeout"] = self.cfg.read_timeout
             if self.cfg.open_timeout is not None:
@@ -272,8 +280,8 @@ class StreamWorker:
             try:
                 src = self._open_source()
             except PsenetError as e:
-                if isinstance(self.cfg.input, str) and not is_live_spec(self.cfg.input) and not Path(self.cfg.input).exists():
-                    self._fail(red(e.problem))
+                if not is_live_spec(self.cfg.input):  # a missing or unreadable file does not come back by waiting
+                    self._fail(red(f"{e.problem} ({e.fix})" if e.fix else e.problem))
                     return
                 self._lost(red(e.problem), backoff, first)
                 continue
@@ -297,7 +305,10 @@ class StreamWorker:
                     if self.stop_reading.is_set():
                         break
                     self._stamp(frame)
-                    self.slot.put(frame)
+                    self.last_frame_t = time.monotonic()
+                    if self.state != "running":
+                        self._set_state("running")
+                    self.slot.put((frame, self.predictor.prepare(self.state_obj, frame.rgb)))
                     self.frames_in += 1
                     r = int(getattr(src, "reconnects", 0) or 0)
                     if r != seen_reconnects:  # the live source reconnected by itself
@@ -325,11 +336,19 @@ class StreamWorker:
         self.slot.end()
         self.on_frame()
 
+    def check_stalled(self, now: float, after: float = 2.0) -> None:
+        """A running stream with no frame for ``after`` s is reconnecting (a live source
+        retries by itself inside its iterator); the next frame makes it running again."""
+        t = self.last_frame_t
+        if self.state == "running" and t is not None and now - t > after:
+            self._set_state("reconnecting")
+
     def _lost(self, why: str, backoff, first: bool) -> None:
         self.last_error = why
         self._set_state("reconnecting")
         delay = backoff.next_delay()
-        log.warning("[%s] input %s: %s; retrying in %.1f s", self.name, self.cfg.safe_input, why, delay)
+        shown = why if self.cfg.safe_input in why else f"input {self.cfg.safe_input}: {why}"
+        log.warning("[%s] %s; retrying in %.1f s", self.name, shown, delay)
         self.stop_reading.wait(delay)
 
     def _fail(self, why: str) -> None:
@@ -353,12 +372,13 @@ class StreamWorker:
     def _write_loop(self) -> None:
         while True:
             try:
-                frame, plan = self.out_q.get(timeout=0.25)
+                frame, pending = self.out_q.get(timeout=0.25)
             except QueueTimeout:
                 continue
             except EOFError:
                 return
             try:
+                plan = self.predictor.finish(self.state_obj, pending)  # this stream's own temporal state, in order
                 out = self.predictor.apply(frame.rgb, plan)
                 for o in self.outputs:
                     o.write(frame, out, self.info)

@@ -83,3 +83,31 @@ def test_gamma_reuse_is_per_stream(enhancer):
     assert still.reuse.predicted == 2 and still.reuse.reused == 6  # every 4th frame of a still picture
     assert moving.reuse.predicted == 8 and moving.reuse.reused == 0  # every frame of a changing one
     assert [s[0] for s in calls.shapes] == [2, 1, 1, 1, 2, 1, 1, 1]  # only the frames that need it
+
+
+def test_per_stream_strength(enhancer):
+    pred = CrossStreamPredictor(enhancer)
+    f = scene(90, 160, 50, 4)
+    off, full = StreamState(infer_size=64, strength=0.0), StreamState(infer_size=64, strength=1.0)
+    p_off, p_full = pred.predict([(off, f), (full, f)])
+    assert np.abs(pred.apply(f, p_off).astype(int) - f).max() <= 1  # strength 0: the identity
+    assert pred.apply(f, p_full).mean() > f.mean() + 5
+
+
+def test_full_frame_backends_get_one_gamma_post_per_stream_in_a_batch():
+    """The hook a full-frame (GPU) backend calls for a batch splits it by stream: the same as
+    each stream's GammaPost on its own frame, for numpy and for torch tensors."""
+    import torch
+
+    from psenet_stream.serve.batching import _PerFramePost
+    from psenet_stream.temporal import GammaPost
+
+    rng = np.random.default_rng(0)
+    gamma = rng.uniform(0.3, 3.0, (2, 3, 9, 16)).astype(np.float32)
+    small = rng.uniform(0, 1, (2, 3, 9, 16)).astype(np.float32)
+    for kind in (np.asarray, torch.from_numpy):
+        posts = [GammaPost(strength=0.5, smoothing=0.5), GammaPost(strength=1.0, stabilize=0.9)]
+        ref = [GammaPost(strength=0.5, smoothing=0.5), GammaPost(strength=1.0, stabilize=0.9)]
+        got = _PerFramePost(posts)(kind(gamma), kind(small))
+        want = np.concatenate([np.asarray(r(gamma[i : i + 1], small[i : i + 1])) for i, r in enumerate(ref)])
+        np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
