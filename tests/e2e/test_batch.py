@@ -21,6 +21,12 @@ def library(tmp_path) -> Path:
     make_video(lib / "a.mp4", frames=12)
     make_video(lib / "cam1" / "b.mov", frames=9, audio="aac")
     make_video(lib / "cam1" / "c.mkv", frames=7)
+    (lib / "stills").mkdir()
+    import cv2
+
+    from tests.media import pattern
+
+    cv2.imwrite(str(lib / "stills" / "p.png"), pattern(0, 64, 48))
     (lib / "notes.txt").write_text("not media\n")  # ignored: folders contribute media only
     return lib
 
@@ -34,18 +40,21 @@ def test_batch_folder_keeps_layout_every_frame_and_resumes(library, tmp_path):
     stats = tmp_path / "stats.json"
     r = run_module(["batch", library, "-o", out, "--jobs", "2", "--stats-json", stats, *FAST], timeout=240)
     assert r.returncode == 0, r.stderr.decode()
-    assert _outputs(out) == ["a.mp4", "cam1/b.mov", "cam1/c.mkv"]  # no staging or temporary file left
+    assert _outputs(out) == ["a.mp4", "cam1/b.mov", "cam1/c.mkv", "stills/p.png"]  # no staging or temporary file left
+    import cv2
+
+    assert cv2.imread(str(out / "stills" / "p.png")).shape == (48, 64, 3)
     for rel, n in (("a.mp4", 12), ("cam1/b.mov", 9), ("cam1/c.mkv", 7)):
         assert read_video(out / rel)["frames"] == n
     assert read_video(out / "cam1/b.mov")["audio_packets"]  # audio copied, as the single-file path does
     s = json.loads(stats.read_text())
-    assert (s["done"], s["skipped"], s["failed"], s["frames"]) == (3, 0, 0, 28)
-    assert "3 done, 0 skipped, 0 failed" in r.stderr.decode()
+    assert (s["done"], s["skipped"], s["failed"], s["frames"]) == (4, 0, 0, 29)
+    assert "4 done, 0 skipped, 0 failed" in r.stderr.decode()
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 
     again = run_module(["batch", library, "-o", out, *FAST], timeout=240)
     assert again.returncode == 0, again.stderr.decode()
-    assert "0 done, 3 skipped, 0 failed" in again.stderr.decode()
+    assert "0 done, 4 skipped, 0 failed" in again.stderr.decode()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes  # nothing rewritten
 
 
