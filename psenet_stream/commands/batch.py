@@ -63,7 +63,10 @@ def batch(inputs, outdir, ray_address, jobs, codec, crf, preset, enhancer: Enhan
     if report.stats_json and Path(report.stats_json).resolve().is_relative_to(out.resolve()):
         raise OutputError("--stats-json is inside the output folder", "write the statistics elsewhere")
     todo, skipped = b.split_done(jobs_list)
-    settings = b.Settings(enhancer=asdict(enhancer), encode={"codec": codec, "crf": crf, "preset": preset}, run_id=b.new_run_id(), outdir=str(out.absolute()))
+    enh = asdict(enhancer)
+    if enh.get("threads") is None and not ray_address:  # the pool shares the cores: half of each job's share for inference
+        enh["threads"] = max(1, (os.cpu_count() or 2) // (jobs or default_jobs()) // 2)
+    settings = b.Settings(enhancer=enh, encode={"codec": codec, "crf": crf, "preset": preset}, run_id=b.new_run_id(), outdir=str(out.absolute()))
     where = f"Ray cluster {ray_address}" if ray_address else f"{jobs or default_jobs()} local process(es)"
     if not report.quiet:
         click.echo(f"batch: {len(jobs_list)} files, {len(skipped)} already done, {len(todo)} to run on {where}", err=True)
