@@ -48,9 +48,9 @@ def batch(inputs, outdir, ray_address, jobs, codec, crf, preset, enhancer: Enhan
 
     setup_logging(report.verbose, report.quiet)
     if ray_address:
-        from psenet_stream.scale import import_ray
+        from psenet_stream.scale import connect
 
-        import_ray()  # without the extra: a clear message before anything is made
+        connect(ray_address)  # no Ray, or no cluster there: a clear message before anything is made
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"output {out} is a file", "pass a folder with -o")

@@ -37,6 +37,8 @@ def connect(address: str):
     if ray.is_initialized():
         return ray
     addr = None if address in ("", "auto") and os.environ.get("RAY_ADDRESS") else address
+    if addr and addr != "auto" and "://" not in addr:
+        _check_reachable(addr)  # ray.init would retry an address where nothing listens for a minute or more
     # ray.init installs its own SIGTERM handler; the command's (finish cleanly) is put back
     main = threading.current_thread() is threading.main_thread()
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
@@ -52,6 +54,22 @@ def connect(address: str):
             if h is not None:
                 signal.signal(s, h)
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT where a Ray head's GCS should listen, or a UsageError at once."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray {address}: not an address", "pass auto, HOST:PORT (the head's GCS, 6379 by default) or ray://HOST:10001")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UsageError(
+            f"no Ray cluster at {address}: {e.strerror or e}",
+            "start one (ray start --head) or pass its address: --ray HOST:6379 or --ray ray://HOST:10001",
+        ) from None
 
 
 def cluster_resources() -> dict:
