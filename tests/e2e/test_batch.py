@@ -124,3 +124,20 @@ def test_ray_without_the_extra_says_how_to_get_it(tmp_path):
     assert "--ray needs Ray, which is not installed" in err and "psenet-stream[ray]" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # checked before anything was made
+
+
+def test_ray_address_without_a_cluster_fails_at_once(tmp_path):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as s:  # a loopback port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    make_video(lib / "a.mp4", frames=3)
+    r = run_module(["batch", lib, "-o", tmp_path / "out", "--ray", f"127.0.0.1:{port}"], timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert f"no Ray cluster at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert not (tmp_path / "out").exists()
