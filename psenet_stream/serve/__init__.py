@@ -11,7 +11,8 @@ The stable Python entry points (other code, e.g. the Ray actors of ``serve --ray
     config.StreamConfig(name, input, outputs=("null",), strength=None, smoothing=None,
                         stabilize=None, gamma_every=None, infer_size=None, queue_size=1,
                         preview_port=0, overwrite=False, loop=False, read_timeout=None,
-                        open_timeout=None)        # frozen; None = the server's option
+                        open_timeout=None, size=None, fps=None, input_format=None,
+                        format=None)              # frozen; None = the server's option (or the input's default)
 
     srv = server.Server(cfg, enhancer_options=None, *, enhancer=None, metrics_port=None,
                         status=True, status_stream=None)

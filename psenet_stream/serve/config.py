@@ -20,6 +20,11 @@
     overwrite = false                                 # replace existing output files
     loop = false                                      # a file input starts again at its end
     read_timeout = 5.0                                # live inputs: seconds without data = lost
+    open_timeout = 10.0                               # live inputs: seconds to connect
+    size = "1280x720"                                 # webcams: capture size, frame rate, pixel format
+    fps = 30
+    input_format = "mjpeg"
+    format = "mpegts"                                 # network inputs: force the demuxer (tcp://)
 
 The short form ``load(["lavfi:testsrc2=size=640x360:rate=25,realtime=null", "cam.mp4=out.mp4"])``
 splits each pair at the last ``=`` followed by an output spec (outputs joined with ``,`` are
@@ -69,6 +74,10 @@ class StreamConfig:
     loop: bool = False
     read_timeout: float | None = None
     open_timeout: float | None = None
+    size: str | None = None  # webcam capture size, e.g. "1280x720"
+    fps: float | None = None  # webcam frame rate
+    input_format: str | None = None  # webcam pixel format, e.g. "mjpeg"
+    format: str | None = None  # force the demuxer of a network input, e.g. "mpegts" for tcp://
 
     @property
     def safe_input(self) -> str:

@@ -265,8 +265,9 @@ class StreamWorker:
             opts = {"queue_size": 1}  # a failing first connection is retried here, as "reconnecting"
             if self.cfg.read_timeout is not None:
                 opts["read_timeout"] = self.cfg.read_timeout
-            if self.cfg.open_timeout is not None:
-                opts["open_timeout"] = self.cfg.open_timeout
+            for k in ("open_timeout", "size", "fps", "input_format", "format"):
+                if getattr(self.cfg, k) is not None:
+                    opts[k] = getattr(self.cfg, k)
             return open_source(spec, **opts)
         return _PacedFile(spec, self.stop_reading, self.cfg.loop)
 
