@@ -7,7 +7,7 @@ The stable Python entry points (other code, e.g. the Ray actors of ``serve --ray
     cfg = config.load("streams.toml")             # or config.load(["IN1=OUT1", "IN2=OUT2"]),
                                                   # or config.load({"serve": {...}, "stream": [{...}]})
     cfg: config.ServeConfig                       # .streams: tuple[StreamConfig], .batch, .deadline_ms,
-                                                  # .metrics_port, .status_interval, .path
+                                                  # .metrics_port, .status_interval, .parallel, .path
     config.StreamConfig(name, input, outputs=("null",), strength=None, smoothing=None,
                         stabilize=None, gamma_every=None, infer_size=None, queue_size=1,
                         preview_port=0, overwrite=False, loop=False, read_timeout=None,
