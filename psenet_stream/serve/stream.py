@@ -10,7 +10,7 @@
 - A video file is played at its own frame rate (``_PacedFile``): it behaves like a camera.
   It ends the stream at its end (``loop``: starts again).
 - Latency is bounded per stream: the slot keeps the newest ``queue_size`` frames and the
-  writer's queue two; older frames are dropped and counted.
+  writer's queue one; older frames are dropped and counted.
 - Each output is an ``_Output``: a failure to open or write is logged (credentials masked),
   counted, the output closed, and reopened after a backoff; the other outputs go on.
 - Frames are restamped with wall-clock pts (1/90000 s from the stream's first frame, strictly
@@ -36,7 +36,7 @@ from psenet_stream.serve.config import NULL_OUTPUT, StreamConfig
 log = logging.getLogger("psenet_stream.serve")
 
 TIME_BASE = Fraction(1, 90000)
-WRITER_QUEUE = 2
+WRITER_QUEUE = 1  # frames between the batcher and the writer: a slow writer drops rather than delays
 
 
 class NullSink:
