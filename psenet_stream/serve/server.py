@@ -138,9 +138,10 @@ class Server:
         return True
 
     def reload(self, config: ServeConfig | str | Path | None = None) -> tuple[list[str], list[str], list[str]]:
-        """Apply a new config (default: read ``config.path`` again): new streams start, removed
-        ones stop, changed ones restart; the others are not touched. Returns (added, removed,
-        restarted). A config that does not load is reported and changes nothing."""
+        """Apply a new config's streams (default: read ``config.path`` again): new streams
+        start, removed ones stop, changed ones restart; the others are not touched. The [serve]
+        settings stay those the server started with. Returns (added, removed, restarted). A
+        config that does not load is reported and changes nothing."""
         if config is None:
             if not self.config.path:
                 return [], [], []
@@ -160,17 +161,15 @@ class Server:
             self.remove_stream(n)
         for n in added + changed:
             self.add_stream(want[n])
-        with self._lock:
-            self.config = _replace(new, metrics_port=self.config.metrics_port, streams=tuple(want[n] for n in want if n in self.workers))
+        with self._lock:  # the [serve] settings stay those the server started with
+            self.config = self.config.with_streams([want[n] for n in want if n in self.workers])
         if removed or added or changed:
             log.info("reload: %d added, %d removed, %d restarted", len(added), len(removed), len(changed))
         return added, removed, changed
 
     def request_reload(self) -> None:
-        """Reload at the next chance (safe from a signal handler)."""
+        """Reload within 0.1 s, in ``run``'s thread (safe from a signal handler: only sets an Event)."""
         self._reload.set()
-        with self._cond:
-            self._cond.notify_all()
 
     def status(self) -> dict[str, dict]:
         with self._lock:

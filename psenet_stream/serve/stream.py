@@ -208,8 +208,8 @@ class StreamWorker:
         """Stop reading (frames already read are still enhanced and written)."""
         self.stop_reading.set()
         src = self._source
-        if src is not None:
-            with contextlib.suppress(Exception):
+        if src is not None and not isinstance(src, _PacedFile):  # a live source is made to be closed from another thread;
+            with contextlib.suppress(Exception):  # a file's decoder is closed by its reader, which stops within a frame
                 src.close()
         self.slot.end()
 
