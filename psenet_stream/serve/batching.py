@@ -188,13 +188,18 @@ class CrossStreamPredictor:
 
 
 class _PerFramePost:
-    """A GammaHook for a batch whose frame i belongs to ``posts[i]`` (one stream each)."""
+    """A GammaHook for a batch whose frame i belongs to ``posts[i]`` (one stream each). A
+    backend may call it in chunks of the batch, in order (cuda's ring of device batches):
+    each call takes the next ``len(gamma)`` posts."""
 
     def __init__(self, posts: list[GammaPost]):
         self.posts = posts
+        self._next = 0
 
     def __call__(self, gamma, small):
-        parts = [p(gamma[i : i + 1], small[i : i + 1]) for i, p in enumerate(self.posts)]
+        mine = self.posts[self._next : self._next + len(gamma)]
+        self._next += len(gamma)
+        parts = [p(gamma[i : i + 1], small[i : i + 1]) for i, p in enumerate(mine)]
         if hasattr(parts[0], "device") and not isinstance(parts[0], np.ndarray):
             import torch
 
