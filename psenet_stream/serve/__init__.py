@@ -7,11 +7,12 @@ The stable Python entry points (other code, e.g. the Ray actors of ``serve --ray
     cfg = config.load("streams.toml")             # or config.load(["IN1=OUT1", "IN2=OUT2"]),
                                                   # or config.load({"serve": {...}, "stream": [{...}]})
     cfg: config.ServeConfig                       # .streams: tuple[StreamConfig], .batch, .deadline_ms,
-                                                  # .metrics_port, .status_interval, .path
+                                                  # .metrics_port, .status_interval, .parallel, .path
     config.StreamConfig(name, input, outputs=("null",), strength=None, smoothing=None,
                         stabilize=None, gamma_every=None, infer_size=None, queue_size=1,
                         preview_port=0, overwrite=False, loop=False, read_timeout=None,
-                        open_timeout=None)        # frozen; None = the server's option
+                        open_timeout=None, size=None, fps=None, input_format=None,
+                        format=None)              # frozen; None = the server's option (or the input's default)
 
     srv = server.Server(cfg, enhancer_options=None, *, enhancer=None, metrics_port=None,
                         status=True, status_stream=None)

@@ -82,7 +82,9 @@ class CrossStreamPredictor:
     The server splits ``predict`` over threads: ``prepare`` (each stream's reader: the small
     frame), ``network`` (the batcher: one backend call for every stream), ``finish`` (each
     stream's writer, in its frame order: the stream's GammaPost), ``apply`` (the writer: the
-    curve). Only ``network`` is shared; the per-stream work runs in parallel.
+    curve). Only ``network`` is shared; the per-stream work runs in parallel. Several threads
+    may call ``network`` at once for different streams (the server keeps one frame of a
+    stream in flight at a time).
     ``enhancer``: an ``Enhancer`` (its backend runs the network, its ``apply`` the curve).
     """
 
@@ -91,7 +93,6 @@ class CrossStreamPredictor:
         self.backend = enhancer.backend
         self.full_frame = bool(enhancer.backend.capabilities.full_frame)
         self.knee = enhancer.options.highlight_knee
-        self.last = BatchReport()
 
     def apply(self, rgb: np.ndarray, plan: Any) -> np.ndarray:
         if isinstance(plan, _Finished):
@@ -117,6 +118,10 @@ class CrossStreamPredictor:
         return [self.finish(st, p) for (st, _), p in zip(items, pend)]
 
     def network(self, items: list[tuple[StreamState, np.ndarray, np.ndarray | None]]) -> list[Any]:
+        """``network_report`` without the report."""
+        return self.network_report(items)[0]
+
+    def network_report(self, items: list[tuple[StreamState, np.ndarray, np.ndarray | None]]) -> tuple[list[Any], BatchReport]:
         """The shared half, in the batcher's thread: (state, rgb, prepared small) of several
         streams -> one pending result each, after at most one backend call (GammaReuse decides
         per stream which frames need it). ``finish`` turns a pending result into a plan."""
@@ -125,8 +130,7 @@ class CrossStreamPredictor:
         t0 = time.perf_counter()
         if self.full_frame:
             plans = self._predict_full_frame([(st, rgb) for st, rgb, _ in items])
-            self.last = BatchReport(len(items), len(items), time.perf_counter() - t0)
-            return plans
+            return plans, BatchReport(len(items), len(items), time.perf_counter() - t0)
         return self._network_host(items)
 
     def finish(self, state: StreamState, pending: Any) -> Any:
@@ -165,8 +169,7 @@ class CrossStreamPredictor:
                 g = g[None]
                 state = items[i][0]
                 gammas[i] = state.reuse(lambda _s, g=g: g, smalls[i][None]) if state.reuse.every > 1 else g
-        self.last = BatchReport(len(items), len(need), seconds)
-        return [(gammas[i], smalls[i]) for i in range(len(items))]
+        return [(gammas[i], smalls[i]) for i in range(len(items))], BatchReport(len(items), len(need), seconds)
 
     # --- full-frame backends (cuda, tensorrt) ------------------------------------------------
     def _predict_full_frame(self, items):
@@ -185,13 +188,18 @@ class CrossStreamPredictor:
 
 
 class _PerFramePost:
-    """A GammaHook for a batch whose frame i belongs to ``posts[i]`` (one stream each)."""
+    """A GammaHook for a batch whose frame i belongs to ``posts[i]`` (one stream each). A
+    backend may call it in chunks of the batch, in order (cuda's ring of device batches):
+    each call takes the next ``len(gamma)`` posts."""
 
     def __init__(self, posts: list[GammaPost]):
         self.posts = posts
+        self._next = 0
 
     def __call__(self, gamma, small):
-        parts = [p(gamma[i : i + 1], small[i : i + 1]) for i, p in enumerate(self.posts)]
+        mine = self.posts[self._next : self._next + len(gamma)]
+        self._next += len(gamma)
+        parts = [p(gamma[i : i + 1], small[i : i + 1]) for i, p in enumerate(mine)]
         if hasattr(parts[0], "device") and not isinstance(parts[0], np.ndarray):
             import torch
 

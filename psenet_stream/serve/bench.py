@@ -10,8 +10,11 @@ For each N, side by side in one run, the same N live 640x360 25 fps sources (lav
 Both with the same enhancer options (the CLI's defaults for video unless given). Per stream it
 records frames written, frames dropped, and the added latency (capture -> written) p50 / p95 over the
 whole run, from each process's own JSON statistics. A mode *holds* N streams when every stream
-has p95 <= 100 ms and drops < 1 % of its frames. The load of the machine (``os.getloadavg``
-before and after) is recorded with every row: these figures depend on what else runs.
+has p95 <= 100 ms and drops < 1 % of its frames. Each row also records what it cost in the
+steady state (start-up left out): the cores its processes kept busy (/proc CPU time between
+30 % and 90 % of the run) and their resident memory (VmRSS, summed, at 60 %). The load of the machine
+(``os.getloadavg`` before and after, and ``uptime``) is recorded too: latency and drops depend
+on what else runs.
 """
 
 from __future__ import annotations
@@ -79,12 +82,18 @@ def run_serve(n: int, seconds: float, source: str, enh: list[str], batch: int | 
         cmd += ["--batch", str(batch)]
     if deadline_ms is not None:
         cmd += ["--deadline-ms", str(deadline_ms)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cores, rss = _sample([p], seconds)
+    try:
+        _, err = p.communicate(timeout=seconds + 120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        _, err = p.communicate()
     if p.returncode != 0 or not out.exists():
-        return {"error": (p.stderr or "").strip().splitlines()[-1:] or [f"exit {p.returncode}"], "holds": False}
+        return {"error": (err or b"").decode(errors="replace").strip().splitlines()[-1:] or [f"exit {p.returncode}"], "holds": False}
     st = json.loads(out.read_text())
     streams = [_per_stream(s["frames_out"], s["dropped"], s["latency_ms"]["p50"], s["latency_ms"]["p95"]) for s in st.values()]
-    return _verdict(streams, n)
+    return _with_cost(_verdict(streams, n), cores, rss, seconds)
 
 
 def run_separate(n: int, seconds: float, source: str, enh: list[str], workdir: Path) -> dict[str, Any]:
@@ -95,7 +104,7 @@ def run_separate(n: int, seconds: float, source: str, enh: list[str], workdir: P
         outs.append(out)
         cmd = [*_psenet(), source, "-o", "-", "-q", "--no-progress", "--stats-json", str(out), *enh]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True))
-    time.sleep(seconds)
+    cores, rss = _sample(procs, seconds)
     for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGINT)
@@ -113,9 +122,51 @@ def run_separate(n: int, seconds: float, source: str, enh: list[str], workdir: P
         if out.exists():
             s = json.loads(out.read_text())
             streams.append(_per_stream(s["frames_out"], s["dropped"], s.get("latency_p50_ms"), s.get("latency_p95_ms")))
-    res = _verdict(streams, n)
+    res = _with_cost(_verdict(streams, n), cores, rss, seconds)
     if errors:
         res["errors"] = errors
+    return res
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of a running process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def _sample(procs, seconds: float) -> tuple[float, float]:
+    """Sleep ``seconds``; return (cores the processes kept busy between 30 % and 90 % of it,
+    their summed resident memory at 60 %, MB): the steady state, start-up left out."""
+    time.sleep(seconds * 0.3)
+    c0, t0 = sum(_proc_cpu(p.pid) for p in procs), time.monotonic()
+    time.sleep(seconds * 0.3)
+    rss = sum(_rss_mb(p.pid) for p in procs)
+    time.sleep(seconds * 0.3)
+    cores = (sum(_proc_cpu(p.pid) for p in procs) - c0) / max(1e-6, time.monotonic() - t0)
+    time.sleep(seconds * 0.1)
+    return cores, rss
+
+
+def _with_cost(res: dict[str, Any], cores: float, rss_mb: float, seconds: float) -> dict[str, Any]:
+    """Add what the run cost in its steady state: cores busy, CPU ms per frame written (at the
+    run's mean rate), resident memory."""
+    frames = res.get("frames_total") or 0
+    res["cores_busy"] = round(cores, 2)
+    res["cpu_ms_per_frame"] = round(1000.0 * cores * seconds / frames, 1) if frames else None
+    res["rss_mb"] = round(rss_mb)
     return res
 
 
@@ -180,13 +231,14 @@ def _uptime() -> str:
 
 
 def format_rows(result: dict[str, Any]) -> str:
-    lines = [f"{'N':>3}  {'mode':<9} {'holds':<5} {'worst p95 ms':>12} {'worst drops %':>13} {'frames':>7}  load (1 min) before/after"]
+    lines = [f"{'N':>3}  {'mode':<9} {'holds':<5} {'worst p95 ms':>12} {'worst drops %':>13} {'frames':>7} {'cores busy':>10} {'RSS MB':>7}  load (1 min) before/after"]
     for r in result["rows"]:
         if "error" in r:
             lines.append(f"{r['n']:>3}  {r['mode']:<9} error: {r['error']}")
             continue
         lines.append(
-            f"{r['n']:>3}  {r['mode']:<9} {'yes' if r['holds'] else 'no':<5} {_f(r['worst_p95_ms']):>12} {_f(r['worst_drop_pct'], 2):>13} {r['frames_total']:>7}  "
+            f"{r['n']:>3}  {r['mode']:<9} {'yes' if r['holds'] else 'no':<5} {_f(r['worst_p95_ms']):>12} {_f(r['worst_drop_pct'], 2):>13} {r['frames_total']:>7} "
+            f"{_f(r.get('cores_busy'), 2):>10} {r.get('rss_mb', 0):>7}  "
             f"{r['loadavg_before'][0]:.2f}/{r['loadavg_after'][0]:.2f}"
         )
     m = result["max_streams"]

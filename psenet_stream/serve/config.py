@@ -5,6 +5,7 @@
     deadline_ms = 8               # wait this long after the first frame for the others
     metrics_port = 9464           # Prometheus /metrics and /healthz on 127.0.0.1 (0: a free port, -1: off)
     status_interval = 5           # seconds between the per-stream status lines (0: off)
+    parallel = 0                  # backend calls in flight; 0: auto (1 on a GPU, one per CPU core)
 
     [[stream]]
     name = "door"                                     # unique; [A-Za-z0-9_.-]
@@ -20,6 +21,11 @@
     overwrite = false                                 # replace existing output files
     loop = false                                      # a file input starts again at its end
     read_timeout = 5.0                                # live inputs: seconds without data = lost
+    open_timeout = 10.0                               # live inputs: seconds to connect
+    size = "1280x720"                                 # webcams: capture size, frame rate, pixel format
+    fps = 30
+    input_format = "mjpeg"
+    format = "mpegts"                                 # network inputs: force the demuxer (tcp://)
 
 The short form ``load(["lavfi:testsrc2=size=640x360:rate=25,realtime=null", "cam.mp4=out.mp4"])``
 splits each pair at the last ``=`` followed by an output spec (outputs joined with ``,`` are
@@ -69,6 +75,10 @@ class StreamConfig:
     loop: bool = False
     read_timeout: float | None = None
     open_timeout: float | None = None
+    size: str | None = None  # webcam capture size, e.g. "1280x720"
+    fps: float | None = None  # webcam frame rate
+    input_format: str | None = None  # webcam pixel format, e.g. "mjpeg"
+    format: str | None = None  # force the demuxer of a network input, e.g. "mpegts" for tcp://
 
     @property
     def safe_input(self) -> str:
@@ -93,6 +103,7 @@ class ServeConfig:
     deadline_ms: float = 8.0
     metrics_port: int = 9464
     status_interval: float = 5.0
+    parallel: int = 0  # backend calls in flight (batcher threads); 0: auto (1 on a GPU, one per core on a CPU)
     path: str | None = None  # the TOML file it came from (reloaded on SIGHUP or when edited)
 
     def by_name(self) -> dict[str, StreamConfig]:
@@ -155,6 +166,8 @@ def _check_all(cfg: ServeConfig, where: str) -> ServeConfig:
         raise UsageError(f"{where}: batch {cfg.batch} out of range", "use 1 to 256 frames per backend call")
     if not 0 <= float(cfg.deadline_ms) <= 1000:
         raise UsageError(f"{where}: deadline_ms {cfg.deadline_ms} out of range", "use 0 to 1000 ms")
+    if not 0 <= int(cfg.parallel) <= 64:
+        raise UsageError(f"{where}: parallel {cfg.parallel} out of range", "use 0 (auto) to 64 backend calls in flight")
     if not -1 <= int(cfg.metrics_port) <= 65535:
         raise UsageError(f"{where}: metrics_port {cfg.metrics_port} out of range", "use a port, 0 for a free one, or -1 for none")
     return replace(cfg, streams=tuple(streams))

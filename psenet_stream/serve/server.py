@@ -1,10 +1,14 @@
 """The multi-stream server: one Enhancer (one model, one backend) for every stream.
 
-    readers (a thread per stream) ──► slots ──► batcher (``run``'s thread) ──► writers (a thread per stream)
+    readers (a thread per stream) ──► slots ──► batchers (``parallel`` threads) ──► writers (a thread per stream)
 
 The batcher waits for the first frame to arrive in any slot, then up to ``deadline_ms`` more
 for the other running streams (or until ``batch`` frames wait), takes the newest frame of
-each, and makes one backend call for all of them (``batching.CrossStreamPredictor``). A slow
+each, and makes one backend call for all of them (``batching.CrossStreamPredictor``).
+With ``parallel`` > 1 (the default on a CPU: one per core) several batchers do this at once,
+each for streams that have no frame in a call already, so a many-core host runs that many
+calls side by side; a GPU fills one batch at a time. ``run``'s own thread keeps house
+(reloads, counters, status lines). A slow
 or dead stream only costs the others the deadline, never its own pace. Each writer applies
 the curve to its own frames at their own size and writes its outputs.
 
@@ -100,6 +104,9 @@ class Server:
         self._state = "starting"
         self._reload = threading.Event()
         self._rr = 0  # round-robin start when more streams wait than a batch holds
+        self._busy: set[str] = set()  # streams with a frame in a backend call now
+        self._batch_error: BaseException | None = None
+        self.parallel = 1  # backend calls in flight (batcher threads); set by _start
         self._mtime = self._config_mtime()
 
     # --- the public API -------------------------------------------------------------------------
@@ -131,9 +138,10 @@ class Server:
         return True
 
     def reload(self, config: ServeConfig | str | Path | None = None) -> tuple[list[str], list[str], list[str]]:
-        """Apply a new config (default: read ``config.path`` again): new streams start, removed
-        ones stop, changed ones restart; the others are not touched. Returns (added, removed,
-        restarted). A config that does not load is reported and changes nothing."""
+        """Apply a new config's streams (default: read ``config.path`` again): new streams
+        start, removed ones stop, changed ones restart; the others are not touched. The [serve]
+        settings stay those the server started with. Returns (added, removed, restarted). A
+        config that does not load is reported and changes nothing."""
         if config is None:
             if not self.config.path:
                 return [], [], []
@@ -153,17 +161,15 @@ class Server:
             self.remove_stream(n)
         for n in added + changed:
             self.add_stream(want[n])
-        with self._lock:
-            self.config = _replace(new, metrics_port=self.config.metrics_port, streams=tuple(want[n] for n in want if n in self.workers))
+        with self._lock:  # the [serve] settings stay those the server started with
+            self.config = self.config.with_streams([want[n] for n in want if n in self.workers])
         if removed or added or changed:
             log.info("reload: %d added, %d removed, %d restarted", len(added), len(removed), len(changed))
         return added, removed, changed
 
     def request_reload(self) -> None:
-        """Reload at the next chance (safe from a signal handler)."""
+        """Reload within 0.1 s, in ``run``'s thread (safe from a signal handler: only sets an Event)."""
         self._reload.set()
-        with self._cond:
-            self._cond.notify_all()
 
     def status(self) -> dict[str, dict]:
         with self._lock:
@@ -181,11 +187,18 @@ class Server:
         ``reload``/``request_reload`` may be called from others."""
         stop = stop or threading.Event()
         filters = self._install_log_filters()
+        batchers: list[threading.Thread] = []
+        halt = threading.Event()  # the batchers' own stop: set after ``stop``, before the drain
         try:
             self._start()
+            for i in range(self.parallel):
+                t = threading.Thread(target=self._batch_loop, args=(halt,), name=f"psenet-serve-batcher-{i}", daemon=True)
+                t.start()
+                batchers.append(t)
+            # this thread keeps house: reloads, counters, status lines (a reload that takes
+            # seconds to close a removed stream's outputs never holds up the batches)
             last_tick = last_status = time.monotonic()
-            while not stop.is_set():
-                self._batch_once(stop)
+            while not stop.wait(0.1):
                 now = time.monotonic()
                 if now - last_tick >= 1.0:
                     self._tick(now - last_tick)
@@ -198,21 +211,43 @@ class Server:
                 if self.status_enabled and iv and now - last_status >= iv:
                     self._print_status()
                     last_status = now
+                if self._batch_error is not None:
+                    raise self._batch_error
+            halt.set()
+            self._notify()
+            for t in batchers:
+                t.join(timeout=30)
             return self._drain()
         finally:
+            halt.set()
+            self._notify()
             self._state = "stopped"
             if self.metrics_server is not None:
                 self.metrics_server.close()
             for h, f in filters:
                 h.removeFilter(f)
 
+    def _batch_loop(self, halt: threading.Event) -> None:
+        try:
+            while not halt.is_set():
+                self._batch_once(halt)
+        except BaseException as e:  # noqa: BLE001 - handed to run()'s thread, which re-raises it
+            self._batch_error = e
+
     # --- internals ---------------------------------------------------------------------------------
     def _start(self) -> None:
         if self.enhancer is None:
             self.enhancer = _make_enhancer(self._enh_opts)
         self.predictor = CrossStreamPredictor(self.enhancer)
+        p = int(self.config.parallel)
+        if p <= 0:  # auto: a GPU fills one batch at a time; a CPU runs one call per core
+            p = 1 if self.predictor.full_frame else max(1, os.cpu_count() or 1)
+        self.parallel = p
         self._warm_up()
-        log.info("serve: %d stream(s), %s, batch up to %d, deadline %g ms", len(self.config.streams), self.enhancer.backend_description, self.config.batch, self.config.deadline_ms)
+        log.info(
+            "serve: %d stream(s), %s, batch up to %d, deadline %g ms, %d backend call(s) in flight",
+            len(self.config.streams), self.enhancer.backend_description, self.config.batch, self.config.deadline_ms, self.parallel,
+        )
         if self.config.metrics_port >= 0:
             self.metrics_server = MetricsServer(self.metrics, self.health, self.config.metrics_port)
             log.info("serve: metrics %s/metrics, health %s/healthz", self.metrics_server.url, self.metrics_server.url)
@@ -258,8 +293,10 @@ class Server:
             self._cond.notify_all()
 
     def _ready(self) -> list[StreamWorker]:
+        """Streams with a frame waiting and none in a backend call now (one in flight per
+        stream: its GammaReuse state and its frame order stay with one batch at a time)."""
         with self._lock:
-            return [w for w in self.workers.values() if w.waiting()]
+            return [w for w in self.workers.values() if w.waiting() and w.name not in self._busy]
 
     def _batch_once(self, stop: threading.Event, drain: bool = False) -> int:
         """Wait for frames (up to 0.1 s), gather up to ``batch`` within the deadline, run them."""
@@ -289,28 +326,38 @@ class Server:
             ready = (ready[k:] + ready[:k])[: cfg.batch]
             self._rr += cfg.batch
         items = []
-        for w in ready:
-            got = w.take_newest()
-            if got is not None:
-                items.append((w, *got))
+        with self._lock:  # claim the streams: another batcher skips them until this batch is out
+            for w in ready:
+                if w.name in self._busy:
+                    continue
+                got = w.take_newest()
+                if got is not None:
+                    self._busy.add(w.name)
+                    items.append((w, *got))
         if not items:
             return 0
-        t_pred = time.perf_counter()
         try:
-            pending = self.predictor.network([(w.state_obj, f.rgb, small) for w, f, small in items])
-        except Exception as e:  # noqa: BLE001 - a failing batch drops its frames, the server goes on
-            log.error("serve: backend call failed (%d frames dropped): %s: %s", len(items), type(e).__name__, e)
-            return 0
-        rep = self.predictor.last
-        self.predict_seconds += time.perf_counter() - t_pred
-        self.batches += 1
-        self.batch_frames += len(items)
-        self.backend_seconds += rep.backend_seconds
-        self.metrics.batch.observe(len(items))
-        if rep.network:
-            self.metrics.backend.observe(rep.backend_seconds)
-        for (w, f, _), p in zip(items, pending):
-            w.deliver(f, p)
+            t_pred = time.perf_counter()
+            try:
+                pending, rep = self.predictor.network_report([(w.state_obj, f.rgb, small) for w, f, small in items])
+            except Exception as e:  # noqa: BLE001 - a failing batch drops its frames, the server goes on
+                log.error("serve: backend call failed (%d frames dropped): %s: %s", len(items), type(e).__name__, e)
+                return 0
+            with self._lock:
+                self.predict_seconds += time.perf_counter() - t_pred
+                self.batches += 1
+                self.batch_frames += len(items)
+                self.backend_seconds += rep.backend_seconds
+            self.metrics.batch.observe(len(items))
+            if rep.network:
+                self.metrics.backend.observe(rep.backend_seconds)
+            for (w, f, _), p in zip(items, pending):
+                w.deliver(f, p)
+        finally:
+            with self._lock:
+                for w, _, _ in items:
+                    self._busy.discard(w.name)
+            self._notify()
         return len(items)
 
     def _drain(self) -> dict[str, dict]:
@@ -409,15 +456,12 @@ def _options_dict(opts: Any) -> dict[str, Any]:
 
 
 def _make_enhancer(o: dict[str, Any]):
-    """The shared Enhancer from EnhancerOptions fields (the video defaults where unset;
-    threads: every core)."""
+    """The shared Enhancer from EnhancerOptions fields (the video defaults where unset; threads:
+    the CLI's default, half the cores: more inference threads than that spin on a small,
+    busy machine, commands/_common.default_threads)."""
     from psenet_stream.commands._common import EnhancerOptions, make_enhancer
 
     fields = {k: v for k, v in o.items() if k in EnhancerOptions.__dataclass_fields__}
-    if not fields.get("threads"):
-        # the batcher is the one inference thread of every stream: it gets every core (the
-        # single-stream CLI's default, half of them, leaves the rest to its decoder and encoder)
-        fields["threads"] = os.cpu_count() or 1
     if "infer_size" in fields and fields["infer_size"] is not None:
         fields["infer_size"] = str(fields["infer_size"])
     return make_enhancer(EnhancerOptions(**fields), video=True)

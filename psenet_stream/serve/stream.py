@@ -10,7 +10,7 @@
 - A video file is played at its own frame rate (``_PacedFile``): it behaves like a camera.
   It ends the stream at its end (``loop``: starts again).
 - Latency is bounded per stream: the slot keeps the newest ``queue_size`` frames and the
-  writer's queue two; older frames are dropped and counted.
+  writer's queue one; older frames are dropped and counted.
 - Each output is an ``_Output``: a failure to open or write is logged (credentials masked),
   counted, the output closed, and reopened after a backoff; the other outputs go on.
 - Frames are restamped with wall-clock pts (1/90000 s from the stream's first frame, strictly
@@ -36,7 +36,7 @@ from psenet_stream.serve.config import NULL_OUTPUT, StreamConfig
 log = logging.getLogger("psenet_stream.serve")
 
 TIME_BASE = Fraction(1, 90000)
-WRITER_QUEUE = 2
+WRITER_QUEUE = 1  # frames between the batcher and the writer: a slow writer drops rather than delays
 
 
 class NullSink:
@@ -208,8 +208,8 @@ class StreamWorker:
         """Stop reading (frames already read are still enhanced and written)."""
         self.stop_reading.set()
         src = self._source
-        if src is not None:
-            with contextlib.suppress(Exception):
+        if src is not None and not isinstance(src, _PacedFile):  # a live source is made to be closed from another thread;
+            with contextlib.suppress(Exception):  # a file's decoder is closed by its reader, which stops within a frame
                 src.close()
         self.slot.end()
 
@@ -265,8 +265,9 @@ class StreamWorker:
             opts = {"queue_size": 1}  # a failing first connection is retried here, as "reconnecting"
             if self.cfg.read_timeout is not None:
                 opts["read_timeout"] = self.cfg.read_timeout
-            if self.cfg.open_timeout is not None:
-                opts["open_timeout"] = self.cfg.open_timeout
+            for k in ("open_timeout", "size", "fps", "input_format", "format"):
+                if getattr(self.cfg, k) is not None:
+                    opts[k] = getattr(self.cfg, k)
             return open_source(spec, **opts)
         return _PacedFile(spec, self.stop_reading, self.cfg.loop)
 

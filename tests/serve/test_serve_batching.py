@@ -111,3 +111,10 @@ def test_full_frame_backends_get_one_gamma_post_per_stream_in_a_batch():
         got = _PerFramePost(posts)(kind(gamma), kind(small))
         want = np.concatenate([np.asarray(r(gamma[i : i + 1], small[i : i + 1])) for i, r in enumerate(ref)])
         np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+    # a backend that runs the batch in chunks (cuda's ring) calls the hook once per chunk, in order
+    posts = [GammaPost(strength=0.5), GammaPost(strength=1.0), GammaPost(strength=2.0)]
+    g3, s3 = np.concatenate([gamma, gamma[:1]]), np.concatenate([small, small[:1]])
+    hook = _PerFramePost(posts)
+    chunks = np.concatenate([hook(g3[:2], s3[:2]), hook(g3[2:], s3[2:])])
+    want = np.concatenate([GammaPost(strength=k)(g3[i : i + 1], s3[i : i + 1]) for i, k in enumerate((0.5, 1.0, 2.0))])
+    np.testing.assert_allclose(chunks, want, atol=1e-5)

@@ -166,18 +166,20 @@ def test_a_failing_output_is_reported_and_retried_while_the_others_go_on(enhance
 
 
 @pytest.mark.rtsp
-def test_a_dropping_camera_reconnects_while_the_other_stream_keeps_its_rate(enhancer, tmp_path):
+def test_a_dropping_camera_reconnects_while_the_other_stream_keeps_its_rate_and_publishes(enhancer, tmp_path):
     why = gst_rtsp_available()
     if why:
         pytest.skip(why)
     clip = make_h264_clip(tmp_path / "cam.mp4", seconds=40, size=(320, 240), fps=25)
-    port = free_port()
+    port, rec_port = free_port(), free_port()
+    rec = tmp_path / "published.mkv"
     cam = start_rtsp_server(port, play=clip, log=tmp_path / "cam.log")
+    receiver = start_rtsp_server(rec_port, record=rec, log=tmp_path / "rec.log")
     cfg = config.load({
         "serve": {"metrics_port": 0, "status_interval": 0},
         "stream": [
             {"name": "cam", "input": f"rtsp://viewer:S3cretPw@127.0.0.1:{port}/in", "read_timeout": 2.0},
-            {"name": "lav", "input": LAVFI.format(w=160, h=90)},
+            {"name": "lav", "input": LAVFI.format(w=160, h=90), "outputs": [f"rtsp://127.0.0.1:{rec_port}/out"]},
         ],
     })
     run = Running(Server(cfg, enhancer=enhancer, status=False))
@@ -202,6 +204,8 @@ def test_a_dropping_camera_reconnects_while_the_other_stream_keeps_its_rate(enha
     finally:
         run.stop()
         cam.stop()
+        receiver.stop()  # SIGTERM: the recording's buffered data reaches the file
+    assert len(decode_all(rec)) > 50  # the other stream was published over RTSP all along
 
 
 
