@@ -63,10 +63,11 @@ class Result:
     frames: int = 0
     seconds: float = 0.0
     node: str = ""
+    exit_code: int = 0  # a failure's: that of its PsenetError (3 input, 4 output, 5 backend), 1 otherwise
 
     @classmethod
     def from_dict(cls, d: dict) -> Result:
-        return cls(**{k: d[k] for k in ("input", "output", "status", "reason", "frames", "seconds", "node") if k in d})
+        return cls(**{k: d[k] for k in ("input", "output", "status", "reason", "frames", "seconds", "node", "exit_code") if k in d})
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -167,6 +168,7 @@ class Settings:
     encode: dict = field(default_factory=dict)  # codec, crf, preset
     run_id: str = ""
     outdir: str = ""
+    overwrite: bool = False  # -y: redo finished outputs (each replaced atomically) instead of skipping them
 
 
 _ENHANCERS: dict[tuple, Any] = {}  # one Enhancer per worker process and options (reset per file)
@@ -187,11 +189,15 @@ def node_name() -> str:
     return socket.gethostname()
 
 
-def commit(staged: Path, final: Path) -> bool:
+def commit(staged: Path, final: Path, *, replace: bool = False) -> bool:
     """Give ``staged`` its final name unless that name exists; True if it did. Atomic: a
     hard link claims the name (FileExistsError when another attempt got there first); where
-    the filesystem has no hard links, a checked rename."""
+    the filesystem has no hard links, a checked rename. ``replace`` (-y): an atomic rename
+    over whatever is there."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    if replace:
+        os.replace(staged, final)
+        return True
     try:
         os.link(staged, final)
     except FileExistsError:
@@ -214,7 +220,7 @@ def run_job(job: Job | dict, settings: Settings | dict, stop: threading.Event | 
         settings = Settings(**settings)
     final = Path(job.output)
     res = Result(job.input, job.output, "done", node=node_name())
-    if final.exists():
+    if final.exists() and not settings.overwrite:
         res.status, res.reason = "skipped", "already done"
         return asdict(res)
     # an attempt's folder is named by the process writing it (and a random part): a test can tell whose it is
@@ -227,12 +233,12 @@ def run_job(job: Job | dict, settings: Settings | dict, stop: threading.Event | 
         res.frames = stats.frames_out
         if stats.interrupted:
             res.status, res.reason = "failed", "interrupted"
-        elif not commit(staged, final):
+        elif not commit(staged, final, replace=settings.overwrite):
             res.status, res.reason = "skipped", "another attempt finished it first"
     except PsenetError as e:
-        res.status, res.reason = "failed", e.problem
+        res.status, res.reason, res.exit_code = "failed", e.problem, e.exit_code
     except Exception as e:  # noqa: BLE001 - one bad file must not end the batch: reported with its reason
-        res.status, res.reason = "failed", f"{type(e).__name__}: {e}"
+        res.status, res.reason, res.exit_code = "failed", f"{type(e).__name__}: {e}", 1
     finally:
         shutil.rmtree(attempt, ignore_errors=True)
         res.seconds = time.perf_counter() - t0
@@ -308,6 +314,11 @@ class Summary:
             if r.status == "failed":
                 out.append(f"  failed: {r.input}: {r.reason}")
         return out
+
+    def exit_code(self) -> int:
+        """The failures' exit code when they share one (3: all inputs unreadable, ...), else 1."""
+        codes = {r.exit_code or 1 for r in self.results if r.status == "failed"}
+        return codes.pop() if len(codes) == 1 else 1
 
     def as_dict(self) -> dict:
         return {

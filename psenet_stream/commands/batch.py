@@ -31,13 +31,14 @@ def default_jobs() -> int:
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output folder (created); inputs keep their names and folder layout there.")
 @click.option("--ray", "ray_address", metavar="auto|ADDRESS", help="Run one task per file on a Ray cluster (auto: the one `ray start` made here; HOST:6379; ray://HOST:10001). Needs psenet-stream[ray].")
+@click.option("-y", "--overwrite", is_flag=True, help="Redo files whose output exists (each replaced atomically when done); default: skip them, so a re-run resumes.")
 @click.option("--jobs", type=click.IntRange(1, 4096), help="Files at a time: local processes (default: half the cores), or tasks in flight on Ray (default: twice the cluster's CPUs).")
 @click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality (default 18).")
 @click.option("--preset", help="Encoder speed preset (default veryfast).")
 @enhancer_options()
 @report_options()
-def batch(inputs, outdir, ray_address, jobs, codec, crf, preset, enhancer: EnhancerOptions, report: ReportOptions):
+def batch(inputs, outdir, ray_address, overwrite, jobs, codec, crf, preset, enhancer: EnhancerOptions, report: ReportOptions):
     """Enhance many files: folders, globs ('lib/**/*.mp4') and list files (.txt, one path a line).
 
     \b
@@ -62,11 +63,11 @@ def batch(inputs, outdir, ray_address, jobs, codec, crf, preset, enhancer: Enhan
         raise OutputError(f"cannot write to {out}", "choose an output folder you can write to")
     if report.stats_json and Path(report.stats_json).resolve().is_relative_to(out.resolve()):
         raise OutputError("--stats-json is inside the output folder", "write the statistics elsewhere")
-    todo, skipped = b.split_done(jobs_list)
+    todo, skipped = (jobs_list, []) if overwrite else b.split_done(jobs_list)
     enh = asdict(enhancer)
     if enh.get("threads") is None and not ray_address:  # the pool shares the cores: half of each job's share for inference
         enh["threads"] = max(1, (os.cpu_count() or 2) // (jobs or default_jobs()) // 2)
-    settings = b.Settings(enhancer=enh, encode={"codec": codec, "crf": crf, "preset": preset}, run_id=b.new_run_id(), outdir=str(out.absolute()))
+    settings = b.Settings(enhancer=enh, encode={"codec": codec, "crf": crf, "preset": preset}, run_id=b.new_run_id(), outdir=str(out.absolute()), overwrite=overwrite)
     where = f"Ray cluster {ray_address}" if ray_address else f"{jobs or default_jobs()} local process(es)"
     if not report.quiet:
         click.echo(f"batch: {len(jobs_list)} files, {len(skipped)} already done, {len(todo)} to run on {where}", err=True)
@@ -97,4 +98,8 @@ def batch(inputs, outdir, ray_address, jobs, codec, crf, preset, enhancer: Enhan
     if stop.is_set():
         raise Interrupted(f"interrupted: {summary.count('done')} files done; run the same command again to finish the rest")
     if summary.count("failed"):
-        raise PsenetError(f"{summary.count('failed')} of {len(jobs_list)} files failed (listed above)", "fix them and run again: finished files are skipped")
+        raise PsenetError(
+            f"{summary.count('failed')} of {len(jobs_list)} files failed (listed above)",
+            "fix them and run again: finished files are skipped",
+            exit_code=summary.exit_code(),
+        )

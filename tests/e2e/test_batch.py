@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from psenet_stream.errors import UsageError
 from tests.e2e.conftest import FAST, run_module
 from tests.media import make_video, read_video
 
@@ -57,6 +58,13 @@ def test_batch_folder_keeps_layout_every_frame_and_resumes(library, tmp_path):
     assert "0 done, 4 skipped, 0 failed" in again.stderr.decode()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes  # nothing rewritten
 
+    redo = run_module(["batch", library / "a.mp4", "-o", out, "-y", *FAST], timeout=240)  # -y: redo it, replaced atomically
+    assert redo.returncode == 0, redo.stderr.decode()
+    assert "1 done, 0 skipped, 0 failed" in redo.stderr.decode()
+    assert (out / "a.mp4").stat().st_mtime_ns != mtimes[out / "a.mp4"]
+    assert read_video(out / "a.mp4")["frames"] == 12
+    assert _outputs(out) == ["a.mp4", "cam1/b.mov", "cam1/c.mkv", "stills/p.png"]
+
 
 def test_batch_reports_each_failure_with_its_reason_and_finishes_the_rest(tmp_path):
     lib = tmp_path / "lib"
@@ -68,7 +76,7 @@ def test_batch_reports_each_failure_with_its_reason_and_finishes_the_rest(tmp_pa
     out = tmp_path / "out"
     r = run_module(["batch", listing, "-o", out, *FAST], timeout=240)
     err = r.stderr.decode()
-    assert r.returncode == 1, err
+    assert r.returncode == 3, err  # every failure was an unreadable input: exit 3, as for one file
     assert "1 done, 0 skipped, 1 failed" in err
     assert "failed:" in err and "broken.mp4" in err and "cannot read" in err  # the reason, in one line
     assert "Traceback" not in err
@@ -81,7 +89,7 @@ def test_batch_glob_and_name_clash(tmp_path):
         make_video(tmp_path / d / "same.mp4", frames=3)
     out = tmp_path / "out"
     r = run_module(["batch", str(tmp_path / "*" / "same.mp4"), "-o", out, *FAST], timeout=120)
-    assert r.returncode == 1
+    assert r.returncode == UsageError.exit_code
     assert "would both be written to" in r.stderr.decode()
     assert not out.exists()  # refused before anything was made
     r = run_module(["batch", str(tmp_path / "x" / "*.mp4"), "-o", out, *FAST], timeout=120)
@@ -91,7 +99,7 @@ def test_batch_glob_and_name_clash(tmp_path):
 
 def test_batch_refuses_output_folder_that_is_the_input(library):
     r = run_module(["batch", library, "-o", library, *FAST], timeout=60)
-    assert r.returncode == 1
+    assert r.returncode == UsageError.exit_code
     assert "is the output folder" in r.stderr.decode()
 
 
@@ -120,7 +128,7 @@ def test_ray_without_the_extra_says_how_to_get_it(tmp_path):
 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
     err = r.stderr.decode()
-    assert r.returncode == 1, err
+    assert r.returncode == UsageError.exit_code, err
     assert "--ray needs Ray, which is not installed" in err and "psenet-stream[ray]" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # checked before anything was made
@@ -138,6 +146,6 @@ def test_ray_address_without_a_cluster_fails_at_once(tmp_path):
     make_video(lib / "a.mp4", frames=3)
     r = run_module(["batch", lib, "-o", tmp_path / "out", "--ray", f"127.0.0.1:{port}"], timeout=60)
     err = r.stderr.decode()
-    assert r.returncode == 1, err
+    assert r.returncode == UsageError.exit_code, err
     assert f"no Ray cluster at 127.0.0.1:{port}" in err and "ray start --head" in err
     assert not (tmp_path / "out").exists()
