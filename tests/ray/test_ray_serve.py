@@ -64,10 +64,12 @@ try:
         victim_actor = re.search(r'psenet_stream_frames_total\{actor="(\d+)",stream="cam-a"\}', text).group(1)
         old_pid = actors(text)[victim_actor]
         os.kill(old_pid, signal.SIGKILL)
+        t_kill = time.time()
         log["killed"] = {"actor": victim_actor, "pid": old_pid, "cam_a_frames_before": frames(text, "cam-a")}
         # down first (or already restarted), then back with a new process whose cam-a frames grow again
         back = wait(lambda t: actors(t).get(victim_actor) not in (None, old_pid) and frames(t, "cam-a") > 5, 150)
         log["back"] = back is not None
+        log["back_after_s"] = round(time.time() - t_kill, 1)  # until the new process's stream showed frames again
         if back:
             log["new_pid"] = actors(back)[victim_actor]
             log["restarts"] = re.search(r'psenet_fleet_actor_restarts_total\{actor="%s"\} ([0-9.]+)' % victim_actor, back).group(1)
