@@ -522,6 +522,6 @@ def enhance_file(
 
     input, output = Path(input), Path(output)
     with VideoFileSource(input) as src:
-        sink = open_sink(output, src.info, inputs=[input], audio_from=input if src.has_audio else None, overwrite=overwrite, codec=codec, crf=crf, preset=preset)
+        sink = open_sink(output, src.info, inputs=[input], audio_from=input, overwrite=overwrite, codec=codec, crf=crf, preset=preset)
         stats, _ = run_to_sinks(src, enhancer, [sink], keep_partial=keep_partial, batch=batch, stop=stop, progress=progress, yuv=yuv)
     return stats

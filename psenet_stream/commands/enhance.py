@@ -59,9 +59,15 @@ class OutputOptions:
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None
+    maps: tuple[str, ...] = ()  # --map, ffmpeg's stream selection (io/streams.py)
+    hdr: str = "keep"  # --hdr keep|sdr
 
     def encode(self) -> dict:
         return {"codec": self.codec, "crf": self.crf, "preset": self.preset}
+
+    def file_options(self) -> dict:
+        """What only a video file output takes: stream selection and the HDR choice."""
+        return {"maps": self.maps, "hdr": self.hdr}
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ def _output_options(f):
         click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
         click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality (default 18 for x264/x265; lower is better)."),
         click.option("--preset", help="Encoder speed preset (default veryfast; ultrafast .. veryslow)."),
+        click.option("--map", "maps", multiple=True, metavar="SPEC", help="Streams to keep, as ffmpeg: 0:v:0, 0:a:1, 0:s?, -0:a:1 (leave out). Default: every stream the output can hold."),
+        click.option("--hdr", type=click.Choice(["keep", "sdr"]), default="keep", show_default=True, help="HDR (PQ/HLG) input: keep it HDR (10-bit, tags and metadata kept) or tone-map to SDR."),
     ])(f)
 
 
@@ -233,7 +241,7 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
     from psenet_stream.io.specs import is_live_output
     from psenet_stream.io.video import VideoFileSource
 
-    with VideoFileSource(inp) as src:  # decodes its first frame: a bad input fails before any output exists
+    with VideoFileSource(inp, maps=out.maps) as src:  # decodes its first frame: a bad input fails before any output exists
         info = src.info
         if report.verbose:
             click.echo(
@@ -252,7 +260,7 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
         if to_stream:
             stats, _ = _run(src, enh, [open_sink(out.output, info), *extra], prog, batch=enhancer.batch, stop=stop)
             return stats, f"streamed to {mask_url(out.output)}"
-        audio = inp if src.has_audio else None
+        audio = inp  # its other streams, tags and chapters (io/streams.py)
         return _to_video_file(src, enh, dest, out, inputs=[inp], audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop)
 
 
@@ -261,7 +269,7 @@ def _to_video_file(src, enh, dest: Path, out: OutputOptions, *, inputs, audio_fr
     from psenet_stream.io.sinks import open_sink
 
     live = src.info.live
-    sink = open_sink(dest, src.info, inputs=inputs, audio_from=audio_from, overwrite=out.overwrite, live=live, **out.encode())
+    sink = open_sink(dest, src.info, inputs=inputs, audio_from=audio_from, overwrite=out.overwrite, live=live, **out.encode(), **out.file_options())
     stats, partial = _run(src, enh, [sink, *extra], prog, keep_partial=out.keep_partial, batch=batch, stop=stop)
     if stats.interrupted and not live:  # a live recording has no end but Ctrl-C: it is kept
         if partial is not None:

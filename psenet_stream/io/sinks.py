@@ -287,7 +287,8 @@ def open_sink(
     "preview:window|http"      WindowSink / HttpPreviewSink (opts go to them: stop, source, ...)
     "out.png" / "out/"         ImageSink (a folder when the spec is a directory or ends in /)
     "out.mp4"                  AtomicFileSink(VideoFileSink): temporary name, then rename
-                               (opts: codec, crf, preset; audio copied from audio_from)
+                               (opts: codec, crf, preset, maps, hdr; the other streams,
+                               tags and chapters copied from audio_from: io/streams.py)
 
     Files are checked first: never one of ``inputs`` (nor ``audio_from``), never an existing
     file without ``overwrite``. ``live``: the frames come from a live source, whose size may
@@ -310,7 +311,7 @@ def open_sink(
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
     check_video_output(p)
-    kw = {k: opts[k] for k in ("codec", "crf", "preset") if opts.get(k) is not None}
+    kw = {k: opts[k] for k in ("codec", "crf", "preset", "maps", "hdr") if opts.get(k) is not None}
 
     def make(tmp: Path):
         vfs = VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw)

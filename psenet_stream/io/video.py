@@ -30,6 +30,7 @@ from psenet_stream.colour import rgb_to_yuv420p_np
 from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.specs import extension
+from psenet_stream.io.streams import Continuity, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams, StreamCopier
 
 log = logging.getLogger("psenet_stream")
 
@@ -106,7 +107,7 @@ class VideoFileSource:
     any output is created.
     """
 
-    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S):
+    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S, maps: tuple[str, ...] | list[str] | None = None):
         self.path = check_input_file(path)
         self.dropped = 0
         self.decode_errors = 0
@@ -121,12 +122,18 @@ class VideoFileSource:
         finally:
             if hold is not None:
                 os.close(hold)
-        streams = self._c.streams.video
-        if not streams:
+        try:
+            main, others = select_streams(self._c, maps)  # the main video, never a cover picture
+        except Exception:
+            self._c.close()
+            raise
+        if main is None:
             kinds = ", ".join(sorted({s.type for s in self._c.streams})) or "nothing"
             self._c.close()
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
-        self.stream = vs = streams[0]
+        self.stream = vs = main
+        self.others = others  # the streams a file sink copies (io/streams.py)
+        self._cont = Continuity(has_discontinuities(self._c))
         vs.thread_type = thread_type
         self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
         self._frames = self._decode()
@@ -230,6 +237,9 @@ class VideoFileSource:
                         self._color = _color_tags(fr)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
                     tb = fr.time_base or vs.time_base
+                    if fr.pts is not None and tb and self._cont.enabled:  # MPEG-TS: a timestamp reset continues the clip
+                        fixed = self._cont.fix(float(fr.pts * tb), self._tick() * float(tb))
+                        fr.pts = round(Fraction(fixed) / Fraction(tb))
                     if fr.pts is not None and tb:
                         last_s = float(fr.pts * tb)
                     # (yuvj420p, 10-bit, odd sizes: the RGB path, whose conversions handle them)
@@ -351,23 +361,24 @@ class VideoFileSink:
         format: str | None = None,
         threads: int = 0,
         name: str | None = None,
+        maps: tuple[str, ...] | list[str] | None = None,
+        hdr: str = "keep",
     ):
         self.path = Path(path)
         self.name = name or self.path.name  # for messages (the final name, not the temporary one)
         self.info = info
         self.codec = codec or default_codec_for(self.path)
         self.crf, self.preset, self.format, self.threads = crf, preset, format, threads
-        self.audio_from = audio_from
+        self.audio_from = audio_from  # the input whose other streams, tags and chapters are copied
+        self.maps = tuple(maps or ())
+        self.hdr = hdr
+        self._copier = None
         self._oc = None
         self._vs = None
         self._closed = False
         self._size: tuple[int, int] | None = None
-        self._audio: list[tuple] = []  # (input stream, output stream, mode 'copy'|'aac')
         self._ain = None
-        self._apackets = None
-        self._pending = None
         self.frames_written = 0
-        self.audio_packets = 0
         try:
             av.codec.Codec(self.codec, "w")
         except (av.FFmpegError, ValueError) as e:
@@ -378,11 +389,12 @@ class VideoFileSink:
 
     # --- opening ------------------------------------------------------------------------------
     def _open(self, frame: Frame, h: int, w: int) -> None:
-        # audio: copy the packets; if the container refuses the codec, re-encode (AAC, or Opus
-        # for WebM-like containers); as a last resort write the video without audio
+        # the other streams: copied where the container holds them (audio otherwise re-encoded:
+        # AAC, or Opus for WebM-like containers); if the container still refuses them, audio
+        # re-encoded and the rest left out; as a last resort the video alone
         webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
-        encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
-        modes = ["copy", *encoders, None] if self.audio_from is not None else [None]
+        self._audio_encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
+        modes = ["copy", "encode", None] if self.audio_from is not None else [None]
         for i, mode in enumerate(modes):
             try:
                 self._open_container(frame, h, w, audio_mode=mode)
@@ -392,11 +404,8 @@ class VideoFileSink:
                 self.path.unlink(missing_ok=True)
                 if i == len(modes) - 1:
                     raise OutputError(f"cannot write {self.name}: {_err_text(e)}", "choose another output extension or --codec") from None
-                nxt = modes[i + 1]
-                how = f"re-encoding it to {nxt.replace('lib', '').upper()}" if nxt else "writing the video without audio"
-                log.warning(
-                    "note: the audio cannot go into %s as %s (%s); %s", self.name, "is" if mode == "copy" else mode, _err_text(e), how
-                )
+                how = "re-encoding the audio and leaving the other streams out" if modes[i + 1] else "writing the video alone"
+                log.warning("note: the input's other streams cannot go into %s as they are (%s); %s", self.name, _err_text(e), how)
 
     def _open_container(self, frame: Frame, h: int, w: int, audio_mode: str | None) -> None:
         info = self.info
@@ -431,30 +440,15 @@ class VideoFileSink:
         self._vs = vs
         self._enc_colorspace = color.get("colorspace") or None
         self._enc_range = 2 if color.get("color_range") == 2 else 1
-        # audio: copy every audio stream of the input
-        self._audio = []
+        # every other stream of the input (audio, subtitles, data, attachments), its tags and chapters
+        self._copier = None
         if audio_mode is not None:
             self._ain = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
-            for ia in self._ain.streams.audio:
-                if ia.codec_context is None:  # a damaged header (e.g. an mp4 cut inside its moov)
-                    if audio_mode == "copy":
-                        log.warning("warning: audio track %d of the input has no codec parameters (damaged?); it is left out", ia.index)
-                    continue
-                if audio_mode == "copy":
-                    self._audio.append((ia, oc.add_stream_from_template(ia), "copy"))
-                    continue
-                rate = 48000 if audio_mode == "libopus" else (ia.codec_context.sample_rate or 48000)
-                oa = oc.add_stream(audio_mode, rate=rate)
-                try:
-                    oa.layout = ia.codec_context.layout
-                except (AttributeError, ValueError):
-                    pass
-                self._audio.append((ia, oa, "encode"))
-            if self._audio:
-                self._apackets = self._ain.demux(*[a[0] for a in self._audio])
-            else:
-                self._ain.close()
-                self._ain = None
+            _video, others = select_streams(self._ain, self.maps)
+            copy_container_tags(self._ain, oc)
+            if _video is not None:
+                copy_stream_tags(_video, vs)
+            self._copier = StreamCopier(self._ain, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name)
         oc.start_encoding()
 
     # --- writing ------------------------------------------------------------------------------
@@ -493,65 +487,19 @@ class VideoFileSink:
             for pkt in self._vs.encode(vf):
                 self._oc.mux(pkt)
             self.frames_written += 1
-            if self._audio:
+            if self._copier is not None:
                 self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
         except OSError as e:  # disk full, file too large, I/O error (av.error.OSError is one too)
             raise OutputError(f"cannot write {self.name}: {_err_text(e)}", WRITE_HINT) from None
 
-    def _audio_damaged(self) -> None:
-        """An audio packet the muxer or decoder refuses (damaged input): skip it, say so once."""
-        self.audio_skipped = getattr(self, "audio_skipped", 0) + 1
-        if self.audio_skipped == 1:
-            log.warning("warning: skipping damaged audio packet(s) of the input (out-of-order timestamps or undecodable)")
-
     def _pump_audio(self, until_s: float | None) -> None:
-        """Mux input audio packets whose time is <= until_s (None: all of them)."""
-        if self._apackets is None:
-            return
-        by_in = {a[0].index: a for a in self._audio}
-        while True:
-            pkt = self._pending
-            if pkt is None:
-                try:
-                    pkt = next(self._apackets)
-                except StopIteration:
-                    self._apackets = None
-                    self._pending = None
-                    break
-                except av.FFmpegError:
-                    log.warning("warning: the input's audio ends early (damaged file?)")
-                    self._apackets = None
-                    break
-            if until_s is not None and pkt.dts is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) > until_s:
-                self._pending = pkt
-                return
-            self._pending = None
-            _ia, oa, mode = by_in[pkt.stream.index]
-            if mode == "copy":
-                if pkt.dts is None:  # the demuxer's flush packet: never mux it
-                    continue
-                pkt.stream = oa
-                try:
-                    self._oc.mux(pkt)
-                except (av.ArgumentError, av.InvalidDataError):  # a damaged input: timestamps out of order
-                    self._audio_damaged()
-                    continue
-                self.audio_packets += 1
-            else:
-                try:
-                    decoded = pkt.decode()
-                except av.FFmpegError:
-                    self._audio_damaged()
-                    continue
-                for af in decoded:
-                    af.pts = None
-                    for opkt in oa.encode(af):
-                        self._oc.mux(opkt)
-                        self.audio_packets += 1
-        for _in_stream, oa, mode in self._audio:
-            if mode == "encode":
-                for opkt in oa.encode(None):
-                    self._oc.mux(opkt)
+        """Copy the other streams' packets whose time is <= until_s (None: all of them)."""
+        if self._copier is not None:
+            self._copier.pump(until_s)
+
+    @property
+    def audio_packets(self) -> int:
+        return self._copier.packets if self._copier is not None else 0
 
     # --- closing ------------------------------------------------------------------------------
     def finish(self, audio: bool = True) -> None:
@@ -564,7 +512,7 @@ class VideoFileSink:
         try:
             for pkt in self._vs.encode(None):
                 self._oc.mux(pkt)
-            if self._audio and audio:
+            if self._copier is not None and audio:
                 self._pump_audio(None)
             oc, self._oc = self._oc, None
             oc.close()  # writes the trailer (mp4: the index): if that fails the file is unplayable
@@ -584,7 +532,7 @@ class VideoFileSink:
                 except av.FFmpegError as e:  # pragma: no cover - trailer write failure
                     log.warning("warning: closing %s: %s", self.path.name, _err_text(e))
         self._ain = self._oc = None
-        self._apackets = None
+        self._copier = None
 
 
 def decode_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
