@@ -260,7 +260,13 @@ class StreamCopier:
         self._pending = None
         self._demux = None
         supported = set(getattr(oc, "supported_codecs", ()) or ())
+        try:
+            has_chapters = bool(ic.chapters())
+        except (AttributeError, av.FFmpegError):  # pragma: no cover
+            has_chapters = False
         for st in streams:
+            if st.type == "data" and st.codec_context is None and has_chapters:
+                continue  # an mp4's chapter text track: the chapters themselves are copied (copy_container_tags)
             try:
                 self._add(st, supported, audio_encoders)
             except (av.FFmpegError, ValueError, TypeError, AttributeError) as e:

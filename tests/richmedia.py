@@ -1,0 +1,174 @@
+"""Synthesized media with everything a camera or an editor puts in a file (for the fidelity
+tests): several audio tracks, subtitles, attachments, a cover picture, tags, chapters,
+10-bit and HDR video. Written with PyAV and numpy into tmp dirs; never committed.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tests.media import pattern
+
+TAGS = {"title": "Harbour at dusk", "creation_time": "2024-05-06T07:08:09.000000Z", "location": "+48.8584+002.2945/"}
+CHAPTERS = [(0, 500, "Opening"), (500, 1000, "Harbour")]  # ms
+SUBTITLES = [(100, 400, "Hello there"), (600, 900, "Second line")]  # ms
+
+
+def _jpeg(w: int = 32, h: int = 32) -> bytes:
+    from PIL import Image
+
+    b = io.BytesIO()
+    Image.new("RGB", (w, h), (200, 30, 30)).save(b, "JPEG")
+    return b.getvalue()
+
+
+def _encode_video(oc, vs, frames: int, w: int, h: int, fmt: str = "yuv420p", level: float = 0.35) -> None:
+    for i in range(frames):
+        vf = av.VideoFrame.from_ndarray(pattern(i, w, h, level), format="rgb24").reformat(format=fmt)
+        vf.pts = i
+        vf.time_base = Fraction(1, 30)
+        for p in vs.encode(vf):
+            oc.mux(p)
+    for p in vs.encode(None):
+        oc.mux(p)
+
+
+def _encode_tone(oc, st, seconds: float, freq: float) -> None:
+    rate = st.codec_context.sample_rate
+    n = int(rate * seconds)
+    samples = (np.sin(np.arange(n) * 2 * np.pi * freq / rate) * 8000).astype(np.int16)
+    chunk = st.codec_context.frame_size or 1024
+    for off in range(0, n, chunk):
+        af = av.AudioFrame.from_ndarray(samples[None, off : off + chunk], format="s16", layout="mono")
+        af.sample_rate, af.pts, af.time_base = rate, off, Fraction(1, rate)
+        for p in st.encode(af):
+            oc.mux(p)
+    for p in st.encode(None):
+        oc.mux(p)
+
+
+def _mux_subs(oc, st, codec: str) -> None:
+    for start, end, text in SUBTITLES:
+        data = text.encode()
+        if codec == "mov_text":
+            data = struct.pack(">H", len(data)) + data
+        pkt = av.Packet(data)
+        pkt.pts = pkt.dts = start
+        pkt.duration = end - start
+        pkt.time_base = Fraction(1, 1000)
+        pkt.stream = st
+        oc.mux(pkt)
+
+
+def make_rich(path: str | Path, *, frames: int = 30, cover_first: bool = False) -> Path:
+    """An mkv or mp4: [cover picture track (mkv: first)], H.264, two audio tracks (eng, fra),
+    a text subtitle (subrip in mkv, mov_text in mp4), a font attachment (mkv), title /
+    creation_time / location tags and two chapters."""
+    path = Path(path)
+    mkv = path.suffix == ".mkv"
+    oc = av.open(str(path), "w")
+    for k, v in TAGS.items():
+        oc.metadata[k] = v
+    oc.set_chapters([{"id": i + 1, "start": s, "end": e, "time_base": Fraction(1, 1000), "metadata": {"title": t}} for i, (s, e, t) in enumerate(CHAPTERS)])
+    cover = None
+    if cover_first:  # a one-frame picture track before the real video (as some taggers write)
+        cover = oc.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+    vs = oc.add_stream("libx264", rate=30, options={"preset": "ultrafast", "bf": "0"})
+    vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+    vs.metadata["language"] = "eng"
+    a1 = oc.add_stream("aac", rate=48000, layout="mono")
+    a1.metadata["language"] = "eng"
+    a2 = oc.add_stream("aac", rate=48000, layout="mono")
+    a2.metadata["language"] = "fra"
+    sub_codec = "subrip" if mkv else "mov_text"
+    s = oc.add_mux_stream(sub_codec)
+    s.time_base = Fraction(1, 1000)
+    s.metadata["language"] = "deu"
+    if mkv:
+        oc.add_attachment("font.ttf", "application/x-truetype-font", b"\x00\x01\x00\x00fake-font-bytes")
+    oc.start_encoding()
+    if cover is not None:
+        vf = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24").reformat(format="yuvj420p")
+        vf.pts = 0
+        for p in cover.encode(vf):
+            oc.mux(p)
+        for p in cover.encode(None):
+            oc.mux(p)
+    _encode_video(oc, vs, frames, 160, 120)
+    _encode_tone(oc, a1, frames / 30, 440)
+    _encode_tone(oc, a2, frames / 30, 660)
+    _mux_subs(oc, s, sub_codec)
+    oc.close()
+    return path
+
+
+def make_mkv_with_cover_attachment(path: str | Path, frames: int = 20) -> Path:
+    """An mkv with a JPEG cover attachment (demuxed as an attached_pic video stream)."""
+    oc = av.open(str(path), "w")
+    oc.add_attachment("cover.jpg", "image/jpeg", _jpeg())
+    vs = oc.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+    vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+    _encode_video(oc, vs, frames, 160, 120)
+    oc.close()
+    return Path(path)
+
+
+def concat_ts(path: str | Path, parts: list[Path]) -> Path:
+    """Two MPEG-TS recordings byte-concatenated: the timestamps reset in the middle."""
+    Path(path).write_bytes(b"".join(Path(p).read_bytes() for p in parts))
+    return Path(path)
+
+
+def streams_of(path: str | Path) -> list[dict]:
+    """type, codec, language, disposition, title of every stream."""
+    with av.open(str(path)) as c:
+        out = []
+        for st in c.streams:
+            cc = st.codec_context
+            out.append({
+                "type": st.type,
+                "codec": cc.name if cc is not None else None,
+                "language": (st.metadata or {}).get("language"),
+                "filename": (st.metadata or {}).get("filename"),
+                "attached_pic": bool(int(st.disposition or 0) & int(av.stream.Disposition.attached_pic)),
+                "index": st.index,
+            })
+        return out
+
+
+def subtitle_texts(path: str | Path) -> list[tuple[float, str]]:
+    """(start seconds, text) of the first subtitle stream, from packets (mov_text unwrapped)."""
+    with av.open(str(path)) as c:
+        st = c.streams.subtitles[0]
+        out = []
+        for p in c.demux(st):
+            if p.size and p.pts is not None:
+                data = bytes(p)
+                if st.codec_context.name == "mov_text":
+                    data = data[2 : 2 + struct.unpack(">H", data[:2])[0]]
+                if data:  # mp4 fills the gaps between subtitles with empty samples
+                    out.append((round(float(p.pts * p.time_base), 3), data.decode()))
+        return out
+
+
+def durations(path: str | Path) -> dict:
+    """Video frame count and first/last pts (s); per audio stream the packet count and the
+    time its last packet ends (s)."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        pts = [float(f.pts * f.time_base) for f in c.decode(v)]
+    audio = []
+    with av.open(str(path)) as c:
+        n_audio = len(c.streams.audio)
+    for i in range(n_audio):
+        with av.open(str(path)) as c:
+            pk = [p for p in c.demux(c.streams.audio[i]) if p.dts is not None and p.size]
+            audio.append({"packets": len(pk), "end": float((pk[-1].pts + (pk[-1].duration or 0)) * pk[-1].time_base) if pk else 0.0})
+    return {"frames": len(pts), "first": pts[0], "last": pts[-1], "audio": audio}
