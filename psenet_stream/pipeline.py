@@ -190,8 +190,13 @@ def _wants_yuv(source, enhancer, sinks: Sequence[Sink], live: bool, yuv: bool | 
     return can and (enhancer is not None if yuv is None else yuv)
 
 
+def _to_8bit(a: np.ndarray) -> np.ndarray:
+    """A uint16 (high-bit-depth) frame for a sink that takes 8-bit only."""
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def _kind(f: Frame) -> tuple:
-    return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape)
+    return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape, f.rgb.dtype)
 
 
 class _Run:
@@ -326,7 +331,7 @@ class _Run:
                 st["apply"] += time.perf_counter() - t
             t = time.perf_counter()
             for s in self.sinks:
-                s.write(frame, out)
+                s.write(frame, out if out.dtype == np.uint8 or getattr(s, "accepts_high_bit_depth", False) else _to_8bit(out))
             now = time.perf_counter()
             st["write"] += now - t
             with self.lock:

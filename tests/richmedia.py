@@ -172,3 +172,60 @@ def durations(path: str | Path) -> dict:
             pk = [p for p in c.demux(c.streams.audio[i]) if p.dts is not None and p.size]
             audio.append({"packets": len(pk), "end": float((pk[-1].pts + (pk[-1].duration or 0)) * pk[-1].time_base) if pk else 0.0})
     return {"frames": len(pts), "first": pts[0], "last": pts[-1], "audio": audio}
+
+
+def ramp10(w: int = 256, h: int = 64, lo: int = 64, hi: int = 448) -> np.ndarray:
+    """(h, w) uint16 10-bit luma codes: a dark horizontal grey ramp with more levels than
+    8 bits can hold between lo and hi."""
+    row = np.round(np.linspace(lo, hi, w)).astype(np.uint16)
+    return np.repeat(row[None, :], h, axis=0)
+
+
+def make_10bit(path: str | Path, *, frames: int = 6, w: int = 256, h: int = 64, codec: str = "libx264", color: dict | None = None,
+               planes=None, x265_params: str | None = None) -> Path:
+    """A lossless 10-bit yuv420p10le clip of a grey ramp (``planes``: a function i -> (y, u, v)
+    10-bit planes to write instead)."""
+    oc = av.open(str(path), "w")
+    opts = {"preset": "ultrafast"}
+    if codec == "libx264":
+        opts["qp"] = "0"
+    else:
+        opts["x265-params"] = "lossless=1:log-level=error" + (":" + x265_params if x265_params else "")
+    vs = oc.add_stream(codec, rate=30, options=opts)
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p10le"
+    for k, v in (color or {}).items():
+        setattr(vs.codec_context, k, v)
+    for i in range(frames):
+        if planes is None:
+            y = ramp10(w, h)
+            u = np.full((h // 2, w // 2), 512, np.uint16)
+            v = u.copy()
+        else:
+            y, u, v = planes(i)
+        vf = av.VideoFrame(w, h, "yuv420p10le")
+        for plane, data in zip(vf.planes, (y, u, v)):
+            stride = plane.line_size // 2
+            buf = np.zeros((data.shape[0], stride), np.uint16)
+            buf[:, : data.shape[1]] = data
+            plane.update(buf.tobytes())
+        for k, v in (color or {}).items():
+            setattr(vf, k, v)
+        vf.pts = i
+        vf.time_base = Fraction(1, 30)
+        for p in vs.encode(vf):
+            oc.mux(p)
+    for p in vs.encode(None):
+        oc.mux(p)
+    oc.close()
+    return Path(path)
+
+
+def luma10(path: str | Path, index: int = 0) -> tuple[str, np.ndarray]:
+    """(pix_fmt, the 10-bit luma plane of frame ``index``) of a video file."""
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(c.streams.video[0])):
+            if i == index:
+                fmt = f.format.name
+                a = f.reformat(format="yuv420p10le").to_ndarray() if fmt != "yuv420p10le" else f.to_ndarray()
+                return fmt, a[: f.height, : f.width].astype(np.uint16)
+    raise ValueError("no such frame")

@@ -107,6 +107,10 @@ class AtomicFileSink:
     def accepts_yuv(self) -> bool:
         return isinstance(self.sink, YuvSink) and bool(self.sink.accepts_yuv)
 
+    @property
+    def accepts_high_bit_depth(self) -> bool:
+        return bool(getattr(self.sink, "accepts_high_bit_depth", False))
+
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         self.sink.write(frame, enhanced)
 

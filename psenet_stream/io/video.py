@@ -81,6 +81,27 @@ def _wait_for_fifo_writer(path: Path, timeout: float) -> int | None:
     return fd
 
 
+def pix_fmt_bits(name: str | None) -> int:
+    """Bits per component of a pixel format (8 when unknown)."""
+    if not name:
+        return 8
+    try:
+        return max(c.bits for c in av.VideoFormat(name).components)
+    except (ValueError, av.FFmpegError):
+        return 8
+
+
+def decode_picture(fr, rng, high_bit_depth: bool) -> np.ndarray:
+    """(H, W, 3) RGB of a decoded frame in its own matrix: uint8, or uint16 (0..65535, from
+    rgb48) for high-bit-depth video, so 10-bit levels are not rounded to 8 bits."""
+    kw = {"src_color_range": rng}
+    if int(fr.colorspace or 2) in (9, 10):  # BT.2020 (HDR and 10-bit phone video): swscale's default is BT.601
+        kw["src_colorspace"] = 9
+    if high_bit_depth:
+        return fr.to_ndarray(format="rgb48le", **kw)
+    return fr.to_ndarray(format="rgb24", **kw)
+
+
 def check_input_file(path: str | Path) -> Path:
     """Existence / type / size checks with one-line fixes, before PyAV sees the path."""
     p = Path(path)
@@ -107,7 +128,8 @@ class VideoFileSource:
     any output is created.
     """
 
-    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S, maps: tuple[str, ...] | list[str] | None = None):
+    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S, maps: tuple[str, ...] | list[str] | None = None,
+                 high_bit_depth: bool = True):
         self.path = check_input_file(path)
         self.dropped = 0
         self.decode_errors = 0
@@ -132,6 +154,9 @@ class VideoFileSource:
             self._c.close()
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
         self.stream = vs = main
+        cc0 = vs.codec_context
+        # 10/12-bit video stays high bit depth: frames come as uint16 RGB (see decode_picture)
+        self.high_bit_depth = bool(high_bit_depth and cc0 is not None and pix_fmt_bits(cc0.pix_fmt) > 8)
         self.others = others  # the streams a file sink copies (io/streams.py)
         self._cont = Continuity(has_discontinuities(self._c))
         vs.thread_type = thread_type
@@ -172,8 +197,8 @@ class VideoFileSource:
         if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): decoded to 8-bit SDR RGB, tags kept
             log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
                         "so expect a wrong look", self.path.name, "PQ" if trc == 16 else "HLG")
-        elif cc.pix_fmt and any(d in cc.pix_fmt for d in ("p10", "p12", "p16")):
-            log.info("note: %s is %s; the output is 8-bit", self.path.name, cc.pix_fmt)
+        elif self.high_bit_depth:
+            log.info("note: %s is %s: processed and written at high bit depth", self.path.name, cc.pix_fmt)
 
     def _decode(self) -> Iterator[Frame]:
         """Decoded frames in display order, with strictly increasing pts.
@@ -249,7 +274,7 @@ class VideoFileSource:
                             index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0),
                         )
                     else:
-                        rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
+                        rgb = decode_picture(fr, rng, self.high_bit_depth)
                         yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0))
                     index += 1
         except (av.FFmpegError, OSError) as e:
@@ -373,6 +398,7 @@ class VideoFileSink:
         self.maps = tuple(maps or ())
         self.hdr = hdr
         self._copier = None
+        self._high = False  # high-bit-depth output (set by the first frame)
         self._oc = None
         self._vs = None
         self._closed = False
@@ -422,6 +448,14 @@ class VideoFileSink:
         vs.width, vs.height = w, h
         fmts = [f.name for f in (vs.codec_context.codec.video_formats or [])]
         want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
+        if self._high:  # high-bit-depth frames: 10-bit (12 for 12-bit input where the encoder has it)
+            bits = 12 if pix_fmt_bits(info.pix_fmt) >= 12 and want + "12le" in fmts else 10
+            deep = f"{want}{bits}le"
+            if deep in fmts:
+                want = deep
+            else:
+                log.warning("warning: %s cannot encode %d-bit video; the output is 8-bit (choose --codec libx265 or libx264)", self.codec, bits)
+                self._high = False
         vs.pix_fmt = want if (not fmts or want in fmts) else fmts[0]
         vs.time_base = tb
         vs.codec_context.time_base = tb
@@ -453,6 +487,7 @@ class VideoFileSink:
 
     # --- writing ------------------------------------------------------------------------------
     accepts_yuv = True  # write() also takes (H * 3 / 2, W) yuv420p arrays (yuv mode)
+    accepts_high_bit_depth = True  # and (H, W, 3) uint16 RGB (10/12-bit video), encoded 10/12-bit
 
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         if self._closed:
@@ -460,6 +495,7 @@ class VideoFileSink:
         yuv = enhanced.ndim == 2
         h, w = (enhanced.shape[0] * 2 // 3, enhanced.shape[1]) if yuv else enhanced.shape[:2]
         if self._oc is None:
+            self._high = not yuv and enhanced.dtype == np.uint16
             self._open(frame, h, w)
             self._size = (h, w)
         elif (h, w) != self._size:
@@ -472,6 +508,11 @@ class VideoFileSink:
             vf.color_range = self._enc_range
             if self._vs.pix_fmt != "yuv420p":
                 vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
+        elif enhanced.dtype == np.uint16:  # high bit depth (10/12-bit video)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(enhanced), format="rgb48le")
+            vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
+            vf.colorspace = self._enc_colorspace or 2
+            vf.color_range = self._enc_range
         elif self._vs.pix_fmt == "yuv420p":
             vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p_np(enhanced, self._enc_colorspace, self._enc_range == 2), format="yuv420p")
             vf.colorspace = self._enc_colorspace or 2
