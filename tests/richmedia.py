@@ -229,3 +229,76 @@ def luma10(path: str | Path, index: int = 0) -> tuple[str, np.ndarray]:
                 a = f.reformat(format="yuv420p10le").to_ndarray() if fmt != "yuv420p10le" else f.to_ndarray()
                 return fmt, a[: f.height, : f.width].astype(np.uint16)
     raise ValueError("no such frame")
+
+
+MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"  # P3 D65, 1000 / 0.005 cd/m²
+HDR_TAGS = {"PQ": {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1},
+            "HLG": {"color_primaries": 9, "color_trc": 18, "colorspace": 9, "color_range": 1}}
+_BT709_TO_2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]], np.float32)
+
+
+def hdr_light(i: int, w: int, h: int) -> np.ndarray:
+    """(h, w, 3) float32 display light in cd/m², BT.2020 primaries: an under-exposed SDR
+    pattern (tests.media.pattern, BT.709, gamma 2.4, its white at 203 cd/m²) with a bright
+    1000 cd/m² patch in the top-left corner, h/8 x w/8 (a highlight only HDR can hold)."""
+    sdr = pattern(i, w, h, level=0.35).astype(np.float32) / 255.0
+    light = (sdr ** 2.4 * 203.0) @ _BT709_TO_2020.T
+    light[: h // 8, : w // 8] = 1000.0
+    return light
+
+
+def make_hdr(path: str | Path, kind: str, *, frames: int = 6, w: int = 128, h: int = 96) -> Path:
+    """An HDR10 (PQ) or HLG clip synthesized from the SDR pattern with numpy (BT.2100 formulas,
+    written out here, not the package's), 10-bit HEVC with the colour tags, the mastering
+    display and content light level metadata."""
+    m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 32, 3424 / 4096, 2413 / 128, 2392 / 128
+
+    def encode(light):
+        if kind == "PQ":
+            y = (light / 10000.0) ** m1
+            return ((c1 + c2 * y) / (1 + c3 * y)) ** m2
+        # HLG for a 1000 cd/m² display: inverse OOTF (system gamma 1.2), then the OETF
+        a, b = 0.17883277, 0.28466892
+        c = 0.5 - a * np.log(4 * a)
+        yd = np.maximum(light @ np.array([0.2627, 0.6780, 0.0593], np.float32), 1e-9)[..., None]
+        ys = (yd / 1000.0) ** (1 / 1.2)
+        e = np.clip(light / (1000.0 * ys ** 0.2), 0, 1)
+        return np.where(e <= 1 / 12, np.sqrt(3 * e), a * np.log(np.maximum(12 * e - b, 1e-9)) + c)
+
+    tags = HDR_TAGS[kind]
+    params = f"log-level=error:master-display={MASTERING}:max-cll=1000,400:colorprim=bt2020:colormatrix=bt2020nc"
+    params += ":hdr10=1:transfer=smpte2084" if kind == "PQ" else ":transfer=arib-std-b67"
+    oc = av.open(str(path), "w")
+    vs = oc.add_stream("libx265", rate=30, options={"preset": "ultrafast", "x265-params": params, "crf": "12"})
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p10le"
+    for k, v in tags.items():
+        setattr(vs.codec_context, k, v)
+    for i in range(frames):
+        sig = (np.clip(encode(hdr_light(i, w, h)), 0, 1) * 65535 + 0.5).astype(np.uint16)
+        vf = av.VideoFrame.from_ndarray(sig, format="rgb48le").reformat(format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
+        for k, v in tags.items():
+            setattr(vf, k, v)
+        vf.pts, vf.time_base = i, Fraction(1, 30)
+        for p in vs.encode(vf):
+            oc.mux(p)
+    for p in vs.encode(None):
+        oc.mux(p)
+    oc.close()
+    return Path(path)
+
+
+def hdr_facts(path: str | Path) -> dict:
+    """pix_fmt, colour tags, HDR side data and the first frame as 16-bit signal RGB."""
+    from psenet_stream.io.hdr import read_side_data
+
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        f = next(iter(c.decode(vs)))
+        rgb = f.to_ndarray(format="rgb48le", src_colorspace=9 if int(f.colorspace) == 9 else None, src_color_range=None)
+        return {
+            "pix_fmt": f.format.name,
+            "color": {k: int(getattr(f, k)) for k in ("color_range", "colorspace", "color_primaries", "color_trc")},
+            "side": read_side_data(f),
+            "rgb": rgb,
+            "codec": vs.codec_context.name,
+        }

@@ -252,6 +252,10 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
         to_stream = bool(out.output) and is_live_output(out.output)
         dest = None if to_stream else _video_output(inp, out)  # checked before the model loads: mistakes fail fast
         enh = make_enhancer(enhancer, video=True)
+        if getattr(src, "hdr_transfer", None):  # PQ / HLG: estimated on an SDR rendition, kept HDR (or tone-mapped: --hdr sdr)
+            from psenet_stream.hdr import HdrEnhancer
+
+            enh = HdrEnhancer(enh, src.hdr_transfer, out.hdr)
         if report.verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
         stop = threading.Event()

@@ -23,7 +23,7 @@ import numpy as np
 
 @dataclass
 class Frame:
-    rgb: np.ndarray | None  # (H, W, 3) uint8 RGB, coded orientation (not rotated); None when ``yuv`` is set
+    rgb: np.ndarray | None  # (H, W, 3) uint8 RGB (uint16 for 10/12-bit and HDR video), coded orientation (not rotated); None when ``yuv`` is set
     index: int  # 0-based position in the source (after drops, the original index)
     pts: int | None = None  # in time_base units, from the decoder; None for images / raw input
     time_base: Fraction | None = None
@@ -56,6 +56,7 @@ class StreamInfo:
     codec: str | None = None
     pix_fmt: str | None = None
     color: dict = field(default_factory=dict)  # color_range / colorspace / primaries / trc tags
+    hdr: dict = field(default_factory=dict)  # mastering display / content light level (io/hdr.read_side_data)
     description: str = ""  # safe to print: credentials masked
 
 

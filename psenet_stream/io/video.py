@@ -29,6 +29,8 @@ import numpy as np
 from psenet_stream.colour import rgb_to_yuv420p_np
 from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.hdr import encoder_params as hdr_encoder_params
+from psenet_stream.io.hdr import read_side_data
 from psenet_stream.io.specs import extension
 from psenet_stream.io.streams import Continuity, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams, StreamCopier
 
@@ -190,13 +192,15 @@ class VideoFileSource:
             codec=cc.name,
             pix_fmt=cc.pix_fmt,
             color=self._color,
+            hdr=self._hdr_meta,
             description=self.path.name,
         )
         self.has_audio = bool(self._c.streams.audio)
         trc = (self._color or {}).get("color_trc")
-        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): decoded to 8-bit SDR RGB, tags kept
-            log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
-                        "so expect a wrong look", self.path.name, "PQ" if trc == 16 else "HLG")
+        self.hdr_transfer = trc if trc in (16, 18) else None  # smpte2084 (PQ) / arib-std-b67 (HLG): psenet_stream/hdr.py
+        if self.hdr_transfer:
+            log.info("note: %s is HDR (%s, %s): the correction is estimated on an SDR rendition and applied in light, "
+                     "highlights above reference white kept", self.path.name, "PQ" if trc == 16 else "HLG", cc.pix_fmt)
         elif self.high_bit_depth:
             log.info("note: %s is %s: processed and written at high bit depth", self.path.name, cc.pix_fmt)
 
@@ -248,6 +252,7 @@ class VideoFileSource:
         index = 0
         last_s = None
         self._color: dict = {}
+        self._hdr_meta: dict = {}
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
             # decoded, or the last frames held by frame threading are lost.
@@ -260,6 +265,9 @@ class VideoFileSource:
                 for fr in decoded:
                     if not self._color:
                         self._color = _color_tags(fr)
+                        self._hdr_meta = read_side_data(fr)
+                        if self._color.get("color_trc") in (16, 18):
+                            self.high_bit_depth = True  # HDR: always 16-bit RGB (psenet_stream/hdr.py converts it)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
                     tb = fr.time_base or vs.time_base
                     if fr.pts is not None and tb and self._cont.enabled:  # MPEG-TS: a timestamp reset continues the clip
@@ -444,7 +452,15 @@ class VideoFileSink:
             ) from None
         tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
         rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
-        vs = oc.add_stream(self.codec, rate=rate, options=encoder_options(self.codec, self.crf, self.preset))
+        color = dict(info.color or {})
+        opts = encoder_options(self.codec, self.crf, self.preset)
+        if color.get("color_trc") in (16, 18):
+            if self.hdr == "sdr":  # tone-mapped to SDR (psenet_stream/hdr.py): BT.709 out
+                color = {"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+            else:  # HDR out: the mastering display / light level metadata go into the bitstream again
+                for k, v in hdr_encoder_params(self.codec, info.hdr or {}, color).items():
+                    opts[k] = f"{opts[k]}:{v}" if k in opts else v
+        vs = oc.add_stream(self.codec, rate=rate, options=opts)
         vs.width, vs.height = w, h
         fmts = [f.name for f in (vs.codec_context.codec.video_formats or [])]
         want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
@@ -461,7 +477,6 @@ class VideoFileSink:
         vs.codec_context.time_base = tb
         if self.threads:
             vs.codec_context.thread_count = self.threads
-        color = info.color or {}
         for k in ("color_range", "colorspace", "color_primaries", "color_trc"):
             if color.get(k):
                 try:
