@@ -61,6 +61,7 @@ class OutputOptions:
     preset: str | None = None
     maps: tuple[str, ...] = ()  # --map, ffmpeg's stream selection (io/streams.py)
     hdr: str = "keep"  # --hdr keep|sdr
+    quality: int | None = None  # --quality, JPEG / WebP images
 
     def encode(self) -> dict:
         return {"codec": self.codec, "crf": self.crf, "preset": self.preset}
@@ -108,6 +109,7 @@ def _output_options(f):
         click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality (default 18 for x264/x265; lower is better)."),
         click.option("--preset", help="Encoder speed preset (default veryfast; ultrafast .. veryslow)."),
         click.option("--map", "maps", multiple=True, metavar="SPEC", help="Streams to keep, as ffmpeg: 0:v:0, 0:a:1, 0:s?, -0:a:1 (leave out). Default: every stream the output can hold."),
+        click.option("--quality", type=click.IntRange(1, 100), help="JPEG / WebP image quality, 1..100 (default 95)."),
         click.option("--hdr", type=click.Choice(["keep", "sdr"]), default="keep", show_default=True, help="HDR (PQ/HLG) input: keep it HDR (10-bit, tags and metadata kept) or tone-map to SDR."),
     ])(f)
 
@@ -191,7 +193,7 @@ def _run_images(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, progre
     src = ImageSource(inp, exclude=dest if inp.is_dir() else None)  # no images: fails before any output exists
     if inp.is_dir():
         dest.mkdir(parents=True, exist_ok=True)
-    sink = open_sink(dest, src.info, inputs=[inp], overwrite=out.overwrite)
+    sink = open_sink(dest, src.info, inputs=[inp], overwrite=out.overwrite, quality=out.quality)
     enh = make_enhancer(enhancer, video=False)
     stats, _ = _run(src, enh, [sink], Progress(len(src.paths), progress), batch=enhancer.batch or 1)
     if stats.interrupted:

@@ -35,6 +35,9 @@ class Frame:
     yuv: np.ndarray | None = None
     colorspace: int = 2  # AVColorSpace (2 = unspecified: BT.601, as swscale)
     full_range: bool = False
+    # images: (io.images.ImageMeta, the frame's number in the file) -- EXIF, ICC, XMP, alpha,
+    # grey, bit depth and animation, for the image sink to write back
+    image: tuple | None = None
 
     @property
     def hw(self) -> tuple[int, int]:

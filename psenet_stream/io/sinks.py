@@ -157,14 +157,18 @@ class AtomicFileSink:
 class ImageSink:
     """Write each frame as an image: to ``path`` (one image) or ``root/<frame.name>`` (folders).
 
-    ``write`` takes (H, W, 3) uint8 RGB in [0, 255]; any size per frame.
+    ``write`` takes (H, W, 3) uint8 RGB in [0, 255] (uint16 for 16-bit images); any size per
+    frame. What the input image carried (``Frame.image``: EXIF with the orientation reset,
+    ICC, XMP, alpha, grey, animation) is written back by io/images.encode; ``jpeg_quality``
+    (``--quality``) sets JPEG / WebP quality (default 95).
 
     The format follows the file extension (the input's, by default); each file is written
     to a temporary name and renamed, and existing files are refused without overwrite.
     """
 
-    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int = 95, inputs: list[Path] | None = None):
+    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int | None = None, inputs: list[Path] | None = None):
         self.path = Path(path)
+        self._anim: list[np.ndarray] = []  # the enhanced frames of an animation being collected
         self.folder = folder
         self.overwrite = overwrite
         self.jpeg_quality = jpeg_quality
@@ -187,36 +191,40 @@ class ImageSink:
     def target(self, frame: Frame) -> Path:
         return self.path / (frame.name or f"{frame.index:06d}.png") if self.folder else self.path
 
+    accepts_high_bit_depth = True  # 16-bit PNG / TIFF are written 16-bit (io/images.py)
+
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
-        import cv2
+        from psenet_stream.io.images import encode
 
         dest = self.target(frame)
+        meta, k = frame.image if frame.image is not None else (None, 0)
+        if meta is not None and meta.animated:  # every frame of an animation, then one file
+            self._anim.append(enhanced)
+            if len(self._anim) < meta.frames:
+                return
+            frames, self._anim = self._anim, []
+        else:
+            frames = [enhanced]
         if dest.exists() and self._is_input(dest):
             raise OutputError(f"the output {dest} is an input image", "choose an output folder outside the input folder's images; inputs are never overwritten")
         if dest.exists() and not self.overwrite:
             raise OutputError(f"output already exists: {dest}", "pass --overwrite to replace it, or choose another name with -o")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        ext = dest.suffix.lower()
-        params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if ext in (".jpg", ".jpeg") else []
-        if ext == ".webp":
-            params = [cv2.IMWRITE_WEBP_QUALITY, self.jpeg_quality]
+        ext = dest.suffix.lower() or ".png"
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp{dest.suffix}")
-        try:  # encoded in memory and written by Python: any file name works (cv2.imwrite needs UTF-8)
-            ok, buf = cv2.imencode(ext if ext else ".png", cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
-            if ok:
-                with open(tmp, "wb") as f:
-                    f.write(buf.tobytes())
-        except cv2.error as e:
-            tmp.unlink(missing_ok=True)
+        try:  # encoded in memory and written by Python: any file name works
+            buf = encode(ext, frames, meta, quality=self.jpeg_quality, name=dest.name)
+        except (ValueError, OSError) as e:  # the encoder refused (a format it cannot write)
             raise OutputError(
-                f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name"
+                f"cannot write image {dest}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}",
+                "choose a jpg/png/bmp/tiff/webp output name (gif/webp for animations)",
             ) from None
+        try:
+            with open(tmp, "wb") as f:
+                f.write(buf)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write image {dest}: {e.strerror}", "check the disk has space and the folder is writable") from None
-        if not ok:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write image {dest}", "check the directory is writable and the extension is jpg/png/bmp/tiff/webp")
         os.replace(tmp, dest)
         self.written.append(dest)
 
@@ -307,11 +315,11 @@ def open_sink(
         return open_live_sink(s, info, **opts)
     p = Path(s)
     if p.is_dir() or s.endswith(os.sep):
-        return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs])
+        return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs], jpeg_quality=opts.get("quality"))
     protected = [Path(i) for i in inputs] + ([Path(audio_from)] if audio_from else [])
     check_output_path(p, protected, overwrite=overwrite)
     if is_image_path(p):
-        return ImageSink(p, folder=False, overwrite=overwrite)
+        return ImageSink(p, folder=False, overwrite=overwrite, jpeg_quality=opts.get("quality"))
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
     check_video_output(p)
