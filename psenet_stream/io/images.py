@@ -107,6 +107,8 @@ def decode(data: bytes) -> Decoded:
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         im = Image.open(io.BytesIO(data))
+        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # Pillow itself only refuses twice its limit
+            raise Image.DecompressionBombError("too many pixels")
         im.load()  # a truncated file raises here ("image file is truncated")
     except Image.DecompressionBombError:
         raise ImageDecodeError(f"larger than {MAX_IMAGE_PIXELS / 1e6:g} megapixels") from None
@@ -127,8 +129,8 @@ def decode(data: bytes) -> Decoded:
     if n > 1:  # animated GIF / WebP (a multi-page TIFF too: every page)
         meta.loop = im.info.get("loop")
         for fr in ImageSequence.Iterator(im):
+            rgb, alpha, gray = _pixels_pil(fr)  # loads the frame: WebP sets its duration then
             meta.durations.append(int(fr.info.get("duration", im.info.get("duration", 100)) or 100))
-            rgb, alpha, gray = _pixels_pil(fr)
             frames.append(_orient(rgb, orientation))
             meta.alphas.append(None if alpha is None else _orient(alpha, orientation))
         meta.gray = False  # palette animations: written back as RGB(A)
