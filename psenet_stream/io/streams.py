@@ -235,6 +235,10 @@ def _is_matroska(oc) -> bool:
     return "matroska" in (oc.format.name or "") or "webm" in (oc.format.name or "")
 
 
+def _is_mov_in(ic) -> bool:
+    return bool({"mp4", "mov", "m4a", "3gp"} & set((ic.format.name or "").split(",")))
+
+
 def _is_mov(oc) -> bool:
     return bool({"mp4", "mov", "ipod", "3gp", "ismv"} & set((oc.format.name or "").split(",")))
 
@@ -264,8 +268,12 @@ class StreamCopier:
             has_chapters = bool(ic.chapters())
         except (AttributeError, av.FFmpegError):  # pragma: no cover
             has_chapters = False
+        video_timecode = any("timecode" in (v.metadata or {}) for v in ic.streams.video)
         for st in streams:
-            if st.type == "data" and st.codec_context is None and has_chapters:
+            md = st.metadata or {}
+            if st.type == "data" and "timecode" in md and video_timecode:
+                continue  # a timecode track: kept as the video's timecode tag (mov/mp4 write the track again from it)
+            if st.type == "data" and md.get("handler_name") != "TimeCodeHandler" and st.codec_context is None and has_chapters and _is_mov_in(ic):
                 continue  # an mp4's chapter text track: the chapters themselves are copied (copy_container_tags)
             try:
                 self._add(st, supported, audio_encoders)
@@ -286,6 +294,13 @@ class StreamCopier:
                 raise ValueError("only mkv holds attachments")
             oc.add_attachment(st.name or f"attachment{st.index}", st.mimetype or "application/octet-stream", st.data)
             self.entries[st.index] = (st, None, "attachment", None)
+            return
+        if cc is None and st.type == "data":  # data streams have no decoder: copied by their parameters
+            if self.mode == "encode":
+                raise ValueError("left out after the container refused the copied streams")
+            ost = oc.add_stream_from_template(st)
+            copy_stream_tags(st, ost)
+            self.entries[st.index] = (st, ost, "copy", None)
             return
         if cc is None:
             raise ValueError("no codec parameters (damaged header?)")

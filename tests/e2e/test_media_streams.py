@@ -130,3 +130,33 @@ def test_mpegts_timestamp_reset_keeps_length_and_audio(tmp_path, cli_main):
     assert d["last"] - d["first"] == pytest.approx(2 * span_one + 1 / 30, abs=0.05)  # not collapsed
     assert d["audio"][0]["packets"] == 2 * one["audio"][0]["packets"]
     assert d["audio"][0]["end"] == pytest.approx(2 * one["audio"][0]["end"], abs=0.1)
+
+
+def test_timecode_and_data_stream(tmp_path, cli_main):
+    """A mov timecode track (a data stream) survives as a timecode track in mp4 and as the
+    video's TIMECODE tag in mkv, without a warning."""
+    import numpy as np
+
+    inp = tmp_path / "tc.mov"
+    oc = av.open(str(inp), "w")
+    vs = oc.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.metadata["timecode"] = "01:02:03:04"
+    for i in range(10):
+        f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 9, np.uint8), format="rgb24")
+        f.pts = i
+        for p in vs.encode(f):
+            oc.mux(p)
+    for p in vs.encode(None):
+        oc.mux(p)
+    oc.close()
+    assert [x["type"] for x in streams_of(inp)] == ["video", "data"]
+    for ext in ("mp4", "mkv"):
+        out = tmp_path / f"tc.{ext}"
+        code, err = cli_main([inp, "-o", out, *FAST])
+        assert code == 0 and "warning" not in err, err
+        with av.open(str(out)) as c:
+            tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}
+            assert tags.get("timecode") == "01:02:03:04"
+            if ext == "mp4":
+                assert [s.type for s in c.streams] == ["video", "data"]
