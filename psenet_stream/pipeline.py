@@ -514,7 +514,8 @@ def enhance_file(
     progress: Callable[[Stats], None] | None = None,
     yuv: bool | None = None,
 ) -> Stats:
-    """Enhance a video file into ``output`` (audio copied, pts/rotation/colour kept).
+    """Enhance a video file into ``output`` (every stream, tag and chapter the output can hold
+    copied; pts/rotation/colour kept; 10-bit and HDR stay so: docs/MEDIA.md).
     ``enhancer`` None is a plain transcode; ``yuv`` as in ``run``.
 
     Written under a temporary name and renamed when complete; refuses to replace the
@@ -527,6 +528,10 @@ def enhance_file(
 
     input, output = Path(input), Path(output)
     with VideoFileSource(input) as src:
+        if enhancer is not None and getattr(src, "hdr_transfer", None):  # PQ / HLG: corrected in light, kept HDR (psenet_stream/hdr.py)
+            from psenet_stream.hdr import HdrEnhancer
+
+            enhancer = HdrEnhancer(enhancer, src.hdr_transfer)
         sink = open_sink(output, src.info, inputs=[input], audio_from=input, overwrite=overwrite, codec=codec, crf=crf, preset=preset)
         stats, _ = run_to_sinks(src, enhancer, [sink], keep_partial=keep_partial, batch=batch, stop=stop, progress=progress, yuv=yuv)
     return stats

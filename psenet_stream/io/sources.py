@@ -133,4 +133,4 @@ def open_source(spec: str | Path, **opts):
         return ImageSource(p)
     from psenet_stream.io.video import VideoFileSource
 
-    return VideoFileSource(p, **{k: v for k, v in opts.items() if k in ("thread_type", "timeout_s")})
+    return VideoFileSource(p, **{k: v for k, v in opts.items() if k in ("thread_type", "timeout_s", "maps", "high_bit_depth")})

@@ -158,6 +158,7 @@ class VideoFileSource:
         self.stream = vs = main
         cc0 = vs.codec_context
         # 10/12-bit video stays high bit depth: frames come as uint16 RGB (see decode_picture)
+        self._allow_high = high_bit_depth  # False: 8-bit RGB whatever the input (metrics, previews)
         self.high_bit_depth = bool(high_bit_depth and cc0 is not None and pix_fmt_bits(cc0.pix_fmt) > 8)
         self.others = others  # the streams a file sink copies (io/streams.py)
         self._cont = Continuity(has_discontinuities(self._c))
@@ -197,7 +198,7 @@ class VideoFileSource:
         )
         self.has_audio = bool(self._c.streams.audio)
         trc = (self._color or {}).get("color_trc")
-        self.hdr_transfer = trc if trc in (16, 18) else None  # smpte2084 (PQ) / arib-std-b67 (HLG): psenet_stream/hdr.py
+        self.hdr_transfer = trc if trc in (16, 18) and self.high_bit_depth else None  # smpte2084 (PQ) / arib-std-b67 (HLG): psenet_stream/hdr.py
         if self.hdr_transfer:
             log.info("note: %s is HDR (%s, %s): the correction is estimated on an SDR rendition and applied in light, "
                      "highlights above reference white kept", self.path.name, "PQ" if trc == 16 else "HLG", cc.pix_fmt)
@@ -266,7 +267,7 @@ class VideoFileSource:
                     if not self._color:
                         self._color = _color_tags(fr)
                         self._hdr_meta = read_side_data(fr)
-                        if self._color.get("color_trc") in (16, 18):
+                        if self._color.get("color_trc") in (16, 18) and self._allow_high:
                             self.high_bit_depth = True  # HDR: always 16-bit RGB (psenet_stream/hdr.py converts it)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
                     tb = fr.time_base or vs.time_base
@@ -593,8 +594,9 @@ class VideoFileSink:
 
 def decode_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """The first ``max_frames`` (None: all) frames of a video file as (H, W, 3) uint8 RGB in
-    [0, 255], coded orientation, through VideoFileSource (same checks and errors)."""
-    src = VideoFileSource(path)
+    [0, 255], coded orientation, through VideoFileSource (same checks and errors; 10-bit
+    video rounded to 8 bits)."""
+    src = VideoFileSource(path, high_bit_depth=False)
     try:
         for n, frame in enumerate(src, start=1):
             yield frame.rgb

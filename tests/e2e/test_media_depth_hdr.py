@@ -45,17 +45,17 @@ def _below_white(rgb16, trc):
     return r[48:, :] * 255.0  # below the highlight patch: the under-exposed SDR part
 
 
-@pytest.mark.parametrize("kind", ["PQ", "HLG"])
-def test_hdr_is_corrected_and_stays_hdr(tmp_path, cli_main, kind):
+@pytest.mark.parametrize("kind, codec", [("PQ", None), ("HLG", "libx265")])  # the default encoder (libx264 High 10) and x265
+def test_hdr_is_corrected_and_stays_hdr(tmp_path, cli_main, kind, codec):
     inp = make_hdr(tmp_path / f"{kind}.mp4", kind)
     a = hdr_facts(inp)
     assert a["color"] == HDR_TAGS[kind] and a["side"]["cll"] == (1000, 400)
     out = tmp_path / f"{kind}_out.mp4"
-    code, err = cli_main([inp, "-o", out, "--codec", "libx265", *CPU])
+    code, err = cli_main([inp, "-o", out, *(["--codec", codec] if codec else []), *CPU])
     assert code == 0, err
     assert "warning" not in err.lower()
     b = hdr_facts(out)
-    assert b["pix_fmt"] == "yuv420p10le"
+    assert b["pix_fmt"] == "yuv420p10le" and b["codec"] == ("h264" if codec is None else "hevc")
     assert b["color"] == a["color"]  # PQ / HLG, BT.2020, limited range
     assert b["side"] == a["side"]  # mastering display and content light level kept
     trc = HDR_TAGS[kind]["color_trc"]
