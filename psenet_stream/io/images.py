@@ -117,6 +117,9 @@ def decode(data: bytes) -> Decoded:
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageDecodeError(f"damaged or truncated ({str(e).strip() or type(e).__name__})") from None
     meta = ImageMeta(format=im.format or "", icc=im.info.get("icc_profile") or None, xmp=_xmp_of(im))
+    if im.mode in ("CMYK", "LAB", "YCbCr") and meta.icc:  # converted to RGB: its profile no longer describes the pixels
+        log.info("note: the %s image's ICC profile is not carried to the RGB output", im.mode)
+        meta.icc = None
     exif = im.getexif()
     orientation = int(exif.get(ORIENTATION, 1) or 1)
     if len(exif):

@@ -248,8 +248,9 @@ class StreamCopier:
 
     ``mode``: "copy" keeps each stream as it is where the container can hold it (audio is
     otherwise re-encoded, text subtitles converted, anything else left out with a
-    warning); "encode" re-encodes every audio stream and keeps only what needs no copy of
-    an unknown codec (the fallback when the container refused the copied streams).
+    warning); "copy-safe" (the first fallback, when the muxer refused the header) leaves out
+    cover pictures, data streams and attachments; "encode" re-encodes every audio stream and
+    keeps nothing else (the last fallback before the video alone).
     ``audio_encoders``: the encoders to try for audio, best first.
     """
 
@@ -295,6 +296,8 @@ class StreamCopier:
             oc.add_attachment(st.name or f"attachment{st.index}", st.mimetype or "application/octet-stream", st.data)
             self.entries[st.index] = (st, None, "attachment", None)
             return
+        if self.mode == "copy-safe" and (st.type in ("data", "attachment") or is_cover(st)):
+            raise ValueError("left out: the container refused it")
         if cc is None and st.type == "data":  # data streams have no decoder: copied by their parameters
             if self.mode == "encode":
                 raise ValueError("left out after the container refused the copied streams")
@@ -331,6 +334,8 @@ class StreamCopier:
                     continue
             raise ValueError("no audio encoder for this container")
         if st.type == "subtitle":
+            if self.mode == "encode":
+                raise ValueError("left out after the container refused the copied streams")
             target = codec
             if supported and codec not in supported:
                 target = "mov_text" if "mov_text" in supported else ("subrip" if "subrip" in supported else None)

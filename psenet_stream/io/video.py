@@ -429,7 +429,7 @@ class VideoFileSink:
         # re-encoded and the rest left out; as a last resort the video alone
         webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
         self._audio_encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
-        modes = ["copy", "encode", None] if self.audio_from is not None else [None]
+        modes = ["copy", "copy-safe", "encode", None] if self.audio_from is not None else [None]
         for i, mode in enumerate(modes):
             try:
                 self._open_container(frame, h, w, audio_mode=mode)
@@ -439,7 +439,8 @@ class VideoFileSink:
                 self.path.unlink(missing_ok=True)
                 if i == len(modes) - 1:
                     raise OutputError(f"cannot write {self.name}: {_err_text(e)}", "choose another output extension or --codec") from None
-                how = "re-encoding the audio and leaving the other streams out" if modes[i + 1] else "writing the video alone"
+                how = {"copy-safe": "leaving out cover pictures, data streams and attachments",
+                       "encode": "re-encoding the audio and leaving the other streams out", None: "writing the video alone"}[modes[i + 1]]
                 log.warning("note: the input's other streams cannot go into %s as they are (%s); %s", self.name, _err_text(e), how)
 
     def _open_container(self, frame: Frame, h: int, w: int, audio_mode: str | None) -> None:
