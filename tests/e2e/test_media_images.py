@@ -116,12 +116,13 @@ def test_gray_stays_gray_and_alpha_is_untouched(tmp_path, cli_main):
     assert not np.array_equal(b[..., :3], rgba[..., :3])  # the picture was enhanced
 
 
-def test_quality_sets_jpeg_size(tmp_path, cli_main):
+@pytest.mark.parametrize("ext", [".jpg", ".webp"])
+def test_quality_sets_jpeg_and_webp_size(tmp_path, cli_main, ext):
     inp = tmp_path / "q.png"
     Image.fromarray(pattern(0, 256, 192, 0.4)).save(inp)
     sizes = {}
     for q in (30, 95):
-        out = tmp_path / f"q{q}.jpg"
+        out = tmp_path / f"q{q}{ext}"
         _run(cli_main, inp, out, "--quality", q)
         sizes[q] = out.stat().st_size
     assert sizes[30] < 0.7 * sizes[95]
