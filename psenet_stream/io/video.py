@@ -164,6 +164,8 @@ class VideoFileSource:
         self._cont = Continuity(has_discontinuities(self._c))
         vs.thread_type = thread_type
         self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
+        self._color: dict = {}  # the first decoded frame's colour tags and HDR side data (_decode_raw)
+        self._hdr_meta: dict = {}
         self._frames = self._decode()
         try:
             first = next(self._frames)
@@ -252,8 +254,6 @@ class VideoFileSource:
         vs = self.stream
         index = 0
         last_s = None
-        self._color: dict = {}
-        self._hdr_meta: dict = {}
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
             # decoded, or the last frames held by frame threading are lost.
