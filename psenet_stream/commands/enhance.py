@@ -251,6 +251,8 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
                 f"{info.frames or 'unknown'} frames, codec {info.codec}, rotation {info.rotation}",
                 err=True,
             )
+            for line in src.describe_streams():
+                click.echo(line, err=True)
         to_stream = bool(out.output) and is_live_output(out.output)
         dest = None if to_stream else _video_output(inp, out)  # checked before the model loads: mistakes fail fast
         enh = make_enhancer(enhancer, video=True)

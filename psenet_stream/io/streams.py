@@ -135,7 +135,9 @@ def select_streams(container, maps: list[str] | tuple[str, ...] | None) -> tuple
         if spec.negative:
             chosen = [st for st in chosen if not spec.matches(st, positions[st.index])]
     videos = [s for s in chosen if s.type == "video"]
-    main = next((s for s in videos if not is_cover(s)), videos[0] if videos else None)
+    candidates = [s for s in videos if not is_cover(s)] or videos
+    best = pick_video_stream(container)
+    main = best if best in candidates else (candidates[0] if candidates else None)
     if main is None:
         raise UsageError("the --map options select no video stream", "add --map 0:v:0 (the video is what is enhanced)")
     return main, [s for s in chosen if s is not main]

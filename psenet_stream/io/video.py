@@ -207,6 +207,16 @@ class VideoFileSource:
         elif self.high_bit_depth:
             log.info("note: %s is %s: processed and written at high bit depth", self.path.name, cc.pix_fmt)
 
+    def describe_streams(self) -> list[str]:
+        """One line per stream of the file, ffmpeg's numbering (for -v and --map)."""
+        from psenet_stream.io.streams import describe, is_cover
+
+        lines = []
+        for st in self._c.streams:
+            role = "enhanced" if st.index == self.stream.index else ("copied" if st in self.others else "not selected")
+            lines.append(f"  stream {describe(st)}{' cover picture' if is_cover(st) else ''}: {role}")
+        return lines
+
     def _decode(self) -> Iterator[Frame]:
         """Decoded frames in display order, with strictly increasing pts.
 

@@ -101,6 +101,7 @@ def test_map_selects_streams_like_ffmpeg(rich, tmp_path, cli_main):
     code, err = cli_main([rich["mkv"], "-o", out2, "--map", "-0:a:0", "--map", "-0:s", "--map", "-0:t", *FAST])
     assert code == 0, err
     b = streams_of(out2)
+    assert b[0]["codec"] == "h264" and durations(out2)["frames"] == 30  # still the main video, not the picture track
     assert [x["language"] for x in b if x["type"] == "audio"] == ["fra"]
     assert not [x for x in b if x["type"] in ("subtitle", "attachment")]
     code, err = cli_main([rich["mkv"], "-o", tmp_path / "x.mkv", "--map", "0:a:7", *FAST])
