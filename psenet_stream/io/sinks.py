@@ -197,7 +197,7 @@ class ImageSink:
         from psenet_stream.io.images import encode
 
         dest = self.target(frame)
-        meta, k = frame.image if frame.image is not None else (None, 0)
+        meta = frame.image[0] if frame.image is not None else None
         if meta is not None and meta.animated:  # every frame of an animation, then one file
             self._anim.append(enhanced)
             if len(self._anim) < meta.frames:

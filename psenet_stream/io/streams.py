@@ -415,7 +415,7 @@ class StreamCopier:
                 pkt.dts += d
 
     def _write(self, pkt) -> None:
-        ist, ost, how, conv = self.entries[pkt.stream.index]
+        _ist, ost, how, conv = self.entries[pkt.stream.index]
         if how == "copy":
             if pkt.pts is None and pkt.dts is None:  # a cover picture's one packet
                 pkt.pts = pkt.dts = 0

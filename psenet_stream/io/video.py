@@ -32,7 +32,7 @@ from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.hdr import encoder_params as hdr_encoder_params
 from psenet_stream.io.hdr import read_side_data
 from psenet_stream.io.specs import extension
-from psenet_stream.io.streams import Continuity, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams, StreamCopier
+from psenet_stream.io.streams import Continuity, StreamCopier, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams
 
 log = logging.getLogger("psenet_stream")
 

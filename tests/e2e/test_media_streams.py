@@ -10,7 +10,17 @@ import pytest
 
 from tests.e2e.conftest import FAST
 from tests.media import make_video
-from tests.richmedia import CHAPTERS, SUBTITLES, TAGS, concat_ts, durations, make_mkv_with_cover_attachment, make_rich, streams_of, subtitle_texts
+from tests.richmedia import (
+    CHAPTERS,
+    SUBTITLES,
+    TAGS,
+    concat_ts,
+    durations,
+    make_mkv_with_cover_attachment,
+    make_rich,
+    streams_of,
+    subtitle_texts,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -40,7 +50,7 @@ def test_mkv_keeps_every_stream_and_enhances_the_main_video_not_the_cover(rich, 
     # the first track of the input is a one-frame picture: the enhanced video is the H.264 one
     assert a[0]["codec"] == "mjpeg" and b[0]["codec"] == "h264"
     assert durations(out)["frames"] == 30
-    kinds = lambda s: sorted((x["type"], x["codec"], x["language"]) for x in s if x["type"] in ("audio", "subtitle"))  # noqa: E731
+    kinds = lambda s: sorted((x["type"], x["codec"], x["language"]) for x in s if x["type"] in ("audio", "subtitle"))
     assert kinds(b) == kinds(a) == [("audio", "aac", "eng"), ("audio", "aac", "fra"), ("subtitle", "srt", "deu")]
     assert [x["filename"] for x in b if x["type"] == "attachment"] == ["font.ttf"]
     assert any(x["codec"] == "mjpeg" for x in b)  # the cover picture track is kept too
@@ -119,7 +129,8 @@ def test_cover_attachment_is_not_the_video(tmp_path, cli_main):
 
 
 def test_mpegts_timestamp_reset_keeps_length_and_audio(tmp_path, cli_main):
-    a, b = make_video(tmp_path / "a.ts", frames=45, audio="aac"), make_video(tmp_path / "b.ts", frames=45, audio="aac")
+    make_video(tmp_path / "a.ts", frames=45, audio="aac")
+    make_video(tmp_path / "b.ts", frames=45, audio="aac")
     inp = concat_ts(tmp_path / "ab.ts", [tmp_path / "a.ts", tmp_path / "b.ts"])
     one = durations(tmp_path / "a.ts")
     out = tmp_path / "ab.mp4"
