@@ -259,7 +259,7 @@ def _run_video(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, preview
         if getattr(src, "hdr_transfer", None):  # PQ / HLG: estimated on an SDR rendition, kept HDR (or tone-mapped: --hdr sdr)
             from psenet_stream.hdr import HdrEnhancer
 
-            enh = HdrEnhancer(enh, src.hdr_transfer, out.hdr)
+            enh = HdrEnhancer(enh, src.hdr_transfer, "sdr" if to_stream else out.hdr)  # a live output is 8-bit SDR
         if report.verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
         stop = threading.Event()
