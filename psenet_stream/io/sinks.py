@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from psenet_stream.errors import OutputError
-from psenet_stream.io.frames import Frame, StreamInfo, YuvSink
+from psenet_stream.io.frames import Frame, Sink, StreamInfo, YuvSink
 from psenet_stream.io.raw import RawSink
-from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output, is_preview_spec
+from psenet_stream.io.specs import PREVIEW_PREFIX, extension, is_image_path, is_live_output, is_preview_spec, is_sequence_pattern
 
 log = logging.getLogger("psenet_stream")
 
@@ -77,7 +78,7 @@ def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwri
     if output.is_dir():
         raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
     if output.exists() and not overwrite:
-        raise OutputError(f"output already exists: {output}", "pass --overwrite to replace it, or choose another name with -o")
+        raise OutputError(f"output already exists: {output}", "pass -y (--overwrite) to replace it, -n to skip it, or choose another name with -o")
     parent = output.parent
     if not parent.exists():
         raise OutputError(f"output directory does not exist: {parent}", f"create it first (mkdir -p {parent})")
@@ -127,7 +128,7 @@ class AtomicFileSink:
             return
         if self.final.exists() and not self.overwrite:
             self.tmp.unlink(missing_ok=True)
-            raise OutputError(f"output appeared while writing: {self.final}", "pass --overwrite to replace it")
+            raise OutputError(f"output appeared while writing: {self.final}", "pass -y (--overwrite) to replace it")
         os.replace(self.tmp, self.final)
         self.kept = self.final
 
@@ -189,7 +190,11 @@ class ImageSink:
         return dest.resolve() in self._input_files
 
     def target(self, frame: Frame) -> Path:
-        return self.path / (frame.name or f"{frame.index:06d}.png") if self.folder else self.path
+        if self.folder:
+            return self.path / (frame.name or f"{frame.index:06d}.png")
+        if is_sequence_pattern(self.path):  # out_%04d.png: numbered from 1, as ffmpeg's image2 muxer
+            return self.path.with_name(self.path.name % (frame.index + 1))
+        return self.path
 
     accepts_high_bit_depth = True  # 16-bit PNG / TIFF are written 16-bit (io/images.py)
 
@@ -208,7 +213,7 @@ class ImageSink:
         if dest.exists() and self._is_input(dest):
             raise OutputError(f"the output {dest} is an input image", "choose an output folder outside the input folder's images; inputs are never overwritten")
         if dest.exists() and not self.overwrite:
-            raise OutputError(f"output already exists: {dest}", "pass --overwrite to replace it, or choose another name with -o")
+            raise OutputError(f"output already exists: {dest}", "pass -y (--overwrite) to replace it, -n to skip it, or choose another name with -o")
         dest.parent.mkdir(parents=True, exist_ok=True)
         ext = dest.suffix.lower() or ".png"
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp{dest.suffix}")
@@ -282,6 +287,10 @@ def open_preview_sink(kind: str, info: StreamInfo | None, **opts):
     raise OutputError(f"unknown preview {kind!r}", "use --preview window or --preview http")
 
 
+#: The encoder and trimming options open_sink hands a video file sink (io/video.VideoFileSink).
+VIDEO_SINK_OPTIONS = ("codec", "crf", "preset", "pix_fmt", "bitrate", "maxrate", "encoder_opts", "audio_shift_s", "cut_audio", "maps", "hdr")
+
+
 def open_sink(
     spec: str | Path,
     info: StreamInfo | None,
@@ -290,8 +299,8 @@ def open_sink(
     audio_from: str | Path | None = None,
     overwrite: bool = False,
     live: bool = False,
-    **opts,
-):
+    **opts: Any,
+) -> Sink:
     """Open an output spec as a Sink, the counterpart of ``sources.open_source``.
 
     "-"                        RawSink on stdout (opts: pix_fmt)
@@ -299,8 +308,8 @@ def open_sink(
     "preview:window|http"      WindowSink / HttpPreviewSink (opts go to them: stop, source, ...)
     "out.png" / "out/"         ImageSink (a folder when the spec is a directory or ends in /)
     "out.mp4"                  AtomicFileSink(VideoFileSink): temporary name, then rename
-                               (opts: codec, crf, preset, maps, hdr; the other streams,
-                               tags and chapters copied from audio_from: io/streams.py)
+                               (opts: VIDEO_SINK_OPTIONS; the other streams, tags and
+                               chapters copied from audio_from: io/streams.py)
 
     Files are checked first: never one of ``inputs`` (nor ``audio_from``), never an existing
     file without ``overwrite``. ``live``: the frames come from a live source, whose size may
@@ -318,12 +327,14 @@ def open_sink(
         return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs], jpeg_quality=opts.get("quality"))
     protected = [Path(i) for i in inputs] + ([Path(audio_from)] if audio_from else [])
     check_output_path(p, protected, overwrite=overwrite)
-    if is_image_path(p):
+    known = extension(p)
+    video_into_image = known is not None and known.codec is not None and info is not None and info.fps is not None  # a video written as .gif
+    if is_image_path(p) and not video_into_image:
         return ImageSink(p, folder=False, overwrite=overwrite, jpeg_quality=opts.get("quality"))
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
     check_video_output(p)
-    kw = {k: opts[k] for k in ("codec", "crf", "preset", "maps", "hdr") if opts.get(k) is not None}
+    kw = {k: opts[k] for k in VIDEO_SINK_OPTIONS if opts.get(k) is not None}
 
     def make(tmp: Path):
         vfs = VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw)

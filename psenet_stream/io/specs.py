@@ -8,6 +8,7 @@ the live schemes, and the small parsers the sources and sinks share. No I/O beyo
     "rtsp://…", "rtmp://…", "srt://…"     live              live (publish)
     "preview:window", "preview:http"      -                 preview
     "photo.jpg" (EXTENSIONS kind image)   image             image
+    "frame_%04d.png" (image sequence)     video             image sequence (numbered from 1)
     "folder/"                             folder            folder (of images)
     anything else                         video             video (a container by extension)
 """
@@ -35,7 +36,10 @@ class Extension:
 #: The one extension table (lower case, with the dot).
 EXTENSIONS: dict[str, Extension] = {
     # .gif and .webp may be animated: every frame is enhanced and written back with its timing (io/images.py)
-    **{e: Extension("image") for e in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")},
+    **{e: Extension("image") for e in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")},
+    # a .gif input is an image (an animation: io/images.py keeps its timing and loop); a video
+    # written to .gif uses the gif encoder
+    ".gif": Extension("image", codec="gif"),
     **{e: Extension("video") for e in (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".ts", ".flv", ".mpg", ".mpeg", ".3gp")},
     ".webm": Extension("video", codec="libvpx-vp9"),
     ".ogv": Extension("video", codec="libtheora"),
@@ -85,6 +89,14 @@ def is_video_path(path: str | Path) -> bool:
     return x is not None and x.kind == "video"
 
 
+def is_sequence_pattern(spec: str | Path) -> bool:
+    """``frame_%04d.png``: an image sequence (a printf-style number in the name, as ffmpeg's
+    image2 muxer and demuxer take it), read or written in order, numbered from 1."""
+    import re
+
+    return bool(re.search(r"%0?\d*d", Path(str(spec)).name))
+
+
 def input_kind(spec: str) -> Literal["raw", "live", "folder", "image", "video"]:
     """The kind of an input spec (see the module table)."""
     if spec == "-":
@@ -94,7 +106,7 @@ def input_kind(spec: str) -> Literal["raw", "live", "folder", "image", "video"]:
     p = Path(spec)
     if p.is_dir():
         return "folder"
-    if is_image_path(p):
+    if is_image_path(p) and not is_sequence_pattern(p):
         return "image"
     return "video"
 

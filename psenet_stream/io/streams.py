@@ -256,8 +256,9 @@ class StreamCopier:
     ``audio_encoders``: the encoders to try for audio, best first.
     """
 
-    def __init__(self, ic, oc, streams: list, *, mode: str, audio_encoders: list[str], out_name: str):
+    def __init__(self, ic, oc, streams: list, *, mode: str, audio_encoders: list[str], out_name: str, shift_s: float = 0.0):
         self.ic, self.oc, self.mode = ic, oc, mode
+        self.shift_s = float(shift_s or 0.0)  # -ss: packets before it are left out, the rest moved back by it
         self.out_name = out_name
         self.entries: dict[int, tuple] = {}  # input index -> (input stream, output stream, how, converter)
         self.left_out: list[str] = []
@@ -385,7 +386,8 @@ class StreamCopier:
                     break
                 if pkt.dts is None and pkt.pts is None and not (pkt.size and is_cover(pkt.stream)):
                     continue  # the demuxer's flush packets
-                self._retime(pkt)
+                if not self._retime(pkt):
+                    continue  # before the trimmed start (-ss)
             t = pkt.dts if pkt.dts is not None else pkt.pts
             if until_s is not None and t is not None and pkt.time_base is not None and float(t * pkt.time_base) > until_s:
                 self._pending = pkt
@@ -395,24 +397,38 @@ class StreamCopier:
         if until_s is None:
             self._flush()
 
-    def _retime(self, pkt) -> None:
-        """Apply the discontinuity offset to a packet (both pts and dts move together)."""
+    def stop(self) -> None:
+        """The rest of the input is past the trimmed end (-t / --frames): drop it, flush the encoders."""
+        self._demux, self._pending = None, None
+        self._flush()
+
+    def _retime(self, pkt) -> bool:
+        """Apply the discontinuity offset and the -ss shift to a packet (pts and dts move
+        together); False for a packet that ends before the trimmed start (a packet across
+        the start is kept, as ffmpeg's stream copy does)."""
         t = pkt.dts if pkt.dts is not None else pkt.pts
-        if t is None or pkt.time_base is None or not self._cont.enabled:
-            return
+        if t is None or pkt.time_base is None:
+            return True
         tb = pkt.time_base
-        sparse = pkt.stream.type in ("subtitle", "data")
-        if sparse:  # sparse streams follow the offset the audio/video established
-            shift = self._cont.offset
-        else:
-            before = float(t * tb)
-            shift = self._cont.fix(before, float((pkt.duration or 0) * tb)) - before
+        shift = 0.0
+        if self._cont.enabled:
+            if pkt.stream.type in ("subtitle", "data"):  # sparse streams follow the offset the audio/video established
+                shift = self._cont.offset
+            else:
+                before = float(t * tb)
+                shift = self._cont.fix(before, float((pkt.duration or 0) * tb)) - before
+        if self.shift_s:
+            start = pkt.pts if pkt.pts is not None else t
+            if float((start + (pkt.duration or 0)) * tb) + shift <= self.shift_s + 1e-6:
+                return False
+            shift -= self.shift_s
         if shift:
             d = round(Fraction(shift) / Fraction(tb))
             if pkt.pts is not None:
                 pkt.pts += d
             if pkt.dts is not None:
                 pkt.dts += d
+        return True
 
     def _write(self, pkt) -> None:
         _ist, ost, how, conv = self.entries[pkt.stream.index]

@@ -31,7 +31,7 @@ from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.hdr import encoder_params as hdr_encoder_params
 from psenet_stream.io.hdr import read_side_data
-from psenet_stream.io.specs import extension
+from psenet_stream.io.specs import extension, is_sequence_pattern
 from psenet_stream.io.streams import Continuity, StreamCopier, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams
 
 log = logging.getLogger("psenet_stream")
@@ -118,6 +118,55 @@ def check_input_file(path: str | Path) -> Path:
     return p
 
 
+def is_stdin_container(spec: str | Path) -> bool:
+    """``pipe:`` / ``pipe:0``: a container (mp4, mkv, ts, ...) read from stdin. (``-`` is
+    decided by the command: raw frames with --size, a container without.)"""
+    return str(spec) in ("pipe:", "pipe:0")
+
+
+def sequence_files(pattern: str | Path) -> list[tuple[int, Path]]:
+    """(number, file) of each existing file of an image sequence pattern, in number order."""
+    import re
+
+    p = Path(pattern)
+    m = re.search(r"%0?(\d*)d", p.name)
+    rx = re.compile(re.escape(p.name[: m.start()]) + r"(\d+)" + re.escape(p.name[m.end() :]) + "$")
+    folder = p.parent
+    found = [(int(mm.group(1)), f) for f in (folder.iterdir() if folder.is_dir() else []) if (mm := rx.match(f.name))]
+    return sorted(found)
+
+
+def check_sequence(pattern: str | Path) -> Path:
+    """An input image sequence must have at least one file."""
+    files = sequence_files(pattern)
+    if not files:
+        raise InputError(f"no file matches the image sequence {pattern}", "check the pattern, e.g. frame_%04d.png for frame_0001.png, frame_0002.png, ...")
+    return Path(pattern)
+
+
+def _open_input(path: Path, *, stdin: bool, timeout, sequence_fps: float | None):
+    """av.open for a file, a container on stdin, or an image sequence (at ``sequence_fps``, default 25 as ffmpeg)."""
+    if stdin:
+        return av.open("pipe:0", timeout=timeout)
+    if is_sequence_pattern(path):
+        number = sequence_files(path)[0][0]
+        rate = Fraction(sequence_fps or 25).limit_denominator(1001)
+        return av.open(str(path), format="image2", options={"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(number)}, timeout=timeout)
+    return av.open(str(path), timeout=timeout)
+
+
+def _trimmed_count(frames: int | None, fps, start: float, duration: float | None, limit: int | None) -> int | None:
+    """The frame count left after -ss / -t / --frames (for the progress line)."""
+    if frames and fps and start:
+        frames = max(0, frames - round(start * float(fps)))
+    if duration is not None and fps:
+        n = round(duration * float(fps))
+        frames = min(frames, n) if frames else n
+    if limit is not None:
+        frames = min(frames, limit) if frames else limit
+    return frames
+
+
 class VideoFileSource:
     """Decode the first video stream of a file; yields ``Frame``s with pts and time_base.
 
@@ -130,14 +179,28 @@ class VideoFileSource:
     any output is created.
     """
 
-    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S, maps: tuple[str, ...] | list[str] | None = None,
-                 high_bit_depth: bool = True):
-        self.path = check_input_file(path)
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        thread_type: str = "AUTO",
+        timeout_s: float = READ_TIMEOUT_S,
+        start: float = 0.0,
+        duration: float | None = None,
+        max_frames: int | None = None,
+        sequence_fps: float | None = None,
+        maps: tuple[str, ...] | list[str] | None = None,
+        high_bit_depth: bool = True,
+    ):
+        stdin = is_stdin_container(path)
+        self.path = Path("pipe:0") if stdin else (check_sequence(path) if is_sequence_pattern(path) else check_input_file(path))
+        self.stdin = stdin
         self.dropped = 0
         self.decode_errors = 0
-        hold = _wait_for_fifo_writer(self.path, OPEN_TIMEOUT_S)  # a named pipe: open(2) would block forever
+        self.trim = (float(start or 0.0), duration, max_frames)
+        hold = None if stdin else _wait_for_fifo_writer(self.path, OPEN_TIMEOUT_S)  # a named pipe: open(2) would block forever
         try:
-            self._c = av.open(str(self.path), timeout=(OPEN_TIMEOUT_S, timeout_s))
+            self._c = _open_input(self.path, stdin=stdin, timeout=(OPEN_TIMEOUT_S, timeout_s), sequence_fps=sequence_fps)
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
             raise InputError(
                 f"cannot read {self.path.name}: {_err_text(e)}",
@@ -163,17 +226,31 @@ class VideoFileSource:
         self.others = others  # the streams a file sink copies (io/streams.py)
         self._cont = Continuity(has_discontinuities(self._c))
         vs.thread_type = thread_type
+        if start and start > 2.0 and not stdin and vs.time_base:  # seek to the key frame before; _trimmed drops the rest
+            origin = vs.start_time or 0
+            try:
+                self._c.seek(origin + int((start - 1.0) / vs.time_base), stream=vs, backward=True)
+            except av.FFmpegError:  # an unseekable file: decode from the start instead
+                log.debug("seek failed; decoding from the start", exc_info=True)
         self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
         self._color: dict = {}  # the first decoded frame's colour tags and HDR side data (_decode_raw)
         self._hdr_meta: dict = {}
         self._frames = self._decode()
+        self.trim_shift_s = 0.0  # seconds taken off every timestamp (-ss); the sink shifts the audio alike
+        if start or duration is not None or max_frames is not None:
+            self._frames = self._trimmed(self._frames)
         try:
             first = next(self._frames)
         except InputError:
             self._c.close()
             raise
         except StopIteration:
+            length = self._c.duration / 1e6 if self._c.duration else None
             self._c.close()
+            if start and (length is None or start >= length - 0.05):
+                raise InputError(
+                    f"-ss {start:g} is past the end of {self.path.name}" + (f" ({length:.2f} s long)" if length else ""), "start earlier"
+                ) from None
             raise InputError(
                 f"no decodable video frames in {self.path.name}", "the file is damaged or truncated; check it plays, or re-export it"
             ) from None
@@ -184,6 +261,7 @@ class VideoFileSource:
         if not frames and fps and (vs.duration or self._c.duration):
             dur = float(vs.duration * vs.time_base) if vs.duration else self._c.duration / 1e6
             frames = max(1, round(dur * float(fps)))
+        frames = _trimmed_count(frames, fps, start, duration, max_frames)
         self.info = StreamInfo(
             width=first.hw[1],
             height=first.hw[0],
@@ -199,6 +277,9 @@ class VideoFileSource:
             description=self.path.name,
         )
         self.has_audio = bool(self._c.streams.audio)
+        if stdin and self.has_audio:  # the sink copies audio by reading the input a second time
+            log.warning("warning: the audio of a container on stdin is not kept (pass the file name instead of '-' to keep it)")
+            self.has_audio = False
         trc = (self._color or {}).get("color_trc")
         self.hdr_transfer = trc if trc in (16, 18) and self.high_bit_depth else None  # smpte2084 (PQ) / arib-std-b67 (HLG): psenet_stream/hdr.py
         if self.hdr_transfer:
@@ -316,6 +397,33 @@ class VideoFileSource:
         if self.decode_errors:
             log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
 
+    def _trimmed(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """-ss / -t / --frames: frames from ``start`` s after the stream's first timestamp, for
+        ``duration`` s or ``max_frames`` frames; timestamps move back by ``start`` s (so the
+        output starts where the input's stream did) and indexes restart at 0. A long ``start``
+        seeks to the key frame before it first."""
+        start, duration, limit = self.trim
+        vs = self.stream
+        tb = vs.time_base
+        origin = float(vs.start_time * tb) if vs.start_time is not None and tb else 0.0
+        shift = round(Fraction(start).limit_denominator(10**6) / tb) if start and tb else 0
+        self.trim_shift_s = float(shift * tb) if tb else 0.0
+        end = start + duration if duration is not None else None
+        n = 0
+        for f in frames:
+            if limit is not None and n >= limit:
+                break
+            t = float(f.pts * (f.time_base or tb)) - origin if f.pts is not None else None
+            if t is not None and t < start - 1e-6:
+                continue
+            if t is not None and end is not None and t >= end - 1e-6:
+                break
+            if f.pts is not None:
+                f.pts -= shift
+            f.index = n
+            n += 1
+            yield f
+
     frame_formats = ("rgb24", "yuv420p")
 
     def set_frame_format(self, fmt: str) -> None:
@@ -353,17 +461,74 @@ def default_codec_for(path: str | Path) -> str:
     return (ext.codec if ext is not None else None) or DEFAULT_CODEC
 
 
-def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+#: Encoders with a constant-quality (CRF) mode that --crf drives; for any other encoder
+#: --crf would be ignored, so the command line refuses it.
+CRF_ENCODERS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1")
+#: Hardware H.264 encoders ``--codec auto`` tries, in order, before libx264 (each must open here).
+AUTO_HW_ENCODERS = ("h264_nvenc",)
+
+
+def encoder_kind(name: str) -> str | None:
+    """'video' / 'audio' / 'subtitle' for an encoder of this FFmpeg build, None when there is none."""
+    try:
+        return av.codec.Codec(name, "w").type
+    except (av.FFmpegError, ValueError):
+        return None
+
+
+def auto_encoder(path: str | Path) -> str:
+    """``--codec auto``: a hardware H.264 encoder that really opens here (io/hwcodecs.py
+    probes it), else the container's default (libx264; libvpx-vp9 for .webm, ...)."""
+    default = default_codec_for(path)
+    if default != DEFAULT_CODEC:  # the container needs its own codec
+        return default
+    from psenet_stream.io.hwcodecs import hw_codecs
+
+    working = hw_codecs()["encoders"]
+    for name in AUTO_HW_ENCODERS:
+        if working.get(name) == "":
+            return name
+    return default
+
+
+def check_encoder_settings(codec: str | None, path: str | Path, *, crf: int | None = None, pix_fmt: str | None = None) -> None:
+    """Before any work: --crf only for an encoder that has a constant-quality mode, --pix-fmt
+    only one the encoder takes (UsageError, exit 2). ``codec`` None: the container's default;
+    'auto' is checked once it is resolved (when the sink opens)."""
+    from psenet_stream.errors import UsageError
+
+    name = default_codec_for(path) if codec is None else codec
+    if name == "auto":
+        name = auto_encoder(path)
+    if crf is not None and name not in CRF_ENCODERS:
+        raise UsageError(f"--crf is ignored by the encoder {name}", f"use --bitrate (or --encoder-opt) with {name}; --crf works with {', '.join(CRF_ENCODERS)}")
+    if pix_fmt:
+        try:
+            formats = [f.name for f in (av.codec.Codec(name, "w").video_formats or [])]
+        except (av.FFmpegError, ValueError):
+            formats = []
+        if formats and pix_fmt not in formats:
+            raise UsageError(f"the encoder {name} does not take --pix-fmt {pix_fmt}", f"use one of: {', '.join(formats)}")
+
+
+def encoder_options(codec: str, crf: int | None, preset: str | None, bitrate: int | None = None) -> dict[str, str]:
+    """The encoder's private options for --crf / --preset; with --bitrate (and no --crf) the
+    encoder runs at that average rate instead of constant quality."""
     opts: dict[str, str] = {}
+    if bitrate is not None and crf is None:
+        crf = -1  # no constant-quality option: the bit rate rules
     if codec in ("libx264", "libx264rgb", "libx265"):
-        opts["crf"] = str(DEFAULT_CRF if crf is None else crf)
+        if crf != -1:
+            opts["crf"] = str(DEFAULT_CRF if crf is None else crf)
         opts["preset"] = preset or DEFAULT_PRESET
         if codec == "libx265":
             opts["x265-params"] = "log-level=error"
     elif codec in ("libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"):
-        opts["crf"] = str(31 if crf is None else crf)
-        if codec.startswith("libvpx"):
+        if crf != -1:
+            opts["crf"] = str(31 if crf is None else crf)
+        if codec.startswith("libvpx") and crf != -1:
             opts["b"] = "0"
+        if codec.startswith("libvpx"):
             opts["deadline"] = "realtime" if preset in ("ultrafast", "superfast", "veryfast") else "good"
             opts["cpu-used"] = "8" if preset in ("ultrafast", "superfast", "veryfast") else "4"
         elif codec == "libsvtav1" and preset:
@@ -405,14 +570,29 @@ class VideoFileSink:
         format: str | None = None,
         threads: int = 0,
         name: str | None = None,
+        pix_fmt: str | None = None,
+        bitrate: int | None = None,
+        maxrate: int | None = None,
+        encoder_opts: dict[str, str] | None = None,
+        audio_shift_s: float = 0.0,
+        cut_audio: bool = False,
         maps: tuple[str, ...] | list[str] | None = None,
         hdr: str = "keep",
     ):
         self.path = Path(path)
         self.name = name or self.path.name  # for messages (the final name, not the temporary one)
         self.info = info
-        self.codec = codec or default_codec_for(self.path)
+        self.codec = auto_encoder(self.path) if codec == "auto" else (codec or default_codec_for(self.path))
+        if codec == "auto" and crf is not None and self.codec not in CRF_ENCODERS:
+            log.info("note: --codec auto chose %s, which has no CRF mode; --crf %d is not used", self.codec, crf)
+            crf = None
         self.crf, self.preset, self.format, self.threads = crf, preset, format, threads
+        self.pix_fmt, self.bitrate, self.maxrate = pix_fmt, bitrate, maxrate
+        self.encoder_opts = dict(encoder_opts or {})
+        # a trimmed input (-ss/-t/--frames): audio from audio_shift_s s on, moved back by that
+        # much (as the video was), and ending with the last video frame
+        self.audio_shift_s, self.cut_audio = audio_shift_s, cut_audio
+        self._video_end_s = 0.0
         self.audio_from = audio_from  # the input whose other streams, tags and chapters are copied
         self.maps = tuple(maps or ())
         self.hdr = hdr
@@ -440,6 +620,12 @@ class VideoFileSink:
         webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
         self._audio_encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
         modes = ["copy", "copy-safe", "encode", None] if self.audio_from is not None else [None]
+        problem = self._encoder_problem(frame, h, w)
+        if problem:  # the video encoder itself: say so once (not as an audio problem per fallback)
+            raise OutputError(
+                f"the video encoder {self.codec} cannot start for {self.name}: {problem}",
+                "check --codec, --pix-fmt, --bitrate and --encoder-opt (`psenet-stream doctor` lists the encoders that work here)",
+            )
         for i, mode in enumerate(modes):
             try:
                 self._open_container(frame, h, w, audio_mode=mode)
@@ -464,29 +650,19 @@ class VideoFileSink:
             ) from None
         tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
         rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
-        color = dict(info.color or {})
-        opts = encoder_options(self.codec, self.crf, self.preset)
-        if color.get("color_trc") in (16, 18):
-            if self.hdr == "sdr":  # tone-mapped to SDR (psenet_stream/hdr.py): BT.709 out
-                color = {"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
-            else:  # HDR out: the mastering display / light level metadata go into the bitstream again
-                for k, v in hdr_encoder_params(self.codec, info.hdr or {}, color).items():
-                    opts[k] = f"{opts[k]}:{v}" if k in opts else v
-        vs = oc.add_stream(self.codec, rate=rate, options=opts)
+        color = self._out_color()
+        vs = oc.add_stream(self.codec, rate=rate, options=self._options())
         vs.width, vs.height = w, h
-        fmts = [f.name for f in (vs.codec_context.codec.video_formats or [])]
-        want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
-        if self._high:  # high-bit-depth frames: 10-bit (12 for 12-bit input where the encoder has it)
-            bits = 12 if pix_fmt_bits(info.pix_fmt) >= 12 and want + "12le" in fmts else 10
-            deep = f"{want}{bits}le"
-            if deep in fmts:
-                want = deep
-            else:
-                log.warning("warning: %s cannot encode %d-bit video; the output is 8-bit (choose --codec libx265 or libx264)", self.codec, bits)
-                self._high = False
-        vs.pix_fmt = want if (not fmts or want in fmts) else fmts[0]
+        vs.pix_fmt = self._pix_fmt(vs.codec_context.codec, h, w)
+        if self._high and not self.pix_fmt and pix_fmt_bits(vs.pix_fmt) <= 8:
+            log.warning("warning: %s cannot encode 10-bit video; the output is 8-bit (choose --codec libx265 or libx264)", self.codec)
         vs.time_base = tb
         vs.codec_context.time_base = tb
+        self._rate_control(vs.codec_context)
+        if vs.codec_context.codec.name in ("libx265", "hevc_nvenc", "hevc_qsv", "hevc_vaapi") and (
+            self.path.suffix.lower() in (".mp4", ".mov", ".m4v") or self.format in ("mp4", "mov")
+        ):
+            vs.codec_context.codec_tag = "hvc1"  # Apple players open HEVC in MP4 only under this tag (ffmpeg: -tag:v hvc1)
         if self.threads:
             vs.codec_context.thread_count = self.threads
         for k in ("color_range", "colorspace", "color_primaries", "color_trc"):
@@ -509,8 +685,64 @@ class VideoFileSink:
             copy_container_tags(self._ain, oc)
             if _video is not None:
                 copy_stream_tags(_video, vs)
-            self._copier = StreamCopier(self._ain, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name)
+            self._copier = StreamCopier(
+                self._ain, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name, shift_s=self.audio_shift_s
+            )
         oc.start_encoding()
+
+    # --- the encoder's settings ---------------------------------------------------------------
+    def _out_color(self) -> dict:
+        """The colour tags written: the input's, or BT.709 for HDR tone-mapped to SDR (--hdr sdr)."""
+        color = dict(self.info.color or {})
+        if color.get("color_trc") in (16, 18) and self.hdr == "sdr":
+            return {"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+        return color
+
+    def _options(self) -> dict[str, str]:
+        opts = encoder_options(self.codec, self.crf, self.preset, self.bitrate)
+        color = self._out_color()
+        if color.get("color_trc") in (16, 18):  # HDR out: the mastering display / light level metadata go into the bitstream again
+            for k, v in hdr_encoder_params(self.codec, self.info.hdr or {}, color).items():
+                opts[k] = f"{opts[k]}:{v}" if k in opts else v
+        for k, v in self.encoder_opts.items():  # --encoder-opt KEY=VALUE (and --x264-params) win; x26x params add up
+            opts[k] = f"{opts[k]}:{v}" if k in ("x264-params", "x265-params") and k in opts else v
+        return opts
+
+    def _pix_fmt(self, codec, h: int, w: int) -> str:
+        """--pix-fmt, else yuv420p (yuv444p for odd sizes; 10-bit, or 12 where the input is,
+        for high-bit-depth frames), else the encoder's first format."""
+        if self.pix_fmt:
+            return self.pix_fmt
+        fmts = [f.name for f in (codec.video_formats or [])]
+        want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
+        if self._high:
+            bits = 12 if pix_fmt_bits(self.info.pix_fmt) >= 12 and f"{want}12le" in fmts else 10
+            if f"{want}{bits}le" in fmts:
+                return f"{want}{bits}le"
+        return want if (not fmts or want in fmts) else fmts[0]
+
+    def _rate_control(self, cc) -> None:
+        if self.bitrate:
+            cc.bit_rate = self.bitrate
+        if self.maxrate:
+            opts = dict(cc.options)
+            opts.setdefault("maxrate", str(self.maxrate))
+            opts.setdefault("bufsize", str(2 * self.maxrate))
+            cc.options = opts
+
+    def _encoder_problem(self, frame: Frame, h: int, w: int) -> str:
+        """'' when the video encoder opens with these settings, else FFmpeg's reason."""
+        try:
+            cc = av.CodecContext.create(self.codec, "w")
+            cc.width, cc.height = w, h
+            cc.pix_fmt = self._pix_fmt(cc.codec, h, w)
+            cc.time_base = frame.time_base or self.info.time_base or Fraction(1, 30)
+            cc.options = self._options()
+            self._rate_control(cc)
+            cc.open()
+        except (av.FFmpegError, ValueError) as e:
+            return _err_text(e)
+        return ""
 
     # --- writing ------------------------------------------------------------------------------
     accepts_yuv = True  # write() also takes (H * 3 / 2, W) yuv420p arrays (yuv mode)
@@ -555,8 +787,9 @@ class VideoFileSink:
             for pkt in self._vs.encode(vf):
                 self._oc.mux(pkt)
             self.frames_written += 1
-            if self._copier is not None:
-                self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
+            self._video_end_s = float(vf.pts * vf.time_base) + (1 / float(self.info.fps) if self.info.fps else 0.0)
+            if self._copier is not None:  # a trimmed run muxes no audio ahead of the video: its end is the video's
+                self._pump_audio(float(vf.pts * vf.time_base) + (0.0 if self.cut_audio else AUDIO_LEAD_S))
         except OSError as e:  # disk full, file too large, I/O error (av.error.OSError is one too)
             raise OutputError(f"cannot write {self.name}: {_err_text(e)}", WRITE_HINT) from None
 
@@ -581,7 +814,9 @@ class VideoFileSink:
             for pkt in self._vs.encode(None):
                 self._oc.mux(pkt)
             if self._copier is not None and audio:
-                self._pump_audio(None)
+                self._pump_audio(self._video_end_s if self.cut_audio else None)
+                if self.cut_audio:  # the rest of the input's streams is past the trimmed end
+                    self._copier.stop()
             oc, self._oc = self._oc, None
             oc.close()  # writes the trailer (mp4: the index): if that fails the file is unplayable
         except OSError as e:
