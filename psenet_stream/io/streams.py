@@ -428,6 +428,12 @@ class StreamCopier:
                 pkt.pts += d
             if pkt.dts is not None:
                 pkt.dts += d
+            if self.shift_s and pkt.stream.type != "audio" and pkt.pts is not None and pkt.pts < 0:
+                # a subtitle or picture that began before the trimmed start: from the start on
+                # (a negative time would make the muxer move every stream later)
+                if pkt.duration:
+                    pkt.duration = max(1, pkt.duration + pkt.pts)
+                pkt.pts = pkt.dts = 0
         return True
 
     def _write(self, pkt) -> None:

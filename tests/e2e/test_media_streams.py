@@ -172,3 +172,18 @@ def test_timecode_and_data_stream(tmp_path, cli_main):
             assert tags.get("timecode") == "01:02:03:04"
             if ext == "mp4":
                 assert [s.type for s in c.streams] == ["video", "data"]
+
+
+def test_trim_cuts_every_kept_stream(rich, tmp_path, cli_main):
+    """-ss / -t with several audio tracks and subtitles: each is cut and moved like the video."""
+    out = tmp_path / "t.mkv"
+    code, err = cli_main([rich["mkv"], "-o", out, "-ss", "0.5", "-t", "0.4", *FAST])
+    assert code == 0, err
+    d = durations(out)
+    assert d["frames"] == 12
+    assert len(d["audio"]) == 2
+    for a in d["audio"]:
+        assert 0.3 < a["end"] < 0.55  # cut with the video (an AAC frame is 21 ms)
+    got = subtitle_texts(out)
+    assert [t for _s, t in got] == ["Second line"]  # 0.6-0.9 s in the input: inside the cut
+    assert got[0][0] == pytest.approx(0.1, abs=0.03)
