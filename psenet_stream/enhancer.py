@@ -42,6 +42,7 @@ from psenet_stream.curve import (  # noqa: F401  (LOG_GAMMA_RANGE, MIN_SIDE re-e
     MIN_SIDE,
     GammaLUT,
     apply_exact,
+    apply_float,
     working_size,
 )
 from psenet_stream.errors import UsageError
@@ -162,6 +163,8 @@ class Enhancer:
         - ``(H, W, 3)`` or ``(N, H, W, 3)`` uint8 RGB in [0, 255]: a numpy array (or anything
           ``np.asarray`` takes), or a torch uint8 tensor on the CPU (any backend) or on the
           backend's device (cuda);
+        - the same as uint16 numpy arrays in [0, 65535] (10/12/16-bit video and images): the
+          curve is then applied in float (``curve.apply_float``), not by the 8-bit table;
         - ``(3, H, W)`` or ``(N, 3, H, W)`` float torch tensor in [0, 1] (``enhance_tensor``,
           the exact curve, no lookup table).
 
@@ -175,8 +178,8 @@ class Enhancer:
                 return self.enhance_frames(x[None])[0] if x.dim() == 3 else self.enhance_frames(x)
             return self.enhance_tensor(x)
         x = np.asarray(x)
-        if x.dtype != np.uint8:
-            raise UsageError(f"expected uint8 RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
+        if x.dtype not in (np.uint8, np.uint16):
+            raise UsageError(f"expected uint8 (or 16-bit uint16) RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
         if x.ndim == 3:
             return self.enhance_frames(x[None])[0]
         return self.enhance_frames(x)
@@ -192,6 +195,8 @@ class Enhancer:
         if torch.is_tensor(frames):
             return self._enhance_tensor_frames(frames, out)
         self._check_frames(frames)
+        if frames.dtype == np.uint16:  # high bit depth: the network on a float copy, the exact curve on the host
+            return self._enhance_split(frames, out)
         return self._enhance_host_batch(frames, out)
 
     def _enhance_split(self, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -241,8 +246,10 @@ class Enhancer:
 
     @staticmethod
     def _check_frames(frames) -> None:
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise UsageError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
+            raise UsageError(
+                f"expected (N, H, W, 3) uint8 RGB frames (or uint16 for high bit depth), got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images"
+            )
 
     def predict(self, frames: np.ndarray) -> list:
         """The stateful half: the network and temporal smoothing, on small copies of frames.
@@ -253,7 +260,8 @@ class Enhancer:
         full-frame backend does all the work here; its plans are the finished frames.
         """
         self._check_frames(frames)
-        if self._full_frame:
+        high = frames.dtype == np.uint16  # 10/12/16-bit: the curve is applied at full precision (apply_float)
+        if self._full_frame and not high:
             return [_Done(f) for f in self._enhance_on_device(frames)]
         _, h, w, _ = frames.shape
         sh, sw = working_size(h, w, self.options.infer_size)
@@ -262,14 +270,17 @@ class Enhancer:
         else:
             interp = cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=interp) for f in frames])
-        small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+        small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / (65535 if high else 255))
         lg = self.post(self.reuse(self.backend.predict_gamma, small), small)
         return list(np.ascontiguousarray(lg.transpose(0, 2, 3, 1)))
 
     def apply(self, frame: np.ndarray, plan) -> np.ndarray:
-        """The stateless half: the curve at full resolution for one (H, W, 3) uint8 frame."""
+        """The stateless half: the curve at full resolution for one (H, W, 3) uint8 frame
+        (a lookup table), or uint16 (high bit depth: the exact curve in float, ``apply_float``)."""
         if isinstance(plan, _Done):
             return plan.frame
+        if frame.dtype == np.uint16:
+            return apply_float(frame, plan, self.options.highlight_knee)
         return self._get_lut().apply(np.ascontiguousarray(frame), plan)
 
     def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:

@@ -194,8 +194,13 @@ def _wants_yuv(source, enhancer, sinks: Sequence[Sink], live: bool, yuv: bool | 
     return can and (enhancer is not None if yuv is None else yuv)
 
 
+def _to_8bit(a: np.ndarray) -> np.ndarray:
+    """A uint16 (high-bit-depth) frame for a sink that takes 8-bit only."""
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def _kind(f: Frame) -> tuple:
-    return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape)
+    return (f.yuv is not None, f.hw, f.colorspace, f.full_range) if f.yuv is not None else (False, f.rgb.shape, f.rgb.dtype)
 
 
 class _Run:
@@ -331,7 +336,7 @@ class _Run:
                 st["apply"] += time.perf_counter() - t
             t = time.perf_counter()
             for s in self.sinks:
-                s.write(frame, out)
+                s.write(frame, out if out.dtype == np.uint8 or getattr(s, "accepts_high_bit_depth", False) else _to_8bit(out))
             now = time.perf_counter()
             st["write"] += now - t
             with self.lock:
@@ -514,7 +519,8 @@ def enhance_file(
     progress: Callable[[Stats], None] | None = None,
     yuv: bool | None = None,
 ) -> Stats:
-    """Enhance a video file into ``output`` (audio copied, pts/rotation/colour kept).
+    """Enhance a video file into ``output`` (every stream, tag and chapter the output can hold
+    copied; pts/rotation/colour kept; 10-bit and HDR stay so: docs/MEDIA.md).
     ``enhancer`` None is a plain transcode; ``yuv`` as in ``run``.
 
     Written under a temporary name and renamed when complete; refuses to replace the
@@ -527,6 +533,10 @@ def enhance_file(
 
     input, output = Path(input), Path(output)
     with VideoFileSource(input) as src:
-        sink = open_sink(output, src.info, inputs=[input], audio_from=input if src.has_audio else None, overwrite=overwrite, codec=codec, crf=crf, preset=preset)
+        if enhancer is not None and getattr(src, "hdr_transfer", None):  # PQ / HLG: corrected in light, kept HDR (psenet_stream/hdr.py)
+            from psenet_stream.hdr import HdrEnhancer
+
+            enhancer = HdrEnhancer(enhancer, src.hdr_transfer)
+        sink = open_sink(output, src.info, inputs=[input], audio_from=input, overwrite=overwrite, codec=codec, crf=crf, preset=preset)
         stats, _ = run_to_sinks(src, enhancer, [sink], keep_partial=keep_partial, batch=batch, stop=stop, progress=progress, yuv=yuv)
     return stats

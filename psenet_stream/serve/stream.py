@@ -55,7 +55,7 @@ class _PacedFile:
     def __init__(self, path: str, stop: threading.Event, loop: bool):
         from psenet_stream.io.video import VideoFileSource
 
-        self._make = lambda: VideoFileSource(Path(path))
+        self._make = lambda: VideoFileSource(Path(path), high_bit_depth=False)  # served outputs are 8-bit: 10-bit / HDR files rounded on decode
         self._src = self._make()
         self.info = self._src.info
         self.info.live = True
