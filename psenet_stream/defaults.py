@@ -13,4 +13,9 @@ No imports: the command line reads these to write its help without loading torch
 VIDEO_SMOOTHING = 0.0
 VIDEO_STABILIZE = 0.9
 VIDEO_GAMMA_EVERY = 4
+# The adaptive triggers of gamma reuse (temporal.GammaReuse, issue 13): a frame whose mean luma moved by more
+# than REUSE_BRIGHTNESS (in [0, 1]) from the frame of the last prediction, or whose mean absolute difference
+# from it, less that brightness change, exceeds REUSE_MOTION, runs the network at once (a scene cut always does).
+REUSE_BRIGHTNESS = 0.01
+REUSE_MOTION = 0.02
 
