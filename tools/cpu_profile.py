@@ -40,7 +40,15 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--preset", default="veryfast")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-lean", action="store_true", help="Leave cv2's threads and malloc as they are (a pipeline run sets them).")
     a = ap.parse_args()
+    if not a.no_lean:
+        try:  # what pipeline.run does for its duration
+            from psenet_stream.pipeline import _lean_threads
+
+            _lean_threads().__enter__()
+        except ImportError:
+            pass
     w, h = (int(v) for v in a.size.split("x"))
 
     import av
@@ -88,6 +96,15 @@ def main() -> int:
         lg = [np.ascontiguousarray(enh.post(g, s)[0].transpose(1, 2, 0)) for g, s in zip(gam, small)]
         lut = enh._get_lut()
         ms["curve: GammaLUT.apply (full res)"] = _ms(lambda i: lut.apply(rgb[i], lg[i]), range(len(rgb)))
+        try:
+            buf = np.empty_like(rgb[0])
+            ms["curve: GammaLUT.apply into a kept output"] = _ms(lambda i: lut.apply(rgb[i], lg[i], out=buf), range(len(rgb)))
+        except TypeError:  # before issue 13: no out=
+            pass
+        if hasattr(enh.reuse, "triggers"):
+            reuse = type(enh.reuse)(every=8)
+            reuse(lambda x: x, small[0])
+            ms["reuse statistics (GammaReuse, per frame)"] = _ms(lambda s: reuse(lambda x: x, s), small)
         if hasattr(lut, "apply_yuv420p"):
             ms["curve in yuv: GammaLUT.apply_yuv420p (yuv in, yuv out)"] = _ms(lambda i: lut.apply_yuv420p(yuv[i], lg[i], cs, full), range(len(yuv)))
         ms["colour out: rgb -> yuv420p (colour.rgb_to_yuv420p_np)"] = _ms(lambda f: colour.rgb_to_yuv420p_np(f, cs, full), rgb)
