@@ -29,6 +29,19 @@ COMMANDS = {
     "doctor": ("psenet_stream.commands.doctor", "doctor", "Show versions, codecs, devices and usable backends."),
 }
 DEFAULT = "enhance"
+GROUP_OPTIONS = ("-h", "--help", "--version")
+
+
+def _did_you_mean(word: str) -> None:
+    """A first word that is no file, looks like no path, and is close to a command name:
+    "no such command 'doctr'; did you mean doctor?" (exit 2) instead of "input not found"."""
+    import difflib
+
+    if word.startswith("-") or any(c in word for c in "/.:%*?[\\") or os.path.exists(word):
+        return
+    close = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.6)
+    if close:
+        raise click.UsageError(f"no such command or file {word!r}; did you mean {close[0]}?")
 
 
 class LazyDefaultGroup(click.Group):
@@ -43,10 +56,14 @@ class LazyDefaultGroup(click.Group):
         mod, attr, _ = COMMANDS[name]
         return getattr(importlib.import_module(mod), attr)
 
-    def resolve_command(self, ctx, args):
-        if args and args[0] not in COMMANDS and not (args[0].startswith("-") and args[0] != "-"):
+    def parse_args(self, ctx, args):
+        # ffmpeg habit: options may come before the input (`psenet-stream -o out.mp4 in.mp4`,
+        # `-q in.mp4`): a first word that is an option other than the group's own goes to the
+        # default command, as does a first word that is not a command name (an input).
+        if args and args[0] not in COMMANDS and args[0] not in GROUP_OPTIONS:
+            _did_you_mean(args[0])
             args = [DEFAULT, *args]
-        return super().resolve_command(ctx, args)
+        return super().parse_args(ctx, args)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
@@ -54,7 +71,21 @@ class LazyDefaultGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyDefaultGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EPILOG = """\b
+Environment:
+  PSENET_STREAM_WEIGHTS           weight file used when --weights is not given
+  PSENET_STREAM_CACHE             cache root: data, engines (default $XDG_CACHE_HOME/psenet-stream or ~/.cache/psenet-stream)
+  PSENET_STREAM_ENGINES           folder of TensorRT engines (default engines/ in a checkout, else <cache>/engines)
+  PSENET_STREAM_MAX_IMAGE_PIXELS  largest image decoded, in pixels (default 100000000)
+  PSENET_SHARED                   folder holding peers/psenet/*.pth, the official checkpoints `eval --compare` uses
+  PSENET_DEBUG=1                  print the traceback of an internal error
+\b
+Shell completion (bash; zsh_source / fish_source for the others):
+  eval "$(_PSENET_STREAM_COMPLETE=bash_source psenet-stream)"
+"""
+
+
+@click.group(cls=LazyDefaultGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="psenet-stream")
 def cli():
     """Fix video that is too dark or too bright, live, with PSENet.

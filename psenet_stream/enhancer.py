@@ -161,9 +161,22 @@ class Enhancer:
         return self.post.last_log_gamma
 
     # --- public entry points ------------------------------------------------------------
-    def __call__(self, x):
-        """One frame or a batch: (H, W, 3) / (N, H, W, 3) uint8 RGB (numpy, or a uint8 device
-        tensor), or a float tensor (see ``enhance_tensor``); returns the same shape and kind."""
+    def __call__(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Enhance one frame or a batch of frames, in order (video state is kept between calls).
+
+        Accepted inputs, returned in the same shape, dtype and kind:
+
+        - ``(H, W, 3)`` or ``(N, H, W, 3)`` uint8 RGB in [0, 255]: a numpy array (or anything
+          ``np.asarray`` takes), or a torch uint8 tensor on the CPU (any backend) or on the
+          backend's device (cuda);
+        - ``(3, H, W)`` or ``(N, 3, H, W)`` float torch tensor in [0, 1] (``enhance_tensor``,
+          the exact curve, no lookup table).
+
+        Raises ``UsageError`` (a ValueError) naming the accepted shapes for anything else.
+
+            >>> out = enh(rgb)                 # (720, 1280, 3) uint8 -> (720, 1280, 3) uint8
+            >>> batch = enh(torch_frames)      # (8, 720, 1280, 3) uint8 CPU tensor -> same
+        """
         if torch.is_tensor(x):
             if x.dtype == torch.uint8 and x.shape[-1:] == (3,):
                 return self.enhance_frames(x[None])[0] if x.dim() == 3 else self.enhance_frames(x)
@@ -175,7 +188,7 @@ class Enhancer:
             return self.enhance_frames(x[None])[0]
         return self.enhance_frames(x)
 
-    def enhance_frames(self, frames, out=None):
+    def enhance_frames(self, frames: np.ndarray | torch.Tensor, out: np.ndarray | torch.Tensor | None = None) -> np.ndarray | torch.Tensor:
         """(N, H, W, 3) uint8 RGB in [0, 255] -> (N, H, W, 3) uint8 RGB; frames in order.
 
         ``out``: an array of the same shape and dtype to write into (saves an allocation
@@ -201,10 +214,15 @@ class Enhancer:
         return self.backend.enhance_uint8(frames, (sh, sw), self.post, self.options.highlight_knee, out=out)
 
     def _enhance_tensor_frames(self, frames: torch.Tensor, out=None) -> torch.Tensor:
+        host = frames.device.type == "cpu" and not self.backend.capabilities.device_frames
+        if host and frames.dtype == torch.uint8 and frames.dim() == 4 and frames.shape[-1] == 3:
+            # a CPU uint8 tensor on a host backend: the numpy path, sharing memory both ways
+            res = self._enhance_host_batch(frames.contiguous().numpy(), None if out is None else out.numpy())
+            return out if out is not None else torch.from_numpy(res)
         if not self.backend.capabilities.device_frames or frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[-1] != 3:
             raise UsageError(
                 f"expected (N, H, W, 3) uint8 frames, got a {tuple(frames.shape)} {frames.dtype} tensor for backend {self.backend.name}",
-                "pass a numpy array (any backend), a uint8 CUDA tensor (cuda backend), or a float (N, 3, H, W) tensor to enhance_tensor",
+                "pass (N, H, W, 3) / (H, W, 3) uint8 RGB as a numpy array or CPU tensor (any backend) or CUDA tensor (cuda backend), or a float (N, 3, H, W) tensor in [0, 1]",
             )
         return self._enhance_on_device(frames, out)
 

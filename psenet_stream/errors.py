@@ -5,7 +5,7 @@ from the builtin that a caller would catch without knowing this package (as PyAV
 do), so ``except ValueError`` still sees a bad input:
 
     PsenetError                         base of everything raised on purpose   exit 1
-    ├── UsageError(…, ValueError)       a bad option or argument value         exit 1
+    ├── UsageError(…, ValueError)       a bad option or argument value         exit 2
     ├── InputError(…, ValueError)       the input cannot be read or decoded    exit 3
     ├── OutputError(…, OSError)         the output cannot be written           exit 4
     ├── BackendError(…, RuntimeError)   backend / weights / engine unusable    exit 5
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 # Documented exit codes (README "Exit codes").
 EXIT_OK = 0
-EXIT_FAILURE = 1  # an unexpected internal error (a bug: please report it); also bad option values
-EXIT_USAGE = 2  # bad command line (click's own code)
+EXIT_FAILURE = 1  # an unexpected internal error (a bug: please report it)
+EXIT_USAGE = 2  # bad command line or option value (click's own code; UsageError too)
 EXIT_INPUT = 3  # the input cannot be read or decoded
 EXIT_OUTPUT = 4  # the output cannot be written, or would overwrite something
 EXIT_BACKEND = 5  # the requested backend / weights / engine cannot be used
@@ -48,6 +48,8 @@ class PsenetError(Exception):
 
 class UsageError(PsenetError, ValueError):
     """A bad option or argument value (strength out of range, unknown pixel format, ...)."""
+
+    exit_code = EXIT_USAGE
 
 
 class InputError(PsenetError, ValueError):

@@ -137,11 +137,15 @@ class Stats:
     def latency_p95_ms(self) -> float | None:
         return self._pct(95)
 
-    def summary(self) -> str:
-        s = f"{self.frames_out} frames in {self.seconds:.1f} s ({self.fps:.1f} fps), {self.dropped} dropped"
-        if self.latencies:
+    def summary(self, *, unit: str = "frame", latency: bool = True, backend: bool = True) -> str:
+        """'30 frames in 1.2 s (25.0 fps), 0 dropped, ...'; ``unit`` 'image' for image runs
+        (singular for one); ``latency`` / ``backend``: include those figures (the CLI shows the
+        latency for live runs only and the backend with -v)."""
+        n = self.frames_out
+        s = f"{n} {unit}{'' if n == 1 else 's'} in {self.seconds:.1f} s ({self.fps:.1f} fps), {self.dropped} dropped"
+        if self.latencies and latency:
             s += f", latency p50 {self.latency_p50_ms:.0f} ms / p95 {self.latency_p95_ms:.0f} ms"
-        if self.backend:
+        if self.backend and backend:
             s += f", backend {self.backend}"
         if self.interrupted:
             s += " (interrupted)"
@@ -318,6 +322,7 @@ class _Run:
         q = self.q_in
         while True:
             if self.deadline is not None and time.perf_counter() >= self.deadline:
+                self.timed_out = not self.stop.is_set()  # the planned end, not an interruption
                 self.stop.set()  # max_seconds: the same clean end as a stop request
             try:
                 return q.get(timeout=POLL_SECONDS)
@@ -461,7 +466,7 @@ class _Run:
         st.seconds = time.perf_counter() - self.t0
         queue_drops = self.q_in.dropped if isinstance(self.q_in, DropOldestQueue) else 0
         st.dropped = queue_drops + (int(self.source.dropped or 0) if isinstance(self.source, _CountsDrops) else 0)
-        st.interrupted = self.stop.is_set()
+        st.interrupted = self.stop.is_set() and not getattr(self, "timed_out", False)
 
 
 def run(
@@ -561,7 +566,7 @@ def _check_delivered(sinks: Sequence[Sink], stats: Stats | None, error: BaseExce
             )
 
 
-def run_to_sinks(source, enhancer, sinks: Sequence[Sink], *, keep_partial: bool = False, **run_options: Any) -> tuple[Stats, Path | None]:
+def run_to_sinks(source: Source | Iterable[Frame], enhancer: EnhancerLike | None, sinks: Sequence[Sink], *, keep_partial: bool = False, **run_options: Any) -> tuple[Stats, Path | None]:
     """``run`` then ``finish``: every output is closed, committed or aborted whatever happens.
     Returns (Stats, the partial output kept or None); an error of the run is re-raised."""
     live = run_options.get("live")

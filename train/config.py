@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
-OBJECTIVES = ("paper", "pairs")  # a "hybrid" (pairs + 0.1 x paper) measured worse: MODEL_CARD.md
+OBJECTIVES = ("paper", "pairs")  # a "hybrid" (pairs + 0.1 x paper) measured worse: psenet_stream/weights/MODEL_CARD.md
 SYNTH_FAMILIES = ("camera", "linear")
 DEFAULT_ALPHA = {"paper": 50.0, "pairs": 0.01}
 

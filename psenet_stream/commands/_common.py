@@ -30,12 +30,12 @@ from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STA
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """The package's messages on stderr, no prefixes: -q warnings only, default info, -vv debug.
+    """The package's messages on stderr, no prefixes: -q errors only, default info, -vv debug.
 
     Only the project's loggers (``psenet_stream`` and the trainer's ``train``) are configured,
     one handler each, reused: the root logger is left alone, so libraries' info chatter (e.g.
     the ONNX exporter's) stays quiet."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     for name in ("psenet_stream", "train"):
         log = logging.getLogger(name)
         handler = next((h for h in log.handlers if getattr(h, "psenet_cli", False)), None)
@@ -46,6 +46,15 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
             log.addHandler(handler)
         handler.stream = sys.stderr  # the current stderr (a test runner may have swapped and closed the old one)
         log.setLevel(level)
+
+
+def quiet_libraries(verbose: int = 0, quiet: bool = False) -> None:
+    """FFmpeg's own log (encoder banners): off by default and with -q (PyAV's default), its
+    warnings with -v, everything with -vv (io/avlog.py). av is imported only for -v."""
+    if verbose and not quiet:
+        from psenet_stream.io.avlog import set_ffmpeg_log
+
+        set_ffmpeg_log(verbose, quiet)
 
 
 class StatusLine:
@@ -141,6 +150,139 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+# --- parameter types: every value is checked while the command line is parsed (exit 2, with
+# the allowed range), before any model or file is opened ------------------------------------------
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (click's own lets nan through every bound)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number; {self._describe_range()}", param, ctx)
+        return v
+
+
+class InferSizeType(click.ParamType):
+    """--infer-size: a long side in pixels (16..4096) or 'full'; returned as text."""
+
+    name = "PIXELS|full"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().lower()
+        if text == "full":
+            return "full"
+        try:
+            n = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a size; use a long side in pixels, 16..4096, or 'full'", param, ctx)
+        if not 16 <= n <= 4096:
+            self.fail(f"{n} is not in the range 16..4096 (or 'full')", param, ctx)
+        return str(n)
+
+
+class SizeType(click.ParamType):
+    """WIDTHxHEIGHT, both positive; returned as the text 'WxH'."""
+
+    name = "WxH"
+
+    def convert(self, value, param, ctx):
+        try:
+            w, h = (int(v) for v in str(value).lower().split("x"))
+            if w <= 0 or h <= 0:
+                raise ValueError
+        except ValueError:
+            self.fail(f"{value!r} is not a frame size; use WIDTHxHEIGHT, e.g. 640x480", param, ctx)
+        return f"{w}x{h}"
+
+
+class TimeType(click.ParamType):
+    """A time as ffmpeg writes it: seconds (``12.5``) or ``[HH:]MM:SS[.frac]``; in seconds, >= 0."""
+
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            parts = [float(p) for p in text.split(":")]
+            if not 1 <= len(parts) <= 3 or any(p < 0 or not math.isfinite(p) for p in parts):
+                raise ValueError
+        except ValueError:
+            self.fail(f"{value!r} is not a time; use seconds (12.5) or [HH:]MM:SS[.ms] (00:01:02.5), >= 0", param, ctx)
+        seconds = 0.0
+        for p in parts:
+            seconds = seconds * 60 + p
+        return seconds
+
+
+class KeyValueType(click.ParamType):
+    """KEY=VALUE (an encoder option); returned as a (key, value) tuple."""
+
+    name = "KEY=VALUE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        key, sep, val = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE, e.g. --encoder-opt tune=film", param, ctx)
+        return key.strip(), val
+
+
+class BitrateType(click.ParamType):
+    """A bit rate as ffmpeg writes it: ``2500000``, ``2500k``, ``2.5M``; returned in bit/s (int > 0)."""
+
+    name = "RATE"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1)
+        try:
+            v = float(text[:-1] if scale != 1 else text) * scale
+            if not math.isfinite(v) or v <= 0:
+                raise ValueError
+        except ValueError:
+            self.fail(f"{value!r} is not a bit rate; use e.g. 2500k or 4M (> 0)", param, ctx)
+        return int(v)
+
+
+#: x264's preset names; the other encoders map them (io/video.py encoder_options).
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
+class EncoderType(click.ParamType):
+    """--codec: 'auto' or a video encoder of this FFmpeg build (checked with PyAV, imported
+    only when the option is given: ``--help`` never loads av)."""
+
+    name = "ENCODER"
+
+    def convert(self, value, param, ctx):
+        name = str(value).strip()
+        if name == "auto":
+            return name
+        from psenet_stream.io.video import encoder_kind
+
+        kind = encoder_kind(name)
+        if kind is None:
+            self.fail(f"{name!r} is not an encoder of this FFmpeg build; use auto, libx264, libx265, libvpx-vp9, ... (`psenet-stream doctor` lists them)", param, ctx)
+        if kind != "video":
+            self.fail(f"{name!r} is an {kind} encoder, not a video encoder; use auto, libx264, libx265, libvpx-vp9, ...", param, ctx)
+        return name
+
+
 # --- option groups -------------------------------------------------------------------------------
 
 
@@ -192,12 +334,12 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
         click.option("--batch", type=click.IntRange(1, 64), hidden=not batch, help="Frames per inference call (default 4 for files, 8 on a GPU, 1 for live)."),
         click.option("--compile", "compile_net", is_flag=True, hidden=not compile_net, help="GPU: compile the network with torch.compile (minutes at start; ~4x faster with --infer-size full)."),
         click.option("--weights", type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights)."),
-        click.option("--infer-size", default="256", show_default=True, help="Long side the network runs at, or 'full'."),
-        click.option("--strength", type=float, default=1.0, show_default=True, help="0 = off, 1 = the model's correction."),
-        click.option("--smoothing", type=float, default=smoothing_default, show_default=smoothing_default is not None, help=smoothing_help),
+        click.option("--infer-size", type=InferSizeType(), default="256", show_default=True, help="Long side the network runs at (16..4096), or 'full'."),
+        click.option("--strength", type=FiniteFloat(0, 1), default=1.0, show_default=True, help="0 = off, 1 = the model's correction (0..1)."),
+        click.option("--smoothing", type=FiniteFloat(0, 0.95), default=smoothing_default, show_default=smoothing_default is not None, help=smoothing_help),
         click.option(
             "--stabilize",
-            type=click.FloatRange(0, 0.99),
+            type=FiniteFloat(0, 0.99),
             default=None,
             help=f"Hold the exposure steady over time, 0..0.99 (default {VIDEO_STABILIZE} for video, 0 for images); cuts are followed at once.",
         ),

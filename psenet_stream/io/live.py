@@ -8,8 +8,9 @@
 Specs (``psenet_stream.io.sources.open_source`` dispatches these here):
 
 - ``/dev/videoN``: V4L2 capture; ``size="1280x720"``, ``fps=30``, ``input_format="mjpeg"``.
-- ``lavfi:GRAPH``: an FFmpeg lavfi graph, e.g. ``lavfi:testsrc2=size=640x480:rate=30,realtime``
-  (``,realtime`` paces it at wall-clock rate, so it behaves like a camera).
+- ``lavfi:GRAPH``: an FFmpeg lavfi graph, e.g. ``lavfi:testsrc2=size=640x480:rate=30``; it is
+  read at its own frame rate (``pace``, ffmpeg's ``-re``), so it behaves like a camera
+  (a ``,realtime`` filter does the same inside the graph).
 - ``rtsp://`` / ``rtsps://`` (TCP by default), ``rtmp://``, ``tcp://``, ``udp://``,
   ``srt://``, ``http(s)://`` (MJPEG/HLS/TS over HTTP).
 
@@ -111,6 +112,7 @@ class LiveOptions:
     queue_size: int = 1
     low_delay: bool = True
     wait_first: bool = False  # retry a failing first connection too (cameras that boot later)
+    pace: bool | None = None  # read at the stream's own rate (ffmpeg's -re); None: for lavfi graphs, which have no clock of their own
     options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg options
 
 
@@ -217,6 +219,8 @@ class LiveSource:
         self._t0: float | None = None
         self._last_pts = -1
         self._size: tuple[int, int] | None = None
+        self._pace = options.pace if options.pace is not None else self.kind == "lavfi"
+        self._pace_origin: tuple[float, float] | None = None  # (wall clock, stream seconds) of the first frame
         self.reconnects = 0  # successful reconnects
         self.outages: list[float] = []  # seconds from losing the stream to the next frame
         self.decoded = 0  # frames decoded (delivered + dropped)
@@ -392,6 +396,7 @@ class LiveSource:
 
         if fresh:
             self._decoder = container.decode(video=0)
+            self._pace_origin = None
         while True:
             try:
                 vf = next(self._decoder)
@@ -401,6 +406,8 @@ class LiveSource:
                 if self._stop.wait(0.005):
                     raise _Stopped from None
                 continue
+            if self._pace:
+                self._wait_for_pts(vf)
             t = time.perf_counter()
             rgb = vf.to_ndarray(format="rgb24")
             rotation = int(getattr(vf, "rotation", 0) or 0) % 360
@@ -417,6 +424,22 @@ class LiveSource:
                 log.warning("%s: resolution changed %dx%d -> %dx%d", self.safe_spec, *self._size, *size)
             self._size = size
             return Frame(rgb=rgb, index=idx, pts=pts, time_base=LIVE_TIME_BASE, t_capture=t, rotation=rotation)
+
+    def _wait_for_pts(self, vf) -> None:
+        """ffmpeg's -re: hold a frame back until its own time has come on the wall clock. A
+        lavfi graph without ``realtime`` renders as fast as it can; stamped on arrival, a
+        10 fps testsrc recorded at 60 fps. Raises _Stopped when the source is closed."""
+        if vf.pts is None or vf.time_base is None:
+            return
+        ts = float(vf.pts * vf.time_base)
+        now = time.perf_counter()
+        if self._pace_origin is None:
+            self._pace_origin = (now, ts)
+            return
+        wall0, ts0 = self._pace_origin
+        wait = wall0 + (ts - ts0) - now
+        if wait > 0 and self._stop.wait(wait):
+            raise _Stopped
 
     def _run(self, container) -> None:
         c = container

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from psenet_stream.errors import OutputError
-from psenet_stream.io.frames import Frame, StreamInfo, YuvSink
+from psenet_stream.io.frames import Frame, Sink, StreamInfo, YuvSink
 from psenet_stream.io.raw import RawSink
-from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output, is_preview_spec
+from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output, is_preview_spec, is_sequence_pattern
 
 log = logging.getLogger("psenet_stream")
 
@@ -77,7 +78,7 @@ def check_output_path(output: Path, inputs: list[Path] | None = None, *, overwri
     if output.is_dir():
         raise OutputError(f"output is a directory: {output}", "choose a file name with -o")
     if output.exists() and not overwrite:
-        raise OutputError(f"output already exists: {output}", "pass --overwrite to replace it, or choose another name with -o")
+        raise OutputError(f"output already exists: {output}", "pass -y (--overwrite) to replace it, -n to skip it, or choose another name with -o")
     parent = output.parent
     if not parent.exists():
         raise OutputError(f"output directory does not exist: {parent}", f"create it first (mkdir -p {parent})")
@@ -123,7 +124,7 @@ class AtomicFileSink:
             return
         if self.final.exists() and not self.overwrite:
             self.tmp.unlink(missing_ok=True)
-            raise OutputError(f"output appeared while writing: {self.final}", "pass --overwrite to replace it")
+            raise OutputError(f"output appeared while writing: {self.final}", "pass -y (--overwrite) to replace it")
         os.replace(self.tmp, self.final)
         self.kept = self.final
 
@@ -181,7 +182,11 @@ class ImageSink:
         return dest.resolve() in self._input_files
 
     def target(self, frame: Frame) -> Path:
-        return self.path / (frame.name or f"{frame.index:06d}.png") if self.folder else self.path
+        if self.folder:
+            return self.path / (frame.name or f"{frame.index:06d}.png")
+        if is_sequence_pattern(self.path):  # out_%04d.png: numbered from 1, as ffmpeg's image2 muxer
+            return self.path.with_name(self.path.name % (frame.index + 1))
+        return self.path
 
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         import cv2
@@ -190,7 +195,7 @@ class ImageSink:
         if dest.exists() and self._is_input(dest):
             raise OutputError(f"the output {dest} is an input image", "choose an output folder outside the input folder's images; inputs are never overwritten")
         if dest.exists() and not self.overwrite:
-            raise OutputError(f"output already exists: {dest}", "pass --overwrite to replace it, or choose another name with -o")
+            raise OutputError(f"output already exists: {dest}", "pass -y (--overwrite) to replace it, -n to skip it, or choose another name with -o")
         dest.parent.mkdir(parents=True, exist_ok=True)
         ext = dest.suffix.lower()
         params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if ext in (".jpg", ".jpeg") else []
@@ -270,6 +275,10 @@ def open_preview_sink(kind: str, info: StreamInfo | None, **opts):
     raise OutputError(f"unknown preview {kind!r}", "use --preview window or --preview http")
 
 
+#: The encoder and trimming options open_sink hands a video file sink (io/video.VideoFileSink).
+VIDEO_SINK_OPTIONS = ("codec", "crf", "preset", "pix_fmt", "bitrate", "maxrate", "encoder_opts", "audio_shift_s", "cut_audio")
+
+
 def open_sink(
     spec: str | Path,
     info: StreamInfo | None,
@@ -278,8 +287,8 @@ def open_sink(
     audio_from: str | Path | None = None,
     overwrite: bool = False,
     live: bool = False,
-    **opts,
-):
+    **opts: Any,
+) -> Sink:
     """Open an output spec as a Sink, the counterpart of ``sources.open_source``.
 
     "-"                        RawSink on stdout (opts: pix_fmt)
@@ -287,7 +296,7 @@ def open_sink(
     "preview:window|http"      WindowSink / HttpPreviewSink (opts go to them: stop, source, ...)
     "out.png" / "out/"         ImageSink (a folder when the spec is a directory or ends in /)
     "out.mp4"                  AtomicFileSink(VideoFileSink): temporary name, then rename
-                               (opts: codec, crf, preset; audio copied from audio_from)
+                               (opts: VIDEO_SINK_OPTIONS; audio copied from audio_from)
 
     Files are checked first: never one of ``inputs`` (nor ``audio_from``), never an existing
     file without ``overwrite``. ``live``: the frames come from a live source, whose size may
@@ -310,7 +319,7 @@ def open_sink(
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
     check_video_output(p)
-    kw = {k: opts[k] for k in ("codec", "crf", "preset") if opts.get(k) is not None}
+    kw = {k: opts[k] for k in VIDEO_SINK_OPTIONS if opts.get(k) is not None}
 
     def make(tmp: Path):
         vfs = VideoFileSink(tmp, info, audio_from=audio_from, name=p.name, **kw)

@@ -14,11 +14,12 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from psenet_stream.errors import InputError
-from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.frames import Frame, Source, StreamInfo
 from psenet_stream.io.raw import RawSource
 from psenet_stream.io.specs import IMAGE_EXTENSIONS, is_image_path, is_live_spec, list_images
 
@@ -107,7 +108,7 @@ class ImageSource:
         pass
 
 
-def open_source(spec: str | Path, **opts):
+def open_source(spec: str | Path, **opts: Any) -> Source:
     """Open an input spec (see the module docstring). Options go to the matching source."""
     s = str(spec)
     if s == "-":

@@ -8,6 +8,7 @@ the live schemes, and the small parsers the sources and sinks share. No I/O beyo
     "rtsp://…", "rtmp://…", "srt://…"     live              live (publish)
     "preview:window", "preview:http"      -                 preview
     "photo.jpg" (EXTENSIONS kind image)   image             image
+    "frame_%04d.png" (image sequence)     video             image sequence (numbered from 1)
     "folder/"                             folder            folder (of images)
     anything else                         video             video (a container by extension)
 """
@@ -85,6 +86,14 @@ def is_video_path(path: str | Path) -> bool:
     return x is not None and x.kind == "video"
 
 
+def is_sequence_pattern(spec: str | Path) -> bool:
+    """``frame_%04d.png``: an image sequence (a printf-style number in the name, as ffmpeg's
+    image2 muxer and demuxer take it), read or written in order, numbered from 1."""
+    import re
+
+    return bool(re.search(r"%0?\d*d", Path(str(spec)).name))
+
+
 def input_kind(spec: str) -> Literal["raw", "live", "folder", "image", "video"]:
     """The kind of an input spec (see the module table)."""
     if spec == "-":
@@ -94,7 +103,7 @@ def input_kind(spec: str) -> Literal["raw", "live", "folder", "image", "video"]:
     p = Path(spec)
     if p.is_dir():
         return "folder"
-    if is_image_path(p):
+    if is_image_path(p) and not is_sequence_pattern(p):
         return "image"
     return "video"
 

@@ -29,7 +29,7 @@ import numpy as np
 from psenet_stream.colour import rgb_to_yuv420p_np
 from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
-from psenet_stream.io.specs import extension
+from psenet_stream.io.specs import extension, is_sequence_pattern
 
 log = logging.getLogger("psenet_stream")
 
@@ -94,6 +94,55 @@ def check_input_file(path: str | Path) -> Path:
     return p
 
 
+def is_stdin_container(spec: str | Path) -> bool:
+    """``pipe:`` / ``pipe:0``: a container (mp4, mkv, ts, ...) read from stdin. (``-`` is
+    decided by the command: raw frames with --size, a container without.)"""
+    return str(spec) in ("pipe:", "pipe:0")
+
+
+def sequence_files(pattern: str | Path) -> list[tuple[int, Path]]:
+    """(number, file) of each existing file of an image sequence pattern, in number order."""
+    import re
+
+    p = Path(pattern)
+    m = re.search(r"%0?(\d*)d", p.name)
+    rx = re.compile(re.escape(p.name[: m.start()]) + r"(\d+)" + re.escape(p.name[m.end() :]) + "$")
+    folder = p.parent
+    found = [(int(mm.group(1)), f) for f in (folder.iterdir() if folder.is_dir() else []) if (mm := rx.match(f.name))]
+    return sorted(found)
+
+
+def check_sequence(pattern: str | Path) -> Path:
+    """An input image sequence must have at least one file."""
+    files = sequence_files(pattern)
+    if not files:
+        raise InputError(f"no file matches the image sequence {pattern}", "check the pattern, e.g. frame_%04d.png for frame_0001.png, frame_0002.png, ...")
+    return Path(pattern)
+
+
+def _open_input(path: Path, *, stdin: bool, timeout, sequence_fps: float | None):
+    """av.open for a file, a container on stdin, or an image sequence (at ``sequence_fps``, default 25 as ffmpeg)."""
+    if stdin:
+        return av.open("pipe:0", timeout=timeout)
+    if is_sequence_pattern(path):
+        number = sequence_files(path)[0][0]
+        rate = Fraction(sequence_fps or 25).limit_denominator(1001)
+        return av.open(str(path), format="image2", options={"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(number)}, timeout=timeout)
+    return av.open(str(path), timeout=timeout)
+
+
+def _trimmed_count(frames: int | None, fps, start: float, duration: float | None, limit: int | None) -> int | None:
+    """The frame count left after -ss / -t / --frames (for the progress line)."""
+    if frames and fps and start:
+        frames = max(0, frames - round(start * float(fps)))
+    if duration is not None and fps:
+        n = round(duration * float(fps))
+        frames = min(frames, n) if frames else n
+    if limit is not None:
+        frames = min(frames, limit) if frames else limit
+    return frames
+
+
 class VideoFileSource:
     """Decode the first video stream of a file; yields ``Frame``s with pts and time_base.
 
@@ -106,13 +155,26 @@ class VideoFileSource:
     any output is created.
     """
 
-    def __init__(self, path: str | Path, *, thread_type: str = "AUTO", timeout_s: float = READ_TIMEOUT_S):
-        self.path = check_input_file(path)
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        thread_type: str = "AUTO",
+        timeout_s: float = READ_TIMEOUT_S,
+        start: float = 0.0,
+        duration: float | None = None,
+        max_frames: int | None = None,
+        sequence_fps: float | None = None,
+    ):
+        stdin = is_stdin_container(path)
+        self.path = Path("pipe:0") if stdin else (check_sequence(path) if is_sequence_pattern(path) else check_input_file(path))
+        self.stdin = stdin
         self.dropped = 0
         self.decode_errors = 0
-        hold = _wait_for_fifo_writer(self.path, OPEN_TIMEOUT_S)  # a named pipe: open(2) would block forever
+        self.trim = (float(start or 0.0), duration, max_frames)
+        hold = None if stdin else _wait_for_fifo_writer(self.path, OPEN_TIMEOUT_S)  # a named pipe: open(2) would block forever
         try:
-            self._c = av.open(str(self.path), timeout=(OPEN_TIMEOUT_S, timeout_s))
+            self._c = _open_input(self.path, stdin=stdin, timeout=(OPEN_TIMEOUT_S, timeout_s), sequence_fps=sequence_fps)
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
             raise InputError(
                 f"cannot read {self.path.name}: {_err_text(e)}",
@@ -128,15 +190,29 @@ class VideoFileSource:
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
         self.stream = vs = streams[0]
         vs.thread_type = thread_type
+        if start and start > 2.0 and not stdin and vs.time_base:  # seek to the key frame before; _trimmed drops the rest
+            origin = vs.start_time or 0
+            try:
+                self._c.seek(origin + int((start - 1.0) / vs.time_base), stream=vs, backward=True)
+            except av.FFmpegError:  # an unseekable file: decode from the start instead
+                log.debug("seek failed; decoding from the start", exc_info=True)
         self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
         self._frames = self._decode()
+        self.trim_shift_s = 0.0  # seconds taken off every timestamp (-ss); the sink shifts the audio alike
+        if start or duration is not None or max_frames is not None:
+            self._frames = self._trimmed(self._frames)
         try:
             first = next(self._frames)
         except InputError:
             self._c.close()
             raise
         except StopIteration:
+            length = self._c.duration / 1e6 if self._c.duration else None
             self._c.close()
+            if start and (length is None or start >= length - 0.05):
+                raise InputError(
+                    f"-ss {start:g} is past the end of {self.path.name}" + (f" ({length:.2f} s long)" if length else ""), "start earlier"
+                ) from None
             raise InputError(
                 f"no decodable video frames in {self.path.name}", "the file is damaged or truncated; check it plays, or re-export it"
             ) from None
@@ -147,6 +223,7 @@ class VideoFileSource:
         if not frames and fps and (vs.duration or self._c.duration):
             dur = float(vs.duration * vs.time_base) if vs.duration else self._c.duration / 1e6
             frames = max(1, round(dur * float(fps)))
+        frames = _trimmed_count(frames, fps, start, duration, max_frames)
         self.info = StreamInfo(
             width=first.hw[1],
             height=first.hw[0],
@@ -161,6 +238,9 @@ class VideoFileSource:
             description=self.path.name,
         )
         self.has_audio = bool(self._c.streams.audio)
+        if stdin and self.has_audio:  # the sink copies audio by reading the input a second time
+            log.warning("warning: the audio of a container on stdin is not kept (pass the file name instead of '-' to keep it)")
+            self.has_audio = False
         trc = (self._color or {}).get("color_trc")
         if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): decoded to 8-bit SDR RGB, tags kept
             log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
@@ -262,6 +342,33 @@ class VideoFileSource:
         if self.decode_errors:
             log.warning("warning: skipped %d corrupt packet(s) in %s", self.decode_errors, self.path.name)
 
+    def _trimmed(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """-ss / -t / --frames: frames from ``start`` s after the stream's first timestamp, for
+        ``duration`` s or ``max_frames`` frames; timestamps move back by ``start`` s (so the
+        output starts where the input's stream did) and indexes restart at 0. A long ``start``
+        seeks to the key frame before it first."""
+        start, duration, limit = self.trim
+        vs = self.stream
+        tb = vs.time_base
+        origin = float(vs.start_time * tb) if vs.start_time is not None and tb else 0.0
+        shift = round(Fraction(start).limit_denominator(10**6) / tb) if start and tb else 0
+        self.trim_shift_s = float(shift * tb) if tb else 0.0
+        end = start + duration if duration is not None else None
+        n = 0
+        for f in frames:
+            if limit is not None and n >= limit:
+                break
+            t = float(f.pts * (f.time_base or tb)) - origin if f.pts is not None else None
+            if t is not None and t < start - 1e-6:
+                continue
+            if t is not None and end is not None and t >= end - 1e-6:
+                break
+            if f.pts is not None:
+                f.pts -= shift
+            f.index = n
+            n += 1
+            yield f
+
     frame_formats = ("rgb24", "yuv420p")
 
     def set_frame_format(self, fmt: str) -> None:
@@ -299,17 +406,74 @@ def default_codec_for(path: str | Path) -> str:
     return (ext.codec if ext is not None else None) or DEFAULT_CODEC
 
 
-def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+#: Encoders with a constant-quality (CRF) mode that --crf drives; for any other encoder
+#: --crf would be ignored, so the command line refuses it.
+CRF_ENCODERS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1")
+#: Hardware H.264 encoders ``--codec auto`` tries, in order, before libx264 (each must open here).
+AUTO_HW_ENCODERS = ("h264_nvenc",)
+
+
+def encoder_kind(name: str) -> str | None:
+    """'video' / 'audio' / 'subtitle' for an encoder of this FFmpeg build, None when there is none."""
+    try:
+        return av.codec.Codec(name, "w").type
+    except (av.FFmpegError, ValueError):
+        return None
+
+
+def auto_encoder(path: str | Path) -> str:
+    """``--codec auto``: a hardware H.264 encoder that really opens here (io/hwcodecs.py
+    probes it), else the container's default (libx264; libvpx-vp9 for .webm, ...)."""
+    default = default_codec_for(path)
+    if default != DEFAULT_CODEC:  # the container needs its own codec
+        return default
+    from psenet_stream.io.hwcodecs import hw_codecs
+
+    working = hw_codecs()["encoders"]
+    for name in AUTO_HW_ENCODERS:
+        if working.get(name) == "":
+            return name
+    return default
+
+
+def check_encoder_settings(codec: str | None, path: str | Path, *, crf: int | None = None, pix_fmt: str | None = None) -> None:
+    """Before any work: --crf only for an encoder that has a constant-quality mode, --pix-fmt
+    only one the encoder takes (UsageError, exit 2). ``codec`` None: the container's default;
+    'auto' is checked once it is resolved (when the sink opens)."""
+    from psenet_stream.errors import UsageError
+
+    name = default_codec_for(path) if codec is None else codec
+    if name == "auto":
+        name = auto_encoder(path)
+    if crf is not None and name not in CRF_ENCODERS:
+        raise UsageError(f"--crf is ignored by the encoder {name}", f"use --bitrate (or --encoder-opt) with {name}; --crf works with {', '.join(CRF_ENCODERS)}")
+    if pix_fmt:
+        try:
+            formats = [f.name for f in (av.codec.Codec(name, "w").video_formats or [])]
+        except (av.FFmpegError, ValueError):
+            formats = []
+        if formats and pix_fmt not in formats:
+            raise UsageError(f"the encoder {name} does not take --pix-fmt {pix_fmt}", f"use one of: {', '.join(formats)}")
+
+
+def encoder_options(codec: str, crf: int | None, preset: str | None, bitrate: int | None = None) -> dict[str, str]:
+    """The encoder's private options for --crf / --preset; with --bitrate (and no --crf) the
+    encoder runs at that average rate instead of constant quality."""
     opts: dict[str, str] = {}
+    if bitrate is not None and crf is None:
+        crf = -1  # no constant-quality option: the bit rate rules
     if codec in ("libx264", "libx264rgb", "libx265"):
-        opts["crf"] = str(DEFAULT_CRF if crf is None else crf)
+        if crf != -1:
+            opts["crf"] = str(DEFAULT_CRF if crf is None else crf)
         opts["preset"] = preset or DEFAULT_PRESET
         if codec == "libx265":
             opts["x265-params"] = "log-level=error"
     elif codec in ("libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"):
-        opts["crf"] = str(31 if crf is None else crf)
-        if codec.startswith("libvpx"):
+        if crf != -1:
+            opts["crf"] = str(31 if crf is None else crf)
+        if codec.startswith("libvpx") and crf != -1:
             opts["b"] = "0"
+        if codec.startswith("libvpx"):
             opts["deadline"] = "realtime" if preset in ("ultrafast", "superfast", "veryfast") else "good"
             opts["cpu-used"] = "8" if preset in ("ultrafast", "superfast", "veryfast") else "4"
         elif codec == "libsvtav1" and preset:
@@ -351,12 +515,27 @@ class VideoFileSink:
         format: str | None = None,
         threads: int = 0,
         name: str | None = None,
+        pix_fmt: str | None = None,
+        bitrate: int | None = None,
+        maxrate: int | None = None,
+        encoder_opts: dict[str, str] | None = None,
+        audio_shift_s: float = 0.0,
+        cut_audio: bool = False,
     ):
         self.path = Path(path)
         self.name = name or self.path.name  # for messages (the final name, not the temporary one)
         self.info = info
-        self.codec = codec or default_codec_for(self.path)
+        self.codec = auto_encoder(self.path) if codec == "auto" else (codec or default_codec_for(self.path))
+        if codec == "auto" and crf is not None and self.codec not in CRF_ENCODERS:
+            log.info("note: --codec auto chose %s, which has no CRF mode; --crf %d is not used", self.codec, crf)
+            crf = None
         self.crf, self.preset, self.format, self.threads = crf, preset, format, threads
+        self.pix_fmt, self.bitrate, self.maxrate = pix_fmt, bitrate, maxrate
+        self.encoder_opts = dict(encoder_opts or {})
+        # a trimmed input (-ss/-t/--frames): audio from audio_shift_s s on, moved back by that
+        # much (as the video was), and ending with the last video frame
+        self.audio_shift_s, self.cut_audio = audio_shift_s, cut_audio
+        self._video_end_s = 0.0
         self.audio_from = audio_from
         self._oc = None
         self._vs = None
@@ -383,6 +562,12 @@ class VideoFileSink:
         webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
         encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
         modes = ["copy", *encoders, None] if self.audio_from is not None else [None]
+        problem = self._encoder_problem(frame, h, w)
+        if problem:  # the video encoder itself: say so once (not as an audio problem per fallback)
+            raise OutputError(
+                f"the video encoder {self.codec} cannot start for {self.name}: {problem}",
+                "check --codec, --pix-fmt, --bitrate and --encoder-opt (`psenet-stream doctor` lists the encoders that work here)",
+            )
         for i, mode in enumerate(modes):
             try:
                 self._open_container(frame, h, w, audio_mode=mode)
@@ -409,13 +594,16 @@ class VideoFileSink:
             ) from None
         tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
         rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
-        vs = oc.add_stream(self.codec, rate=rate, options=encoder_options(self.codec, self.crf, self.preset))
+        vs = oc.add_stream(self.codec, rate=rate, options=self._options())
         vs.width, vs.height = w, h
-        fmts = [f.name for f in (vs.codec_context.codec.video_formats or [])]
-        want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
-        vs.pix_fmt = want if (not fmts or want in fmts) else fmts[0]
+        vs.pix_fmt = self._pix_fmt(vs.codec_context.codec, h, w)
         vs.time_base = tb
         vs.codec_context.time_base = tb
+        self._rate_control(vs.codec_context)
+        if vs.codec_context.codec.name in ("libx265", "hevc_nvenc", "hevc_qsv", "hevc_vaapi") and (
+            self.path.suffix.lower() in (".mp4", ".mov", ".m4v") or self.format in ("mp4", "mov")
+        ):
+            vs.codec_context.codec_tag = "hvc1"  # Apple players open HEVC in MP4 only under this tag (ffmpeg: -tag:v hvc1)
         if self.threads:
             vs.codec_context.thread_count = self.threads
         color = info.color or {}
@@ -457,6 +645,43 @@ class VideoFileSink:
                 self._ain = None
         oc.start_encoding()
 
+    # --- the encoder's settings ---------------------------------------------------------------
+    def _options(self) -> dict[str, str]:
+        opts = encoder_options(self.codec, self.crf, self.preset, self.bitrate)
+        opts.update(self.encoder_opts)  # --encoder-opt KEY=VALUE (and --x264-params) win
+        return opts
+
+    def _pix_fmt(self, codec, h: int, w: int) -> str:
+        """--pix-fmt, else yuv420p (yuv444p for odd sizes), else the encoder's first format."""
+        if self.pix_fmt:
+            return self.pix_fmt
+        fmts = [f.name for f in (codec.video_formats or [])]
+        want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
+        return want if (not fmts or want in fmts) else fmts[0]
+
+    def _rate_control(self, cc) -> None:
+        if self.bitrate:
+            cc.bit_rate = self.bitrate
+        if self.maxrate:
+            opts = dict(cc.options)
+            opts.setdefault("maxrate", str(self.maxrate))
+            opts.setdefault("bufsize", str(2 * self.maxrate))
+            cc.options = opts
+
+    def _encoder_problem(self, frame: Frame, h: int, w: int) -> str:
+        """'' when the video encoder opens with these settings, else FFmpeg's reason."""
+        try:
+            cc = av.CodecContext.create(self.codec, "w")
+            cc.width, cc.height = w, h
+            cc.pix_fmt = self._pix_fmt(cc.codec, h, w)
+            cc.time_base = frame.time_base or self.info.time_base or Fraction(1, 30)
+            cc.options = self._options()
+            self._rate_control(cc)
+            cc.open()
+        except (av.FFmpegError, ValueError) as e:
+            return _err_text(e)
+        return ""
+
     # --- writing ------------------------------------------------------------------------------
     accepts_yuv = True  # write() also takes (H * 3 / 2, W) yuv420p arrays (yuv mode)
 
@@ -493,8 +718,9 @@ class VideoFileSink:
             for pkt in self._vs.encode(vf):
                 self._oc.mux(pkt)
             self.frames_written += 1
-            if self._audio:
-                self._pump_audio(float(vf.pts * vf.time_base) + AUDIO_LEAD_S)
+            self._video_end_s = float(vf.pts * vf.time_base) + (1 / float(self.info.fps) if self.info.fps else 0.0)
+            if self._audio:  # a trimmed run muxes no audio ahead of the video: its end is the video's
+                self._pump_audio(float(vf.pts * vf.time_base) + (0.0 if self.cut_audio else AUDIO_LEAD_S))
         except OSError as e:  # disk full, file too large, I/O error (av.error.OSError is one too)
             raise OutputError(f"cannot write {self.name}: {_err_text(e)}", WRITE_HINT) from None
 
@@ -522,10 +748,12 @@ class VideoFileSink:
                     log.warning("warning: the input's audio ends early (damaged file?)")
                     self._apackets = None
                     break
-            if until_s is not None and pkt.dts is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) > until_s:
+            if until_s is not None and pkt.dts is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) - self.audio_shift_s > until_s:
                 self._pending = pkt
                 return
             self._pending = None
+            if self.audio_shift_s and not self._shift_audio(pkt):
+                continue  # before the trimmed start
             _ia, oa, mode = by_in[pkt.stream.index]
             if mode == "copy":
                 if pkt.dts is None:  # the demuxer's flush packet: never mux it
@@ -553,6 +781,18 @@ class VideoFileSink:
                 for opkt in oa.encode(None):
                     self._oc.mux(opkt)
 
+    def _shift_audio(self, pkt) -> bool:
+        """-ss: False for a packet before the start; else move it back by the start."""
+        if pkt.dts is None or pkt.time_base is None:
+            return True
+        if float(((pkt.pts if pkt.pts is not None else pkt.dts) + (pkt.duration or 0)) * pkt.time_base) <= self.audio_shift_s + 1e-6:
+            return False  # ends before the start (a packet across the start is kept, as ffmpeg's stream copy does)
+        d = round(Fraction(self.audio_shift_s).limit_denominator(10**6) / pkt.time_base)
+        if pkt.pts is not None:
+            pkt.pts -= d
+        pkt.dts -= d
+        return True
+
     # --- closing ------------------------------------------------------------------------------
     def finish(self, audio: bool = True) -> None:
         """Flush the encoder and write the trailer; the file is playable afterwards."""
@@ -565,7 +805,10 @@ class VideoFileSink:
             for pkt in self._vs.encode(None):
                 self._oc.mux(pkt)
             if self._audio and audio:
-                self._pump_audio(None)
+                self._pump_audio(self._video_end_s if self.cut_audio else None)
+                if self.cut_audio and self._apackets is not None:  # the rest of the input's audio is past the trimmed end
+                    self._apackets, self._pending = iter(()), None
+                    self._pump_audio(None)  # flushes re-encoding audio encoders
             oc, self._oc = self._oc, None
             oc.close()  # writes the trailer (mp4: the index): if that fails the file is unplayable
         except OSError as e:

@@ -47,7 +47,7 @@ def test_folder_preserves_relative_paths(tmp_path, cli_main):
         assert o.is_file(), o
         assert cv2.imread(str(o)).shape == cv2.imread(str(f)).shape
     assert not (out / "notes.txt").exists()
-    assert "3 frames" in err
+    assert "3 images" in err
 
 
 def test_output_folder_inside_the_input_is_not_read_back(tmp_path, cli_main):
@@ -56,7 +56,7 @@ def test_output_folder_inside_the_input_is_not_read_back(tmp_path, cli_main):
     for _ in range(2):  # the second run must not pick up pics/enh/a.png as an input
         code, err = cli_main([src, "-o", src / "enh", *FAST, "--overwrite"])
         assert code == 0, err
-        assert "1 frames" in err
+        assert "1 image in" in err
     assert not (src / "enh" / "enh").exists()
 
 

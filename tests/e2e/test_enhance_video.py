@@ -28,7 +28,7 @@ def test_subprocess_default_name_keeps_everything(media, tmp_path):
     """pts, audio packet bytes, size, rotation, colour tags, frame count; input untouched."""
     inp = _copy(media["clip"], tmp_path)
     before = sha256(inp)
-    r = run_module([inp.name, *FAST], cwd=tmp_path)
+    r = run_module([inp.name, *FAST, "-v"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr.decode()
     out = tmp_path / "clip_enhanced.mp4"
     assert out.is_file()
@@ -207,7 +207,7 @@ def test_live_lavfi_input_to_file(tmp_path, cli_main):
 
 def test_live_input_needs_an_output(cli_main):
     code, err = cli_main(["lavfi:testsrc2=size=160x120:rate=30:duration=1", *FAST])
-    assert code == 1 and "needs an output" in err and "-o" in err
+    assert code == 2 and "needs an output" in err and "-o" in err
 
 
 def test_truncated_faststart_mp4_keeps_what_decodes_and_warns(media, tmp_path):

@@ -519,10 +519,12 @@ def test_out_array_is_filled_by_every_backend(model_meta, onnx_backend):
         np.testing.assert_array_equal(out, enh.enhance_frames(frames), err_msg=be.name)
 
 
-def test_uint8_tensors_for_a_host_backend_are_a_clear_error(model_meta):
+def test_uint8_cpu_tensors_work_on_a_host_backend_and_others_are_a_clear_error(model_meta):
     from psenet_stream.errors import PsenetError
 
     model, meta = model_meta
     enh = Enhancer(CpuBackend(model, meta), infer_size=32)
-    with pytest.raises(PsenetError, match="numpy array"):
-        enh(torch.zeros((36, 64, 3), dtype=torch.uint8))
+    out = enh(torch.full((36, 64, 3), 40, dtype=torch.uint8))  # a CPU tensor: the numpy path
+    assert torch.is_tensor(out) and out.shape == (36, 64, 3) and out.dtype == torch.uint8
+    with pytest.raises(PsenetError, match=r"\(N, H, W, 3\)"):
+        enh.enhance_frames(torch.zeros((2, 36, 64), dtype=torch.uint8))

@@ -113,5 +113,5 @@ def test_bench_preset_and_infer_size_reach_the_transcodes(env, tmp_path, capsys)
 def test_bench_sizes_are_checked(env, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--sizes", "64by48"])
-    assert e.value.code == 1
+    assert e.value.code == 2
     assert "bad size" in capsys.readouterr().err

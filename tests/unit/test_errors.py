@@ -12,7 +12,7 @@ from psenet_stream import errors as E
 @pytest.mark.parametrize(
     "cls, builtin, code",
     [
-        (E.UsageError, ValueError, E.EXIT_FAILURE),
+        (E.UsageError, ValueError, E.EXIT_USAGE),
         (E.InputError, ValueError, E.EXIT_INPUT),
         (E.OutputError, OSError, E.EXIT_OUTPUT),
         (E.BackendError, RuntimeError, E.EXIT_BACKEND),

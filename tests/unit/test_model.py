@@ -46,7 +46,7 @@ def test_official_checkpoints_load_strictly(official_checkpoints, tmp_path):
             assert torch.equal(v, sd[k])
 
 
-# --- an independent re-statement of the official forward pass (REFERENCE.md 1.1-1.3) ----
+# --- an independent re-statement of the official forward pass (the paper, Sec. 3, and the official code) ----
 
 
 def _block(x, sd, name, stride, se, residual):
