@@ -249,10 +249,9 @@ def _keep_freed_buffers() -> None:
     if _MALLOPT_DONE[0]:
         return
     _MALLOPT_DONE[0] = True
-    import os
     import sys
 
-    if not sys.platform.startswith("linux") or os.environ.get("PSENET_MALLOPT", "1") == "0":
+    if not sys.platform.startswith("linux"):
         return
     try:
         import ctypes
