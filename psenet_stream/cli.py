@@ -25,6 +25,7 @@ COMMANDS = {
     "import-weights": ("psenet_stream.commands.import_weights", "import_weights", "Convert an official PSENet checkpoint to a weight file."),
     "export-onnx": ("psenet_stream.commands.engines", "export_onnx", "Export the network to ONNX with a parity check."),
     "build-engine": ("psenet_stream.commands.engines", "build_engine", "Compile the weights to a TensorRT FP16 engine in engines/."),
+    "serve": ("psenet_stream.commands.serve", "serve", "Serve many streams from one process: cross-stream batches, metrics, reload."),
     "bench": ("psenet_stream.commands.bench", "bench", "Benchmark backends: inference fps, file fps, transcode ratio, memory."),
     "doctor": ("psenet_stream.commands.doctor", "doctor", "Show versions, codecs, devices and usable backends."),
 }

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from psenet_stream.curve import LOG_GAMMA_RANGE
+from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_MOTION
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
 _LEVEL_STRIDE = 2  # the output level is a mean: every 2nd pixel each way gives the same flicker as all (measured; 4 added 0.03 levels)
@@ -197,7 +198,7 @@ class GammaReuse:
 
     TRIGGERS = ("first", "cut", "brightness", "motion", "age")
 
-    def __init__(self, every: int = 1, *, motion: float = 0.02, brightness: float = 0.01, cut: float = 0.12, max_every: int = 64):
+    def __init__(self, every: int = 1, *, motion: float = REUSE_MOTION, brightness: float = REUSE_BRIGHTNESS, cut: float = 0.12, max_every: int = 64):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every, self.max_every = int(every), max(int(every), int(max_every))
@@ -230,15 +231,14 @@ class GammaReuse:
         elif self.boost > 0:
             self.boost -= 1
 
-    def _why(self, sub: np.ndarray, luma: float, age: int) -> str | None:
+    def _why(self, sub: np.ndarray, luma: float, key: np.ndarray | None, key_luma: float, age: int) -> str | None:
         """The trigger that sends this frame to the network, or None to reuse."""
-        key = self._key
         if key is None or key.shape != sub.shape:
             return "first"
         diff = float(np.abs(sub - key).mean())
         if diff > self.cut:
             return "cut"
-        dl = abs(luma - self._key_luma)
+        dl = abs(luma - key_luma)
         if dl > self.brightness:
             return "brightness"
         if self.boost == 0 and diff - dl > self.motion:
@@ -248,22 +248,27 @@ class GammaReuse:
         return None
 
     def __call__(self, predict, small: np.ndarray) -> np.ndarray:
+        """Gamma for every frame of ``small``. The state moves on only once ``predict`` has
+        returned: if it raises, a second call with the same frames decides the same way (a
+        server may probe first and run the network for several streams at once)."""
         if self.every <= 1:
             self.predicted += len(small)
             return predict(small)
         src = []  # per frame: index into the predicted batch, or -1 for the carried-over gamma
         picked: list[int] = []
+        why_picked: list[str] = []
+        key, key_luma, age = self._key, self._key_luma, self._age
         k = _STAT_STRIDE
-        for i, s in enumerate(small):
+        for s in small:
             sub = s[:, ::k, ::k]
             luma = float(np.tensordot(_LUMA, sub.mean(axis=(1, 2)), 1))
-            why = self._why(sub, luma, self._age)
+            why = self._why(sub, luma, key, key_luma, age)
             if why is not None:
-                self.triggers[why] += 1
-                picked.append(i)
-                self._key, self._key_luma, self._age = sub, luma, 0
+                picked.append(len(src))
+                why_picked.append(why)
+                key, key_luma, age = sub, luma, 0
             else:
-                self._age += 1
+                age += 1
             src.append(len(picked) - 1)
         gamma = predict(small[picked]) if picked else np.empty((0, *small.shape[1:]), np.float32)
         out = np.empty(small.shape, np.float32)
@@ -271,6 +276,10 @@ class GammaReuse:
             out[i] = gamma[j] if j >= 0 else self._gamma
         if picked:
             self._gamma = gamma[-1].copy()
+            for why in why_picked:
+                self.triggers[why] += 1
+            key = key.copy()  # not a view that keeps the caller's whole batch alive
+        self._key, self._key_luma, self._age = key, key_luma, age
         self.predicted += len(picked)
         self.reused += len(small) - len(picked)
         return out

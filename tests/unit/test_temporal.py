@@ -187,3 +187,30 @@ def test_reset_forgets_the_key_frame_and_the_counts():
     assert r.predicted == r.reused == 0 and r.boost == 0 and sum(r.triggers.values()) == 0
     r(_counting_net([]), _scene(0)[None].copy())
     assert r.triggers["first"] == 1
+
+
+def test_a_predict_that_raises_leaves_the_reuse_state_as_it_was():
+    """A server probes with a predict that raises, then asks again with the real answer."""
+    from psenet_stream.temporal import GammaReuse
+
+    class Probe(Exception):
+        pass
+
+    def probe(_x):
+        raise Probe
+
+    base = _smooth_scene()
+    r = GammaReuse(every=4)
+    net = _counting_net([])
+    with pytest.raises(Probe):
+        r(probe, base[None].copy())
+    assert r.predicted == 0 and sum(r.triggers.values()) == 0
+    out = r(net, base[None].copy())  # the same decision: first frame, the network runs
+    assert r.triggers["first"] == 1 and r.predicted == 1
+    np.testing.assert_allclose(out, net(base[None].copy()), rtol=1e-6)
+    r(net, base[None].copy())  # reused
+    with pytest.raises(Probe):
+        r(probe, _moved(base, 3)[None].astype(np.float32))  # motion: would run it
+    assert r.triggers["motion"] == 0 and r.reused == 1
+    r(net, _moved(base, 3)[None].astype(np.float32))
+    assert r.triggers["motion"] == 1 and r.predicted == 2
