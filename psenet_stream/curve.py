@@ -24,6 +24,8 @@ Two implementations of the same step, tested against each other:
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import torch
@@ -92,19 +94,39 @@ class GammaLUT:
         self.table = (apply_gamma(i, g) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
         self.scale = (self.LEVELS - 1) / (hi - lo)
         self.offset = -lo * self.scale
+        self._local = threading.local()  # per-thread scratch maps (apply may run in several threads)
 
-    def apply(self, frame: np.ndarray, log_gamma_small: np.ndarray) -> np.ndarray:
-        """frame (H, W, 3) uint8 in [0, 255], log gamma (h, w, 3) float32 -> (H, W, 3) uint8."""
+    def apply(self, frame: np.ndarray, log_gamma_small: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """frame (H, W, 3) uint8 in [0, 255], log gamma (h, w, 3) float32 -> (H, W, 3) uint8
+        (written into ``out`` when given).
+
+        The two float maps of the remap are kept per thread and per size and refilled in
+        place: allocating them afresh costs more than the remap (page faults on ~11 MB at
+        720p, measured 6.3 -> 2.4 ms per frame with the output preallocated too)."""
         h, w = frame.shape[:2]
+        mapx, mapy = self._maps(h, w)
         idx = log_gamma_small * np.float32(self.scale) + np.float32(self.offset)
         if idx.shape[:2] != (h, w):
-            idx = cv2.resize(idx, (w, h), interpolation=cv2.INTER_LINEAR)
-        mapy = idx.reshape(h, w * 3)
-        mapx = frame.reshape(h, w * 3).astype(np.float32)
+            cv2.resize(idx, (w, h), dst=mapy, interpolation=cv2.INTER_LINEAR)
+        else:
+            mapy[...] = idx
+        np.copyto(mapx, frame.reshape(h, w * 3), casting="unsafe")
+        if out is None:
+            out = np.empty((h, w, 3), np.uint8)
         # x (the 8-bit input) is integral, y (log gamma) rounds to the nearest of LEVELS rows
-        out = cv2.remap(self.table, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        return out.reshape(h, w, 3)
+        res = cv2.remap(self.table, mapx, mapy.reshape(h, w * 3), cv2.INTER_NEAREST, dst=out.reshape(h, w * 3), borderMode=cv2.BORDER_REPLICATE)
+        if res.__array_interface__["data"][0] != out.__array_interface__["data"][0]:  # cv2 made its own (out not contiguous)
+            out[...] = res.reshape(h, w, 3)
+        return out
 
+    def _maps(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's scratch maps for an h x w frame: (h, 3w) float32 input levels and
+        (h, w, 3) float32 table rows."""
+        local = self._local
+        maps = getattr(local, "maps", None)
+        if maps is None or maps[0].shape != (h, w * 3):
+            maps = local.maps = (np.empty((h, w * 3), np.float32), np.empty((h, w, 3), np.float32))
+        return maps
 
 
 def apply_float(frame: np.ndarray, log_gamma_small: np.ndarray, knee: float) -> np.ndarray:

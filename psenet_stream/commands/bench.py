@@ -14,7 +14,8 @@ import click
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
 @click.option("--clip", default=None, type=click.Path(exists=True, dir_okay=False), help="Take frames from this clip (default: the data clips, else a synthetic scene).")
 @click.option("--weights", default=None, type=click.Path(dir_okay=False), help="Weight file (default: the shipped weights).")
-@click.option("--preset", default="ultrafast", show_default=True, help="libx264 preset of both the plain and the enhanced transcode.")
+@click.option("--preset", default="veryfast", show_default=True, help="libx264 preset of both the plain and the enhanced transcode (the enhance command's default).")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 50), help="Measure each figure this many times, plain and enhanced alternating; report the median and spread.")
 @click.option("--infer-size", default=None, help="Working resolution of the network (long side, or 'full') [default: the enhancer default].")
 @click.option("--compile", "compile_net", is_flag=True, help="GPU: compile the network with torch.compile (minutes per frame size; fast at full resolution).")
 @click.option("--no-file", is_flag=True, help="Skip the file transcode measurements.")
@@ -22,7 +23,7 @@ import click
 @click.option("--streams", "streams", default=None, help="Instead: how many live 640x360 25 fps streams one `serve` process holds against as many separate processes, e.g. --streams 1,2,4,6.")
 @click.option("--stream-seconds", default=20.0, show_default=True, type=click.FloatRange(3, 3600), help="With --streams: seconds per measurement.")
 @click.option("--live-frames", default=60, show_default=True, type=click.IntRange(2, 10000), help="Frames of the paced 30 fps live source.")
-def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, preset, infer_size, compile_net, no_file, no_live, streams, stream_seconds, live_frames) -> None:
+def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, preset, rounds, infer_size, compile_net, no_file, no_live, streams, stream_seconds, live_frames) -> None:
     """Benchmark backends: inference fps, file fps, transcode ratio, live latency, memory.
 
     \b
@@ -49,6 +50,7 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
         threads=threads,
         preset=preset,
         compile_net=compile_net,
+        rounds=rounds,
         infer_size=(infer_size if infer_size == "full" else int(infer_size)) if infer_size else None,
     )
     import shlex
@@ -57,8 +59,10 @@ def bench(backends, sizes, frames, batch, threads, json_path, clip, weights, pre
     for flag, value in (("--sizes", sizes), ("--batch", batch), ("--threads", threads), ("--clip", clip), ("--weights", weights), ("--json", json_path), ("--infer-size", infer_size)):
         if value is not None:
             args += [flag, str(value)]
-    if preset != "ultrafast":
+    if preset != "veryfast":
         args += ["--preset", preset]
+    if rounds != 3:
+        args += ["--rounds", str(rounds)]
     args += ["--compile"] * compile_net + ["--no-file"] * no_file + ["--no-live"] * no_live + ([] if no_live else ["--live-frames", str(live_frames)])
     result["meta"]["command"] = shlex.join(args)
     click.echo(format_table(result))
