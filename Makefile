@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 # The CPU wheel of torch (on these machines pip takes it from local disk). On a CUDA
 # machine: make install TORCH_SPEC=torch   (or keep the torch already in the venv)
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= onnx,gui,train,dev
+EXTRAS ?= onnx,gui,train,dev,serve,ray
 # the data folder psenet-stream itself uses (paths.data_dir): $PSENET_STREAM_CACHE/data, else ~/.cache/psenet-stream/data
 DATA_DIR ?= $(or $(PSENET_STREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/psenet-stream)/data
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test test-all test-gpu bench data train eval lint clean
+.PHONY: install system-deps demo test test-all test-gpu bench bench-serve data train eval lint clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -44,6 +44,10 @@ test-gpu: install
 
 bench: install data
 	$(PY) -m psenet_stream bench --json out/bench.json
+
+# how many live 640x360 25 fps streams one `serve` process holds, against separate processes
+bench-serve: install
+	$(PY) -m psenet_stream bench --streams 1,2,3,4,6 --json out/bench-serve.json
 
 train: install data
 	$(PY) -m psenet_stream train --objective pairs --family camera --data $(DATA_DIR)/train --out runs/default \

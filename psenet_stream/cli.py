@@ -20,6 +20,7 @@ from psenet_stream.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OUTPUT, Ps
 
 COMMANDS = {
     "enhance": ("psenet_stream.commands.enhance", "enhance", "Enhance a file, folder, image, stream or '-' (the default command)."),
+    "batch": ("psenet_stream.commands.batch", "batch", "Enhance a library of files: local process pool, or one Ray task per file (--ray)."),
     "webcam": ("psenet_stream.commands.webcam", "webcam", "Live webcam preview: original | enhanced side by side."),
     "train": ("psenet_stream.commands.train", "train", "Train PSENet on a folder of photos (no ground truth needed)."),
     "eval": ("psenet_stream.commands.evaluate", "evaluate", "Evaluate weights on synthetic exposure errors or paired folders."),
@@ -27,6 +28,7 @@ COMMANDS = {
     "import-weights": ("psenet_stream.commands.import_weights", "import_weights", "Convert an official PSENet checkpoint to a weight file."),
     "export-onnx": ("psenet_stream.commands.engines", "export_onnx", "Export the network to ONNX with a parity check."),
     "build-engine": ("psenet_stream.commands.engines", "build_engine", "Compile the weights to a TensorRT FP16 engine in engines/."),
+    "serve": ("psenet_stream.commands.serve", "serve", "Serve many streams from one process: cross-stream batches, metrics, reload."),
     "bench": ("psenet_stream.commands.bench", "bench", "Benchmark backends: inference fps, file fps, transcode ratio, memory."),
     "doctor": ("psenet_stream.commands.doctor", "doctor", "Show versions, codecs, devices and usable backends."),
 }

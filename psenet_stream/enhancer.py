@@ -42,6 +42,7 @@ from psenet_stream.curve import (  # noqa: F401  (LOG_GAMMA_RANGE, MIN_SIDE re-e
     MIN_SIDE,
     GammaLUT,
     apply_exact,
+    apply_float,
     working_size,
 )
 from psenet_stream.errors import UsageError
@@ -108,7 +109,9 @@ class Enhancer:
         self.options.validate()
         o = self.options
         self.post = GammaPost(strength=o.strength, smoothing=o.smoothing, stabilize=o.stabilize, scene_cut=o.scene_cut)
-        self.reuse = GammaReuse(every=o.gamma_every)
+        from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_MOTION
+
+        self.reuse = GammaReuse(every=o.gamma_every, motion=REUSE_MOTION, brightness=REUSE_BRIGHTNESS, cut=o.scene_cut)
         self._lut: GammaLUT | None = None
         caps = backend.capabilities
         # the path is picked once: whole frames on the backend's device, or network on the
@@ -143,6 +146,11 @@ class Enhancer:
         self.post.reset()
         self.reuse.reset()
 
+    def note_backlog(self, waiting: int) -> None:
+        """A live pipeline's report of the frames waiting behind the one just enhanced: a
+        backlog runs the network less often (``GammaReuse.note_backlog``) before frames drop."""
+        self.reuse.note_backlog(waiting)
+
     @property
     def scene_cuts(self) -> int:
         """Scene cuts seen since ``reset`` (each restarts the temporal smoothing)."""
@@ -162,6 +170,8 @@ class Enhancer:
         - ``(H, W, 3)`` or ``(N, H, W, 3)`` uint8 RGB in [0, 255]: a numpy array (or anything
           ``np.asarray`` takes), or a torch uint8 tensor on the CPU (any backend) or on the
           backend's device (cuda);
+        - the same as uint16 numpy arrays in [0, 65535] (10/12/16-bit video and images): the
+          curve is then applied in float (``curve.apply_float``), not by the 8-bit table;
         - ``(3, H, W)`` or ``(N, 3, H, W)`` float torch tensor in [0, 1] (``enhance_tensor``,
           the exact curve, no lookup table).
 
@@ -175,8 +185,8 @@ class Enhancer:
                 return self.enhance_frames(x[None])[0] if x.dim() == 3 else self.enhance_frames(x)
             return self.enhance_tensor(x)
         x = np.asarray(x)
-        if x.dtype != np.uint8:
-            raise UsageError(f"expected uint8 RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
+        if x.dtype not in (np.uint8, np.uint16):
+            raise UsageError(f"expected uint8 (or 16-bit uint16) RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
         if x.ndim == 3:
             return self.enhance_frames(x[None])[0]
         return self.enhance_frames(x)
@@ -192,13 +202,15 @@ class Enhancer:
         if torch.is_tensor(frames):
             return self._enhance_tensor_frames(frames, out)
         self._check_frames(frames)
+        if frames.dtype == np.uint16:  # high bit depth: the network on a float copy, the exact curve on the host
+            return self._enhance_split(frames, out)
         return self._enhance_host_batch(frames, out)
 
     def _enhance_split(self, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         plans = self.predict(frames)
         out = np.empty_like(frames) if out is None else out
         for i, plan in enumerate(plans):
-            out[i] = self.apply(frames[i], plan)
+            self.apply(frames[i], plan, out=out[i])
         return out
 
     def _enhance_on_device(self, frames, out=None):
@@ -241,36 +253,60 @@ class Enhancer:
 
     @staticmethod
     def _check_frames(frames) -> None:
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise UsageError(f"expected (N, H, W, 3) uint8 RGB frames, got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images")
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
+            raise UsageError(
+                f"expected (N, H, W, 3) uint8 RGB frames (or uint16 for high bit depth), got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images"
+            )
 
-    def predict(self, frames: np.ndarray) -> list:
+    def predict(self, frames) -> list:
         """The stateful half: the network and temporal smoothing, on small copies of frames.
 
-        ``frames`` (N, H, W, 3) uint8 RGB. Returns one plan per frame for ``apply`` (an
-        (h, w, 3) float32 log-gamma map). Splitting the two lets a pipeline run the
-        full-resolution curve (``apply``, stateless) in another thread than the network. A
-        full-frame backend does all the work here; its plans are the finished frames.
+        ``frames`` (N, H, W, 3) uint8 RGB, or a sequence of (H, W, 3) frames of one size (no
+        batch copy is made). Returns one plan per frame for ``apply`` (an (h, w, 3) float32
+        log-gamma map). Splitting the two lets a pipeline run the full-resolution curve
+        (``apply``, stateless) in another thread than the network. A full-frame backend does
+        all the work here; its plans are the finished frames.
         """
-        self._check_frames(frames)
-        if self._full_frame:
-            return [_Done(f) for f in self._enhance_on_device(frames)]
-        _, h, w, _ = frames.shape
+        if isinstance(frames, np.ndarray):
+            self._check_frames(frames)
+        else:
+            for f in frames:
+                self._check_frames(f[None] if isinstance(f, np.ndarray) and f.ndim == 3 else np.asarray(f))
+            if len({f.shape for f in frames}) > 1:
+                raise UsageError("frames of one call must have one size", "enhance frames of different sizes in separate calls")
+        high = frames[0].dtype == np.uint16  # 10/12/16-bit: the curve is applied at full precision (apply_float)
+        if self._full_frame and not high:
+            batch = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+            return [_Done(f) for f in self._enhance_on_device(batch)]
+        h, w = frames[0].shape[:2]
         sh, sw = working_size(h, w, self.options.infer_size)
         if (sh, sw) == (h, w):
-            small = frames
-        else:
+            small = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
+        else:  # once, from the frame, by area (each small pixel the mean of its block)
             interp = cv2.INTER_AREA if sh < h else cv2.INTER_LINEAR
-            small = np.stack([cv2.resize(f, (sw, sh), interpolation=interp) for f in frames])
-        small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+            small = np.empty((len(frames), sh, sw, 3), frames[0].dtype)
+            for i, f in enumerate(frames):
+                cv2.resize(f, (sw, sh), dst=small[i], interpolation=interp)
+        small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / (65535 if high else 255))
         lg = self.post(self.reuse(self.backend.predict_gamma, small), small)
         return list(np.ascontiguousarray(lg.transpose(0, 2, 3, 1)))
 
-    def apply(self, frame: np.ndarray, plan) -> np.ndarray:
-        """The stateless half: the curve at full resolution for one (H, W, 3) uint8 frame."""
+    def apply(self, frame: np.ndarray, plan, out: np.ndarray | None = None) -> np.ndarray:
+        """The stateless half: the curve at full resolution for one (H, W, 3) uint8 frame
+        (a lookup table; into ``out`` when given), or uint16 (high bit depth: the exact curve
+        in float, ``apply_float``)."""
         if isinstance(plan, _Done):
-            return plan.frame
-        return self._get_lut().apply(np.ascontiguousarray(frame), plan)
+            if out is None:
+                return plan.frame
+            out[...] = plan.frame
+            return out
+        if frame.dtype == np.uint16:
+            res = apply_float(frame, plan, self.options.highlight_knee)
+            if out is None:
+                return res
+            out[...] = res
+            return out
+        return self._get_lut().apply(frame, plan, out=out)
 
     def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) or (3, H, W) float in [0, 1] -> the same shape and dtype, exact (no lookup table)."""

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from psenet_stream.curve import LOG_GAMMA_RANGE
+from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_MOTION
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
 _LEVEL_STRIDE = 2  # the output level is a mean: every 2nd pixel each way gives the same flicker as all (measured; 4 added 0.03 levels)
@@ -165,43 +166,107 @@ class GammaPost:
         self._level = level
 
 
+_STAT_STRIDE = 2  # the reuse statistics read every 2nd pixel each way of the working-size frame
+
+
 class GammaReuse:
-    """Runs the network only when its answer may have changed (host backends).
+    """Runs the network only when its answer may have changed (host backends): adaptive k.
 
     ``__call__(predict, small)``: ``small`` (N, 3, h, w) float32 frames in order, ``predict``
-    the network on a batch of them. A frame is sent to the network when it is the first, when
-    its size changed, when ``every`` frames have passed since the last prediction, or when it
-    differs from the frame of the last prediction by more than ``change`` (mean absolute
-    difference at the working size, in [0, 1]: motion, a brightness change, a cut); otherwise it reuses
-    that prediction's gamma. The post-processing (``GammaPost``) still runs on every frame with
-    its own small frame, so the stabilizer follows the real level. ``every`` 1 is off.
+    the network on a batch of them. A frame is sent to the network (and the reason counted
+    in ``triggers``) when
+
+    - ``first``: it is the first, or its size changed;
+    - ``cut``: it differs from the frame of the last prediction (the key) by more than
+      ``cut`` (mean absolute difference, in [0, 1]): a scene cut;
+    - ``brightness``: its mean luma moved by more than ``brightness`` from the key's (a
+      light, an auto-exposure step, a fade);
+    - ``motion``: what is left of the difference once the global brightness change is taken
+      out, ``mean |s - key| - |mean luma change|``, exceeds ``motion`` (large motion);
+    - ``age``: ``k`` frames have passed since the last prediction, with ``k = every`` and
+      doubled for each step of ``boost`` (up to ``max_every``).
+
+    Otherwise it reuses that prediction's gamma. The statistics are read on every 2nd pixel
+    each way of the working-size frame (a few microseconds). ``note_backlog(n)``: a live
+    pipeline reports the frames waiting behind the one just enhanced; with a backlog ``k``
+    doubles (``boost``) and the motion trigger pauses (cuts and brightness changes still run
+    the network), and without one it steps back down, so a live source that falls behind
+    runs the network less often before it has to drop frames. ``every`` 1 is off (every
+    frame predicted, no backlog boost). The post-processing (``GammaPost``) still runs on
+    every frame with its own small frame, so the stabilizer follows the real level.
     """
 
-    def __init__(self, every: int = 1, change: float = 0.005):
+    TRIGGERS = ("first", "cut", "brightness", "motion", "age")
+
+    def __init__(self, every: int = 1, *, motion: float = REUSE_MOTION, brightness: float = REUSE_BRIGHTNESS, cut: float = 0.12, max_every: int = 64):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.every, self.change = int(every), float(change)
+        self.every, self.max_every = int(every), max(int(every), int(max_every))
+        self.motion, self.brightness, self.cut = float(motion), float(brightness), float(cut)
+        self.boost = 0
         self.reset()
 
     def reset(self) -> None:
         self._gamma: np.ndarray | None = None  # the last prediction (3, h, w)
-        self._key: np.ndarray | None = None  # the frame it was made from
+        self._key: np.ndarray | None = None  # the (subsampled) frame it was made from
+        self._key_luma = 0.0
         self._age = 0
+        self.boost = 0
         self.predicted = 0
         self.reused = 0
+        self.triggers = dict.fromkeys(self.TRIGGERS, 0)
+
+    @property
+    def k(self) -> int:
+        """The current longest run of reused frames + 1 (``every``, raised by the backlog)."""
+        return min(self.max_every, self.every << self.boost)
+
+    def note_backlog(self, waiting: int) -> None:
+        """Frames waiting behind the one just enhanced (live): > 0 doubles k, 0 halves it back."""
+        if self.every <= 1:
+            return
+        if waiting > 0:
+            if self.k < self.max_every:
+                self.boost += 1
+        elif self.boost > 0:
+            self.boost -= 1
+
+    def _why(self, sub: np.ndarray, luma: float, key: np.ndarray | None, key_luma: float, age: int) -> str | None:
+        """The trigger that sends this frame to the network, or None to reuse."""
+        if key is None or key.shape != sub.shape:
+            return "first"
+        diff = float(np.abs(sub - key).mean())
+        if diff > self.cut:
+            return "cut"
+        dl = abs(luma - key_luma)
+        if dl > self.brightness:
+            return "brightness"
+        if self.boost == 0 and diff - dl > self.motion:
+            return "motion"
+        if age + 1 >= self.k:
+            return "age"
+        return None
 
     def __call__(self, predict, small: np.ndarray) -> np.ndarray:
+        """Gamma for every frame of ``small``. The state moves on only once ``predict`` has
+        returned: if it raises, a second call with the same frames decides the same way (a
+        server may probe first and run the network for several streams at once)."""
         if self.every <= 1:
             self.predicted += len(small)
             return predict(small)
         src = []  # per frame: index into the predicted batch, or -1 for the carried-over gamma
         picked: list[int] = []
-        key, age = self._key, self._age
-        for i, s in enumerate(small):
-            fresh = key is None or key.shape != s.shape or age + 1 >= self.every or float(np.abs(s - key).mean()) > self.change
-            if fresh:
-                picked.append(i)
-                key, age = s, 0
+        why_picked: list[str] = []
+        key, key_luma, age = self._key, self._key_luma, self._age
+        k = _STAT_STRIDE
+        for s in small:
+            sub = s[:, ::k, ::k]
+            luma = float(np.tensordot(_LUMA, sub.mean(axis=(1, 2)), 1))
+            why = self._why(sub, luma, key, key_luma, age)
+            if why is not None:
+                picked.append(len(src))
+                why_picked.append(why)
+                key, key_luma, age = sub, luma, 0
             else:
                 age += 1
             src.append(len(picked) - 1)
@@ -211,7 +276,10 @@ class GammaReuse:
             out[i] = gamma[j] if j >= 0 else self._gamma
         if picked:
             self._gamma = gamma[-1].copy()
-        self._key, self._age = key, age
+            for why in why_picked:
+                self.triggers[why] += 1
+            key = key.copy()  # not a view that keeps the caller's whole batch alive
+        self._key, self._key_luma, self._age = key, key_luma, age
         self.predicted += len(picked)
         self.reused += len(small) - len(picked)
         return out

@@ -109,6 +109,10 @@ def _session(path, threads: int | None = None):
     so.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # no busy-waiting between runs: onnxruntime's pool threads spin by default after each run,
+    # which on a small CPU takes the cores from the decoder, the curve and x264 (measured on
+    # 2 cores: 23 -> 10 ms of CPU per single-frame run at 256x144; docs/PROFILE.md)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own untyped errors for a truncated or foreign file

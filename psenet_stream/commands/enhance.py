@@ -72,6 +72,9 @@ class OutputOptions:
     maxrate: int | None = None
     encoder_opt: tuple[tuple[str, str], ...] = ()
     x264_params: str | None = None
+    maps: tuple[str, ...] = ()  # --map, ffmpeg's stream selection (io/streams.py)
+    hdr: str = "keep"  # --hdr keep|sdr
+    quality: int | None = None  # --quality, JPEG / WebP images
     protect: tuple[str, ...] = ()  # other inputs of the same command: never written either
 
     def inputs(self, inp) -> list[Path]:
@@ -84,6 +87,10 @@ class OutputOptions:
         if self.x264_params:
             opts.setdefault("x265-params" if (self.codec or "").startswith(("libx265", "hevc")) else "x264-params", self.x264_params)
         return {"codec": self.codec, "crf": self.crf, "preset": self.preset, "pix_fmt": pix_fmt, "bitrate": self.bitrate, "maxrate": self.maxrate, "encoder_opts": opts or None}
+
+    def file_options(self) -> dict:
+        """What only a video file output takes: stream selection and the HDR choice."""
+        return {"maps": self.maps, "hdr": self.hdr}
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,9 @@ def _output_options(f):
         click.option("--maxrate", type=BitrateType(), help="Peak video bit rate (VBV; the buffer is twice as large), e.g. 6M."),
         click.option("--encoder-opt", "encoder_opt", type=KeyValueType(), multiple=True, help="An encoder option passed through, KEY=VALUE (repeatable), e.g. --encoder-opt tune=film --encoder-opt g=60."),
         click.option("--x264-params", help="x264 (or x265 with --codec libx265) parameters, as ffmpeg's -x264-params, e.g. 'keyint=60:bframes=2'."),
+        click.option("--map", "maps", multiple=True, metavar="SPEC", help="Streams to keep, as ffmpeg: 0:v:0, 0:a:1, 0:s?, -0:a:1 (leave out). Default: every stream the output can hold."),
+        click.option("--quality", type=click.IntRange(1, 100), help="JPEG / WebP image quality, 1..100 (default 95)."),
+        click.option("--hdr", type=click.Choice(["keep", "sdr"]), default="keep", show_default=True, help="HDR (PQ/HLG) input: keep it HDR (10-bit, tags and metadata kept) or tone-map to SDR."),
     ])(f)
 
 
@@ -336,7 +346,7 @@ def _run_images(inp: Path, out: OutputOptions, enhancer: EnhancerOptions, progre
                 log.info("nothing to do: every output in %s exists (-n)", dest)
                 return None
         dest.mkdir(parents=True, exist_ok=True)  # its parent was checked (guard.check_output_dir)
-    sink = open_sink(dest, src.info, inputs=out.inputs(inp), overwrite=out.overwrite)
+    sink = open_sink(dest, src.info, inputs=out.inputs(inp), overwrite=out.overwrite, quality=out.quality)
     enh = make_enhancer(enhancer, video=False)
     stats, _ = _run(src, enh, [sink], Progress(len(src.paths), progress), batch=enhancer.batch or 1)
     if stats.interrupted:
@@ -415,7 +425,7 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
         early = Path(out.output)
         if not early.is_dir() and _skip(early, out):  # -n: before the input is even opened
             return None
-    with VideoFileSource(input, sequence_fps=inp_opts.fps, **inp_opts.trim()) as src:  # decodes its first frame: a bad input fails before any output exists
+    with VideoFileSource(input, sequence_fps=inp_opts.fps, maps=out.maps, **inp_opts.trim()) as src:  # decodes its first frame: a bad input fails before any output exists
         info = src.info
         if report.verbose:
             click.echo(
@@ -423,10 +433,16 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
                 f"{info.frames or 'unknown'} frames, codec {info.codec}, rotation {info.rotation}",
                 err=True,
             )
+            for line in src.describe_streams():
+                click.echo(line, err=True)
         dest = None if to_stream else _video_output(inp, out, inp_opts.pix_fmt)  # checked before the model loads: mistakes fail fast
         if dest is None and not to_stream:
             return None  # -n: the output exists
         enh = make_enhancer(enhancer, video=True)
+        if getattr(src, "hdr_transfer", None):  # PQ / HLG: estimated on an SDR rendition, kept HDR (or tone-mapped: --hdr sdr)
+            from psenet_stream.hdr import HdrEnhancer
+
+            enh = HdrEnhancer(enh, src.hdr_transfer, "sdr" if to_stream else out.hdr)  # a live output is 8-bit SDR
         if report.verbose:
             click.echo(f"enhancer: {enh.describe()}", err=True)
         stop = threading.Event()
@@ -445,7 +461,9 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
             if not sink.written:
                 raise InputError("no frames were read from the input", "check the input plays")
             return stats, f"wrote {sink.written[0].name} .. {sink.written[-1].name}"
-        audio = inp if src.has_audio else None
+        # its other streams, tags and chapters (io/streams.py); a container on stdin or an image
+        # sequence cannot be read a second time for them
+        audio = None if (src.stdin or is_sequence_pattern(input)) else inp
         trim = {"audio_shift_s": src.trim_shift_s, "cut_audio": True} if inp_opts.trimmed else {}
         return _to_video_file(src, enh, dest, out, inputs=out.inputs(inp), audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop, pix_fmt=inp_opts.pix_fmt, **trim)
 
@@ -480,7 +498,7 @@ def _to_video_file(src, enh, dest: Path, out: OutputOptions, *, inputs, audio_fr
     from psenet_stream.io.sinks import open_sink
 
     live = src.info.live
-    sink = open_sink(dest, src.info, inputs=inputs, audio_from=audio_from, overwrite=out.overwrite, live=live, **out.encode(pix_fmt), **trim)
+    sink = open_sink(dest, src.info, inputs=inputs, audio_from=audio_from, overwrite=out.overwrite, live=live, **out.encode(pix_fmt), **out.file_options(), **trim)
     stats, partial = _run(src, enh, [sink, *extra], prog, keep_partial=out.keep_partial, batch=batch, stop=stop)
     if stats.interrupted and not live:  # a live recording has no end but Ctrl-C: it is kept
         if partial is not None:

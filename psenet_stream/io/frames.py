@@ -23,7 +23,7 @@ import numpy as np
 
 @dataclass
 class Frame:
-    rgb: np.ndarray | None  # (H, W, 3) uint8 RGB, coded orientation (not rotated); None when ``yuv`` is set
+    rgb: np.ndarray | None  # (H, W, 3) uint8 RGB (uint16 for 10/12-bit and HDR video), coded orientation (not rotated); None when ``yuv`` is set
     index: int  # 0-based position in the source (after drops, the original index)
     pts: int | None = None  # in time_base units, from the decoder; None for images / raw input
     time_base: Fraction | None = None
@@ -35,6 +35,9 @@ class Frame:
     yuv: np.ndarray | None = None
     colorspace: int = 2  # AVColorSpace (2 = unspecified: BT.601, as swscale)
     full_range: bool = False
+    # images: (io.images.ImageMeta, the frame's number in the file) -- EXIF, ICC, XMP, alpha,
+    # grey, bit depth and animation, for the image sink to write back
+    image: tuple | None = None
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -56,6 +59,7 @@ class StreamInfo:
     codec: str | None = None
     pix_fmt: str | None = None
     color: dict = field(default_factory=dict)  # color_range / colorspace / primaries / trc tags
+    hdr: dict = field(default_factory=dict)  # mastering display / content light level (io/hdr.read_side_data)
     description: str = ""  # safe to print: credentials masked
 
 

@@ -27,7 +27,7 @@ from psenet_stream import guard
 from psenet_stream.errors import OutputError
 from psenet_stream.io.frames import Frame, Sink, StreamInfo, YuvSink
 from psenet_stream.io.raw import RawSink
-from psenet_stream.io.specs import PREVIEW_PREFIX, is_image_path, is_live_output, is_preview_spec, is_sequence_pattern
+from psenet_stream.io.specs import PREVIEW_PREFIX, extension, is_image_path, is_live_output, is_preview_spec, is_sequence_pattern
 
 log = logging.getLogger("psenet_stream")
 EXISTS_HINT = "pass -y (--overwrite) to replace it, -n to skip it, or choose another name with -o"
@@ -104,6 +104,10 @@ class AtomicFileSink:
     def accepts_yuv(self) -> bool:
         return isinstance(self.sink, YuvSink) and bool(self.sink.accepts_yuv)
 
+    @property
+    def accepts_high_bit_depth(self) -> bool:
+        return bool(getattr(self.sink, "accepts_high_bit_depth", False))
+
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         self.sink.write(frame, enhanced)
 
@@ -147,14 +151,18 @@ class AtomicFileSink:
 class ImageSink:
     """Write each frame as an image: to ``path`` (one image) or ``root/<frame.name>`` (folders).
 
-    ``write`` takes (H, W, 3) uint8 RGB in [0, 255]; any size per frame.
+    ``write`` takes (H, W, 3) uint8 RGB in [0, 255] (uint16 for 16-bit images); any size per
+    frame. What the input image carried (``Frame.image``: EXIF with the orientation reset,
+    ICC, XMP, alpha, grey, animation) is written back by io/images.encode; ``jpeg_quality``
+    (``--quality``) sets JPEG / WebP quality (default 95).
 
     The format follows the file extension (the input's, by default); each file is written
     to a temporary name and renamed, and existing files are refused without overwrite.
     """
 
-    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int = 95, inputs: list[Path] | None = None):
+    def __init__(self, path: str | Path, *, folder: bool, overwrite: bool = False, jpeg_quality: int | None = None, inputs: list[Path] | None = None):
         self.path = Path(path)
+        self._anim: list[np.ndarray] = []  # the enhanced frames of an animation being collected
         self.folder = folder
         self.overwrite = overwrite
         self.jpeg_quality = jpeg_quality
@@ -175,24 +183,30 @@ class ImageSink:
             return self.path.with_name(self.path.name % (frame.index + 1))
         return self.path
 
+    accepts_high_bit_depth = True  # 16-bit PNG / TIFF are written 16-bit (io/images.py)
+
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
-        import cv2
+        from psenet_stream.io.images import encode
 
         dest = self.target(frame)
+        meta = frame.image[0] if frame.image is not None else None
+        if meta is not None and meta.animated:  # every frame of an animation, then one file
+            self._anim.append(enhanced)
+            if len(self._anim) < meta.frames:
+                return
+            frames, self._anim = self._anim, []
+        else:
+            frames = [enhanced]
         guard.check_output(dest, self._protected(), overwrite=self.overwrite, create_parent=True, hint=EXISTS_HINT)
-        ext = dest.suffix.lower()
-        params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if ext in (".jpg", ".jpeg") else []
-        if ext == ".webp":
-            params = [cv2.IMWRITE_WEBP_QUALITY, self.jpeg_quality]
-        try:  # encoded in memory and written by Python: any file name works (cv2.imwrite needs UTF-8)
-            ok, buf = cv2.imencode(ext if ext else ".png", cv2.cvtColor(enhanced, cv2.COLOR_RGB2BGR), params)
-        except cv2.error as e:
+        ext = dest.suffix.lower() or ".png"
+        try:  # encoded in memory and written by Python: any file name works
+            buf = encode(ext, frames, meta, quality=self.jpeg_quality, name=dest.name)
+        except (ValueError, OSError) as e:  # the encoder refused (a format it cannot write)
             raise OutputError(
-                f"cannot write image {dest}: {str(e).strip().splitlines()[-1]}", "choose a jpg/png/bmp/tiff/webp output name"
+                f"cannot write image {dest}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}",
+                "choose a jpg/png/bmp/tiff/webp output name (gif/webp for animations)",
             ) from None
-        if not ok:
-            raise OutputError(f"cannot write image {dest}", "check the directory is writable and the extension is jpg/png/bmp/tiff/webp")
-        guard.write_bytes(dest, buf.tobytes(), self._protected(), overwrite=self.overwrite)
+        guard.write_bytes(dest, buf, self._protected(), overwrite=self.overwrite)
         self.written.append(dest)
 
     def close(self) -> None:
@@ -250,7 +264,7 @@ def open_preview_sink(kind: str, info: StreamInfo | None, **opts):
 
 
 #: The encoder and trimming options open_sink hands a video file sink (io/video.VideoFileSink).
-VIDEO_SINK_OPTIONS = ("codec", "crf", "preset", "pix_fmt", "bitrate", "maxrate", "encoder_opts", "audio_shift_s", "cut_audio")
+VIDEO_SINK_OPTIONS = ("codec", "crf", "preset", "pix_fmt", "bitrate", "maxrate", "encoder_opts", "audio_shift_s", "cut_audio", "maps", "hdr")
 
 
 def open_sink(
@@ -270,7 +284,8 @@ def open_sink(
     "preview:window|http"      WindowSink / HttpPreviewSink (opts go to them: stop, source, ...)
     "out.png" / "out/"         ImageSink (a folder when the spec is a directory or ends in /)
     "out.mp4"                  AtomicFileSink(VideoFileSink): temporary name, then rename
-                               (opts: VIDEO_SINK_OPTIONS; audio copied from audio_from)
+                               (opts: VIDEO_SINK_OPTIONS; the other streams, tags and
+                               chapters copied from audio_from: io/streams.py)
 
     Files are checked first: never one of ``inputs`` (nor ``audio_from``), never an existing
     file without ``overwrite``. ``live``: the frames come from a live source, whose size may
@@ -286,11 +301,13 @@ def open_sink(
     p = Path(s)
     if p.is_dir() or s.endswith(os.sep):
         guard.check_output_dir(p, [Path(i) for i in inputs])
-        return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs])
+        return ImageSink(p, folder=True, overwrite=overwrite, inputs=[Path(i) for i in inputs], jpeg_quality=opts.get("quality"))
     protected = [Path(i) for i in inputs] + ([Path(audio_from)] if audio_from else [])
     check_output_path(p, protected, overwrite=overwrite)
-    if is_image_path(p):
-        return ImageSink(p, folder=False, overwrite=overwrite, inputs=protected)
+    known = extension(p)
+    video_into_image = known is not None and known.codec is not None and info is not None and info.fps is not None  # a video written as .gif
+    if is_image_path(p) and not video_into_image:
+        return ImageSink(p, folder=False, overwrite=overwrite, inputs=protected, jpeg_quality=opts.get("quality"))
     from psenet_stream.io.video import VideoFileSink, check_video_output
 
     check_video_output(p)

@@ -27,8 +27,10 @@ log = logging.getLogger("psenet_stream")
 class ImageSource:
     """One image, or every image under a folder (sorted, hidden files skipped).
 
-    Yields ``Frame.rgb`` (H, W, 3) uint8 RGB in [0, 255] (alpha dropped, grey expanded), one
-    frame per readable image; ``Frame.name`` is the path relative to the root. Unreadable
+    Yields ``Frame.rgb`` (H, W, 3) RGB, uint8 (uint16 for 16-bit PNG / TIFF), alpha set
+    aside and grey expanded, with ``Frame.image`` carrying what the sink writes back (EXIF,
+    ICC, XMP, alpha, grey; io/images.py): one frame per readable image, every frame of an
+    animated GIF / WebP; ``Frame.name`` is the path relative to the root. Unreadable
     images in a folder are skipped and listed in ``skipped``; a single unreadable image
     raises InputError. ``info.frames`` is the number of images; sizes may differ per frame."""
 
@@ -55,16 +57,28 @@ class ImageSource:
 
     @staticmethod
     def read(path: Path) -> np.ndarray | None:
-        """(H, W, 3) uint8 RGB, or None. Path-safe: the bytes are read by Python (any file name,
-        non-UTF-8 too) and only from a regular file (a FIFO, device or socket is never opened:
-        it could block forever), then decoded from memory; images over the pixel budget
+        """(H, W, 3) uint8 RGB (display orientation), or None. Path-safe: the bytes are read by
+        Python (any file name, non-UTF-8 too) and only from a regular file (a FIFO, device or
+        socket is never opened: it could block forever), then decoded from memory
+        (io/images.py: a truncated file is refused); images over the pixel budget
         (psenet_stream.MAX_IMAGE_PIXELS) are refused by the decoder."""
         return ImageSource.read_reason(path)[0]
 
     @staticmethod
     def read_reason(path: Path) -> tuple[np.ndarray | None, str]:
         """``read``, and why it returned None."""
-        import cv2
+        decoded, why = ImageSource.read_decoded(path)
+        if decoded is None:
+            return None, why
+        from psenet_stream.io.images import _to8
+
+        return _to8(decoded.frames[0]), ""
+
+    @staticmethod
+    def read_decoded(path: Path):
+        """(io.images.Decoded, "") -- every frame at its own bit depth, with the metadata --
+        or (None, why)."""
+        from psenet_stream.io.images import ImageDecodeError, decode
 
         from psenet_stream.guard import NotRegularFile, read_regular
 
@@ -75,31 +89,29 @@ class ImageSource:
         except OSError as e:
             return None, f"cannot be opened ({e.strerror})"
         try:
-            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        except cv2.error as e:
-            too_big = "MAX_IMAGE_PIXELS" in str(e)
-            from psenet_stream import MAX_IMAGE_PIXELS
-
-            return None, (f"larger than {MAX_IMAGE_PIXELS / 1e6:g} megapixels" if too_big else "damaged or not a supported image")
-        if bgr is None:
-            return None, "damaged or not a supported image"
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
+            return decode(data), ""
+        except ImageDecodeError as e:
+            return None, str(e)
 
     def __iter__(self) -> Iterator[Frame]:
-        for i, path in enumerate(self.paths):
-            rgb, why = self.read_reason(path)
-            if rgb is None:
+        n = 0
+        for path in self.paths:
+            decoded, why = self.read_decoded(path)
+            if decoded is None:
                 if self.single:
                     raise InputError(
                         f"cannot read image {path}: {why}",
                         "pass a regular image file (jpg/png/bmp/tiff/webp); for a larger image raise PSENET_STREAM_MAX_IMAGE_PIXELS"
                         if "megapixels" in why
-                        else "pass a regular image file (jpg/png/bmp/tiff/webp)",
+                        else "pass a complete, regular image file (jpg/png/bmp/tiff/webp); re-export or copy it again if it was cut short",
                     )
                 log.warning("warning: skipping image %s: %s", path, why)
                 self.skipped.append(path)
                 continue
-            yield Frame(rgb=rgb, index=i, name=str(path.relative_to(self.root)))
+            name = str(path.relative_to(self.root))
+            for k, rgb in enumerate(decoded.frames):  # an animation: every frame
+                yield Frame(rgb=rgb, index=n, name=name, image=(decoded.meta, k))
+                n += 1
 
     def close(self) -> None:
         pass
@@ -119,4 +131,4 @@ def open_source(spec: str | Path, **opts: Any) -> Source:
         return ImageSource(p)
     from psenet_stream.io.video import VideoFileSource
 
-    return VideoFileSource(p, **{k: v for k, v in opts.items() if k in ("thread_type", "timeout_s")})
+    return VideoFileSource(p, **{k: v for k, v in opts.items() if k in ("thread_type", "timeout_s", "maps", "high_bit_depth")})

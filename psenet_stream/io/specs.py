@@ -35,13 +35,16 @@ class Extension:
 
 #: The one extension table (lower case, with the dot).
 EXTENSIONS: dict[str, Extension] = {
+    # .gif and .webp may be animated: every frame is enhanced and written back with its timing (io/images.py)
     **{e: Extension("image") for e in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")},
+    # a .gif input is an image (an animation: io/images.py keeps its timing and loop); a video
+    # written to .gif uses the gif encoder
+    ".gif": Extension("image", codec="gif"),
     **{e: Extension("video") for e in (".mp4", ".mkv", ".mov", ".m4v", ".avi", ".ts", ".flv", ".mpg", ".mpeg", ".3gp")},
     ".webm": Extension("video", codec="libvpx-vp9"),
     ".ogv": Extension("video", codec="libtheora"),
     # readable, but a default output of these is written as .mp4
     **{e: Extension("video", keep_for_output=False) for e in (".mts", ".m2ts", ".wmv")},
-    ".gif": Extension("video", keep_for_output=False, codec="gif"),
 }
 IMAGE_EXTENSIONS = tuple(e for e, x in EXTENSIONS.items() if x.kind == "image")
 VIDEO_EXTENSIONS = tuple(e for e, x in EXTENSIONS.items() if x.kind == "video")

@@ -30,7 +30,10 @@ import numpy as np
 from psenet_stream.colour import rgb_to_yuv420p_np
 from psenet_stream.errors import InputError, OutputError
 from psenet_stream.io.frames import Frame, StreamInfo
+from psenet_stream.io.hdr import encoder_params as hdr_encoder_params
+from psenet_stream.io.hdr import read_side_data
 from psenet_stream.io.specs import extension, is_sequence_pattern
+from psenet_stream.io.streams import Continuity, StreamCopier, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams
 
 log = logging.getLogger("psenet_stream")
 
@@ -79,6 +82,27 @@ def _wait_for_fifo_writer(path: Path, timeout: float) -> int | None:
         os.close(fd)
         raise InputError(f"nothing is writing to the named pipe {path.name} (waited {timeout:g} s)", "start the program that writes into it first, or pass a file")
     return fd
+
+
+def pix_fmt_bits(name: str | None) -> int:
+    """Bits per component of a pixel format (8 when unknown)."""
+    if not name:
+        return 8
+    try:
+        return max(c.bits for c in av.VideoFormat(name).components)
+    except (ValueError, av.FFmpegError):
+        return 8
+
+
+def decode_picture(fr, rng, high_bit_depth: bool) -> np.ndarray:
+    """(H, W, 3) RGB of a decoded frame in its own matrix: uint8, or uint16 (0..65535, from
+    rgb48) for high-bit-depth video, so 10-bit levels are not rounded to 8 bits."""
+    kw = {"src_color_range": rng}
+    if int(fr.colorspace or 2) in (9, 10):  # BT.2020 (HDR and 10-bit phone video): swscale's default is BT.601
+        kw["src_colorspace"] = 9
+    if high_bit_depth:
+        return fr.to_ndarray(format="rgb48le", **kw)
+    return fr.to_ndarray(format="rgb24", **kw)
 
 
 def check_input_file(path: str | Path) -> Path:
@@ -169,6 +193,8 @@ class VideoFileSource:
         duration: float | None = None,
         max_frames: int | None = None,
         sequence_fps: float | None = None,
+        maps: tuple[str, ...] | list[str] | None = None,
+        high_bit_depth: bool = True,
     ):
         stdin = is_stdin_container(path)
         self.path = Path("pipe:0") if stdin else (check_sequence(path) if is_sequence_pattern(path) else check_input_file(path))
@@ -187,12 +213,22 @@ class VideoFileSource:
         finally:
             if hold is not None:
                 os.close(hold)
-        streams = self._c.streams.video
-        if not streams:
+        try:
+            main, others = select_streams(self._c, maps)  # the main video, never a cover picture
+        except Exception:
+            self._c.close()
+            raise
+        if main is None:
             kinds = ", ".join(sorted({s.type for s in self._c.streams})) or "nothing"
             self._c.close()
             raise InputError(f"{self.path.name} has no video stream (it contains {kinds})", "pass a file with a video track")
-        self.stream = vs = streams[0]
+        self.stream = vs = main
+        cc0 = vs.codec_context
+        # 10/12-bit video stays high bit depth: frames come as uint16 RGB (see decode_picture)
+        self._allow_high = high_bit_depth  # False: 8-bit RGB whatever the input (metrics, previews)
+        self.high_bit_depth = bool(high_bit_depth and cc0 is not None and pix_fmt_bits(cc0.pix_fmt) > 8)
+        self.others = others  # the streams a file sink copies (io/streams.py)
+        self._cont = Continuity(has_discontinuities(self._c))
         vs.thread_type = thread_type
         if start and start > 2.0 and not stdin and vs.time_base:  # seek to the key frame before; _trimmed drops the rest
             origin = vs.start_time or 0
@@ -201,6 +237,8 @@ class VideoFileSource:
             except av.FFmpegError:  # an unseekable file: decode from the start instead
                 log.debug("seek failed; decoding from the start", exc_info=True)
         self._yuv = False  # set_frame_format("yuv420p"): decoded frames stay yuv420p
+        self._color: dict = {}  # the first decoded frame's colour tags and HDR side data (_decode_raw)
+        self._hdr_meta: dict = {}
         self._frames = self._decode()
         self.trim_shift_s = 0.0  # seconds taken off every timestamp (-ss); the sink shifts the audio alike
         if start or duration is not None or max_frames is not None:
@@ -239,6 +277,7 @@ class VideoFileSource:
             codec=cc.name,
             pix_fmt=cc.pix_fmt,
             color=self._color,
+            hdr=self._hdr_meta,
             description=self.path.name,
         )
         self.has_audio = bool(self._c.streams.audio)
@@ -246,11 +285,22 @@ class VideoFileSource:
             log.warning("warning: the audio of a container on stdin is not kept (pass the file name instead of '-' to keep it)")
             self.has_audio = False
         trc = (self._color or {}).get("color_trc")
-        if trc in (16, 18):  # smpte2084 (PQ) / arib-std-b67 (HLG): decoded to 8-bit SDR RGB, tags kept
-            log.warning("warning: %s is HDR (%s); the model is trained on SDR video and the output is 8-bit with the HDR tags kept, "
-                        "so expect a wrong look", self.path.name, "PQ" if trc == 16 else "HLG")
-        elif cc.pix_fmt and any(d in cc.pix_fmt for d in ("p10", "p12", "p16")):
-            log.info("note: %s is %s; the output is 8-bit", self.path.name, cc.pix_fmt)
+        self.hdr_transfer = trc if trc in (16, 18) and self.high_bit_depth else None  # smpte2084 (PQ) / arib-std-b67 (HLG): psenet_stream/hdr.py
+        if self.hdr_transfer:
+            log.info("note: %s is HDR (%s, %s): the correction is estimated on an SDR rendition and applied in light, "
+                     "highlights above reference white kept", self.path.name, "PQ" if trc == 16 else "HLG", cc.pix_fmt)
+        elif self.high_bit_depth:
+            log.info("note: %s is %s: processed and written at high bit depth", self.path.name, cc.pix_fmt)
+
+    def describe_streams(self) -> list[str]:
+        """One line per stream of the file, ffmpeg's numbering (for -v and --map)."""
+        from psenet_stream.io.streams import describe, is_cover
+
+        lines = []
+        for st in self._c.streams:
+            role = "enhanced" if st.index == self.stream.index else ("copied" if st in self.others else "not selected")
+            lines.append(f"  stream {describe(st)}{' cover picture' if is_cover(st) else ''}: {role}")
+        return lines
 
     def _decode(self) -> Iterator[Frame]:
         """Decoded frames in display order, with strictly increasing pts.
@@ -299,7 +349,6 @@ class VideoFileSource:
         vs = self.stream
         index = 0
         last_s = None
-        self._color: dict = {}
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
             # decoded, or the last frames held by frame threading are lost.
@@ -312,8 +361,14 @@ class VideoFileSource:
                 for fr in decoded:
                     if not self._color:
                         self._color = _color_tags(fr)
+                        self._hdr_meta = read_side_data(fr)
+                        if self._color.get("color_trc") in (16, 18) and self._allow_high:
+                            self.high_bit_depth = True  # HDR: always 16-bit RGB (psenet_stream/hdr.py converts it)
                     rng = fr.color_range if fr.color_range == 2 else None  # JPEG (full) range; else limited
                     tb = fr.time_base or vs.time_base
+                    if fr.pts is not None and tb and self._cont.enabled:  # MPEG-TS: a timestamp reset continues the clip
+                        fixed = self._cont.fix(float(fr.pts * tb), self._tick() * float(tb))
+                        fr.pts = round(Fraction(fixed) / Fraction(tb))
                     if fr.pts is not None and tb:
                         last_s = float(fr.pts * tb)
                     # (yuvj420p, 10-bit, odd sizes: the RGB path, whose conversions handle them)
@@ -323,7 +378,7 @@ class VideoFileSource:
                             index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0),
                         )
                     else:
-                        rgb = fr.to_ndarray(format="rgb24", src_color_range=rng)
+                        rgb = decode_picture(fr, rng, self.high_bit_depth)
                         yield Frame(rgb=rgb, index=index, pts=fr.pts, time_base=tb, rotation=int(fr.rotation or 0))
                     index += 1
         except (av.FFmpegError, OSError) as e:
@@ -525,6 +580,8 @@ class VideoFileSink:
         encoder_opts: dict[str, str] | None = None,
         audio_shift_s: float = 0.0,
         cut_audio: bool = False,
+        maps: tuple[str, ...] | list[str] | None = None,
+        hdr: str = "keep",
     ):
         self.path = Path(path)
         self.name = name or self.path.name  # for messages (the final name, not the temporary one)
@@ -540,17 +597,17 @@ class VideoFileSink:
         # much (as the video was), and ending with the last video frame
         self.audio_shift_s, self.cut_audio = audio_shift_s, cut_audio
         self._video_end_s = 0.0
-        self.audio_from = audio_from
+        self.audio_from = audio_from  # the input whose other streams, tags and chapters are copied
+        self.maps = tuple(maps or ())
+        self.hdr = hdr
+        self._copier = None
+        self._high = False  # high-bit-depth output (set by the first frame)
         self._oc = None
         self._vs = None
         self._closed = False
         self._size: tuple[int, int] | None = None
-        self._audio: list[tuple] = []  # (input stream, output stream, mode 'copy'|'aac')
         self._ain = None
-        self._apackets = None
-        self._pending = None
         self.frames_written = 0
-        self.audio_packets = 0
         try:
             av.codec.Codec(self.codec, "w")
         except (av.FFmpegError, ValueError) as e:
@@ -561,11 +618,12 @@ class VideoFileSink:
 
     # --- opening ------------------------------------------------------------------------------
     def _open(self, frame: Frame, h: int, w: int) -> None:
-        # audio: copy the packets; if the container refuses the codec, re-encode (AAC, or Opus
-        # for WebM-like containers); as a last resort write the video without audio
+        # the other streams: copied where the container holds them (audio otherwise re-encoded:
+        # AAC, or Opus for WebM-like containers); if the container still refuses them, audio
+        # re-encoded and the rest left out; as a last resort the video alone
         webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
-        encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
-        modes = ["copy", *encoders, None] if self.audio_from is not None else [None]
+        self._audio_encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
+        modes = ["copy", "copy-safe", "encode", None] if self.audio_from is not None else [None]
         problem = self._encoder_problem(frame, h, w)
         if problem:  # the video encoder itself: say so once (not as an audio problem per fallback)
             raise OutputError(
@@ -581,11 +639,9 @@ class VideoFileSink:
                 self.path.unlink(missing_ok=True)
                 if i == len(modes) - 1:
                     raise OutputError(f"cannot write {self.name}: {_err_text(e)}", "choose another output extension or --codec") from None
-                nxt = modes[i + 1]
-                how = f"re-encoding it to {nxt.replace('lib', '').upper()}" if nxt else "writing the video without audio"
-                log.warning(
-                    "note: the audio cannot go into %s as %s (%s); %s", self.name, "is" if mode == "copy" else mode, _err_text(e), how
-                )
+                how = {"copy-safe": "leaving out cover pictures, data streams and attachments",
+                       "encode": "re-encoding the audio and leaving the other streams out", None: "writing the video alone"}[modes[i + 1]]
+                log.warning("note: the input's other streams cannot go into %s as they are (%s); %s", self.name, _err_text(e), how)
 
     def _open_container(self, frame: Frame, h: int, w: int, audio_mode: str | None) -> None:
         info = self.info
@@ -598,9 +654,12 @@ class VideoFileSink:
             ) from None
         tb = frame.time_base or info.time_base or (Fraction(1, int(info.fps)) if info.fps else Fraction(1, 30))
         rate = info.fps if info.fps else (Fraction(1) / tb if tb.numerator == 1 and tb.denominator <= 240 else Fraction(30))
+        color = self._out_color()
         vs = oc.add_stream(self.codec, rate=rate, options=self._options())
         vs.width, vs.height = w, h
         vs.pix_fmt = self._pix_fmt(vs.codec_context.codec, h, w)
+        if self._high and not self.pix_fmt and pix_fmt_bits(vs.pix_fmt) <= 8:
+            log.warning("warning: %s cannot encode 10-bit video; the output is 8-bit (choose --codec libx265 or libx264)", self.codec)
         vs.time_base = tb
         vs.codec_context.time_base = tb
         self._rate_control(vs.codec_context)
@@ -610,7 +669,6 @@ class VideoFileSink:
             vs.codec_context.codec_tag = "hvc1"  # Apple players open HEVC in MP4 only under this tag (ffmpeg: -tag:v hvc1)
         if self.threads:
             vs.codec_context.thread_count = self.threads
-        color = info.color or {}
         for k in ("color_range", "colorspace", "color_primaries", "color_trc"):
             if color.get(k):
                 try:
@@ -623,44 +681,48 @@ class VideoFileSink:
         self._vs = vs
         self._enc_colorspace = color.get("colorspace") or None
         self._enc_range = 2 if color.get("color_range") == 2 else 1
-        # audio: copy every audio stream of the input
-        self._audio = []
+        # every other stream of the input (audio, subtitles, data, attachments), its tags and chapters
+        self._copier = None
         if audio_mode is not None:
             self._ain = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
-            for ia in self._ain.streams.audio:
-                if ia.codec_context is None:  # a damaged header (e.g. an mp4 cut inside its moov)
-                    if audio_mode == "copy":
-                        log.warning("warning: audio track %d of the input has no codec parameters (damaged?); it is left out", ia.index)
-                    continue
-                if audio_mode == "copy":
-                    self._audio.append((ia, oc.add_stream_from_template(ia), "copy"))
-                    continue
-                rate = 48000 if audio_mode == "libopus" else (ia.codec_context.sample_rate or 48000)
-                oa = oc.add_stream(audio_mode, rate=rate)
-                try:
-                    oa.layout = ia.codec_context.layout
-                except (AttributeError, ValueError):
-                    pass
-                self._audio.append((ia, oa, "encode"))
-            if self._audio:
-                self._apackets = self._ain.demux(*[a[0] for a in self._audio])
-            else:
-                self._ain.close()
-                self._ain = None
+            _video, others = select_streams(self._ain, self.maps)
+            copy_container_tags(self._ain, oc)
+            if _video is not None:
+                copy_stream_tags(_video, vs)
+            self._copier = StreamCopier(
+                self._ain, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name, shift_s=self.audio_shift_s
+            )
         oc.start_encoding()
 
     # --- the encoder's settings ---------------------------------------------------------------
+    def _out_color(self) -> dict:
+        """The colour tags written: the input's, or BT.709 for HDR tone-mapped to SDR (--hdr sdr)."""
+        color = dict(self.info.color or {})
+        if color.get("color_trc") in (16, 18) and self.hdr == "sdr":
+            return {"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+        return color
+
     def _options(self) -> dict[str, str]:
         opts = encoder_options(self.codec, self.crf, self.preset, self.bitrate)
-        opts.update(self.encoder_opts)  # --encoder-opt KEY=VALUE (and --x264-params) win
+        color = self._out_color()
+        if color.get("color_trc") in (16, 18):  # HDR out: the mastering display / light level metadata go into the bitstream again
+            for k, v in hdr_encoder_params(self.codec, self.info.hdr or {}, color).items():
+                opts[k] = f"{opts[k]}:{v}" if k in opts else v
+        for k, v in self.encoder_opts.items():  # --encoder-opt KEY=VALUE (and --x264-params) win; x26x params add up
+            opts[k] = f"{opts[k]}:{v}" if k in ("x264-params", "x265-params") and k in opts else v
         return opts
 
     def _pix_fmt(self, codec, h: int, w: int) -> str:
-        """--pix-fmt, else yuv420p (yuv444p for odd sizes), else the encoder's first format."""
+        """--pix-fmt, else yuv420p (yuv444p for odd sizes; 10-bit, or 12 where the input is,
+        for high-bit-depth frames), else the encoder's first format."""
         if self.pix_fmt:
             return self.pix_fmt
         fmts = [f.name for f in (codec.video_formats or [])]
         want = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
+        if self._high:
+            bits = 12 if pix_fmt_bits(self.info.pix_fmt) >= 12 and f"{want}12le" in fmts else 10
+            if f"{want}{bits}le" in fmts:
+                return f"{want}{bits}le"
         return want if (not fmts or want in fmts) else fmts[0]
 
     def _rate_control(self, cc) -> None:
@@ -688,6 +750,7 @@ class VideoFileSink:
 
     # --- writing ------------------------------------------------------------------------------
     accepts_yuv = True  # write() also takes (H * 3 / 2, W) yuv420p arrays (yuv mode)
+    accepts_high_bit_depth = True  # and (H, W, 3) uint16 RGB (10/12-bit video), encoded 10/12-bit
 
     def write(self, frame: Frame, enhanced: np.ndarray) -> None:
         if self._closed:
@@ -695,6 +758,7 @@ class VideoFileSink:
         yuv = enhanced.ndim == 2
         h, w = (enhanced.shape[0] * 2 // 3, enhanced.shape[1]) if yuv else enhanced.shape[:2]
         if self._oc is None:
+            self._high = not yuv and enhanced.dtype == np.uint16
             self._open(frame, h, w)
             self._size = (h, w)
         elif (h, w) != self._size:
@@ -707,6 +771,11 @@ class VideoFileSink:
             vf.color_range = self._enc_range
             if self._vs.pix_fmt != "yuv420p":
                 vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
+        elif enhanced.dtype == np.uint16:  # high bit depth (10/12-bit video)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(enhanced), format="rgb48le")
+            vf = vf.reformat(format=self._vs.pix_fmt, dst_colorspace=self._enc_colorspace, dst_color_range=self._enc_range)
+            vf.colorspace = self._enc_colorspace or 2
+            vf.color_range = self._enc_range
         elif self._vs.pix_fmt == "yuv420p":
             vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p_np(enhanced, self._enc_colorspace, self._enc_range == 2), format="yuv420p")
             vf.colorspace = self._enc_colorspace or 2
@@ -723,79 +792,19 @@ class VideoFileSink:
                 self._oc.mux(pkt)
             self.frames_written += 1
             self._video_end_s = float(vf.pts * vf.time_base) + (1 / float(self.info.fps) if self.info.fps else 0.0)
-            if self._audio:  # a trimmed run muxes no audio ahead of the video: its end is the video's
+            if self._copier is not None:  # a trimmed run muxes no audio ahead of the video: its end is the video's
                 self._pump_audio(float(vf.pts * vf.time_base) + (0.0 if self.cut_audio else AUDIO_LEAD_S))
         except OSError as e:  # disk full, file too large, I/O error (av.error.OSError is one too)
             raise OutputError(f"cannot write {self.name}: {_err_text(e)}", WRITE_HINT) from None
 
-    def _audio_damaged(self) -> None:
-        """An audio packet the muxer or decoder refuses (damaged input): skip it, say so once."""
-        self.audio_skipped = getattr(self, "audio_skipped", 0) + 1
-        if self.audio_skipped == 1:
-            log.warning("warning: skipping damaged audio packet(s) of the input (out-of-order timestamps or undecodable)")
-
     def _pump_audio(self, until_s: float | None) -> None:
-        """Mux input audio packets whose time is <= until_s (None: all of them)."""
-        if self._apackets is None:
-            return
-        by_in = {a[0].index: a for a in self._audio}
-        while True:
-            pkt = self._pending
-            if pkt is None:
-                try:
-                    pkt = next(self._apackets)
-                except StopIteration:
-                    self._apackets = None
-                    self._pending = None
-                    break
-                except av.FFmpegError:
-                    log.warning("warning: the input's audio ends early (damaged file?)")
-                    self._apackets = None
-                    break
-            if until_s is not None and pkt.dts is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) - self.audio_shift_s > until_s:
-                self._pending = pkt
-                return
-            self._pending = None
-            if self.audio_shift_s and not self._shift_audio(pkt):
-                continue  # before the trimmed start
-            _ia, oa, mode = by_in[pkt.stream.index]
-            if mode == "copy":
-                if pkt.dts is None:  # the demuxer's flush packet: never mux it
-                    continue
-                pkt.stream = oa
-                try:
-                    self._oc.mux(pkt)
-                except (av.ArgumentError, av.InvalidDataError):  # a damaged input: timestamps out of order
-                    self._audio_damaged()
-                    continue
-                self.audio_packets += 1
-            else:
-                try:
-                    decoded = pkt.decode()
-                except av.FFmpegError:
-                    self._audio_damaged()
-                    continue
-                for af in decoded:
-                    af.pts = None
-                    for opkt in oa.encode(af):
-                        self._oc.mux(opkt)
-                        self.audio_packets += 1
-        for _in_stream, oa, mode in self._audio:
-            if mode == "encode":
-                for opkt in oa.encode(None):
-                    self._oc.mux(opkt)
+        """Copy the other streams' packets whose time is <= until_s (None: all of them)."""
+        if self._copier is not None:
+            self._copier.pump(until_s)
 
-    def _shift_audio(self, pkt) -> bool:
-        """-ss: False for a packet before the start; else move it back by the start."""
-        if pkt.dts is None or pkt.time_base is None:
-            return True
-        if float(((pkt.pts if pkt.pts is not None else pkt.dts) + (pkt.duration or 0)) * pkt.time_base) <= self.audio_shift_s + 1e-6:
-            return False  # ends before the start (a packet across the start is kept, as ffmpeg's stream copy does)
-        d = round(Fraction(self.audio_shift_s).limit_denominator(10**6) / pkt.time_base)
-        if pkt.pts is not None:
-            pkt.pts -= d
-        pkt.dts -= d
-        return True
+    @property
+    def audio_packets(self) -> int:
+        return self._copier.packets if self._copier is not None else 0
 
     # --- closing ------------------------------------------------------------------------------
     def finish(self, audio: bool = True) -> None:
@@ -808,11 +817,10 @@ class VideoFileSink:
         try:
             for pkt in self._vs.encode(None):
                 self._oc.mux(pkt)
-            if self._audio and audio:
+            if self._copier is not None and audio:
                 self._pump_audio(self._video_end_s if self.cut_audio else None)
-                if self.cut_audio and self._apackets is not None:  # the rest of the input's audio is past the trimmed end
-                    self._apackets, self._pending = iter(()), None
-                    self._pump_audio(None)  # flushes re-encoding audio encoders
+                if self.cut_audio:  # the rest of the input's streams is past the trimmed end
+                    self._copier.stop()
             oc, self._oc = self._oc, None
             oc.close()  # writes the trailer (mp4: the index): if that fails the file is unplayable
         except OSError as e:
@@ -831,13 +839,14 @@ class VideoFileSink:
                 except av.FFmpegError as e:  # pragma: no cover - trailer write failure
                     log.warning("warning: closing %s: %s", self.path.name, _err_text(e))
         self._ain = self._oc = None
-        self._apackets = None
+        self._copier = None
 
 
 def decode_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """The first ``max_frames`` (None: all) frames of a video file as (H, W, 3) uint8 RGB in
-    [0, 255], coded orientation, through VideoFileSource (same checks and errors)."""
-    src = VideoFileSource(path)
+    [0, 255], coded orientation, through VideoFileSource (same checks and errors; 10-bit
+    video rounded to 8 bits)."""
+    src = VideoFileSource(path, high_bit_depth=False)
     try:
         for n, frame in enumerate(src, start=1):
             yield frame.rgb

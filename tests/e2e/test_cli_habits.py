@@ -101,7 +101,7 @@ def test_folder_run_skips_outputs_that_exist(tmp_path, cli_main):
     assert "2 images" in err
 
 
-@pytest.mark.parametrize("command", ["enhance", "webcam", "export-onnx", "import-weights", "build-engine", "data"])
+@pytest.mark.parametrize("command", ["enhance", "webcam", "export-onnx", "import-weights", "build-engine", "data", "batch"])
 def test_every_command_spells_overwrite_y(command):
     from click.testing import CliRunner
 

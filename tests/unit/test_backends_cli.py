@@ -95,11 +95,19 @@ def test_bench_runs_end_to_end_and_writes_json(env, tmp_path, capsys):
 
 def test_bench_preset_and_infer_size_reach_the_transcodes(env, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["bench", "--backends", "cpu", "--sizes", "64x48", "--frames", "3", "--json", str(out), "--no-live", "--preset", "veryfast", "--infer-size", "32"]
+    argv = ["bench", "--backends", "cpu", "--sizes", "64x48", "--frames", "3", "--json", str(out), "--no-live", "--preset", "ultrafast", "--infer-size", "32", "--rounds", "2"]
     assert main(argv) == 0
-    meta = json.loads(out.read_text())["meta"]
-    assert "preset=veryfast" in meta["file_codec"] and meta["infer_size"] == 32
-    assert "--preset veryfast" in meta["command"] and "--infer-size 32" in meta["command"]
+    result = json.loads(out.read_text())
+    meta = result["meta"]
+    assert "preset=ultrafast" in meta["file_codec"] and meta["infer_size"] == 32
+    assert "--preset ultrafast" in meta["command"] and "--infer-size 32" in meta["command"] and "--rounds 2" in meta["command"]
+    # two rounds, plain and enhanced alternating: the median and the spread, and the load they ran under
+    assert meta["rounds"] == 2 and len(meta["loadavg_start"]) == 3
+    row = result["rows"][0]
+    if not row["notes"]:
+        assert len(row["rounds"]) == 2 and all(r["plain_s"] > 0 and r["enhanced_s"] > 0 for r in row["rounds"])
+        assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"]
+        assert row["reuse"]["frames"] == 3 and row["reuse"]["predicted"] >= 1
 
 
 def test_bench_sizes_are_checked(env, capsys):

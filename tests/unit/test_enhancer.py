@@ -130,10 +130,19 @@ def test_tensor_input_returns_tensor(make):
     assert y1.shape == x[0].shape
 
 
-@pytest.mark.parametrize("bad", [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 3), np.uint16), np.zeros((8, 8, 3), np.int64)])
+@pytest.mark.parametrize("bad", [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 3), np.int64)])
 def test_bad_dtype_is_a_user_error(bad):
     with pytest.raises(PsenetError, match="expected uint8"):
         Enhancer(ContentGamma())(bad)
+
+
+def test_uint16_frames_are_high_bit_depth():
+    """16-bit frames (10/12-bit video, 16-bit images) come back 16-bit, through the float curve."""
+    x = (np.arange(64 * 64 * 3, dtype=np.uint32).reshape(64, 64, 3) * 7 % 30000).astype(np.uint16)
+    y = Enhancer(ContentGamma())(x)
+    assert y.dtype == np.uint16 and y.shape == x.shape
+    y8 = Enhancer(ContentGamma())((x // 257).astype(np.uint8))
+    assert np.abs(y.astype(np.float64) / 257 - y8).mean() < 1.0  # the same correction, at more precision
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 8, 4), (2, 8, 8, 1)])

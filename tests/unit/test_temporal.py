@@ -85,3 +85,132 @@ def test_gamma_reuse_runs_the_network_only_when_needed():
     off = GammaReuse(every=1)
     np.testing.assert_allclose(off(net, frames), ref, rtol=1e-6)
     assert off.predicted == 12 and off.reused == 0
+
+
+def _counting_net(calls):
+    def net(x):
+        calls.append(len(x))
+        return np.exp(x.mean(axis=(1, 2, 3), keepdims=True) * np.ones_like(x))
+
+    return net
+
+
+def _moved(frame, dx):
+    return np.roll(frame, dx, axis=2)
+
+
+def _smooth_scene(h=18, w=32):
+    """Broad shapes, so that a move of a few pixels is motion, not a different picture."""
+    x = np.arange(w, dtype=np.float32)[None, None, :]
+    y = np.arange(h, dtype=np.float32)[None, :, None]
+    phase = np.array([0.0, 1.0, 2.0], np.float32)[:, None, None]
+    return (0.5 + 0.3 * np.sin(2 * np.pi * x / w + phase) * np.cos(np.pi * y / h)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("cut", lambda base: _scene(7)),  # another scene
+        ("brightness", lambda base: np.clip(base * 1.1, 0, 1)),  # a light: the mean moves, the picture does not
+        ("motion", lambda base: _moved(base, 3)),  # the picture moves, its mean stays
+    ],
+)
+def test_each_adaptive_trigger_runs_the_network_at_once(name, change):
+    from psenet_stream.temporal import GammaReuse
+
+    calls = []
+    base = _smooth_scene()
+    frames = np.stack([base] * 3 + [change(base)] + [change(base)] * 2).astype(np.float32)
+    r = GammaReuse(every=16)
+    out = r(_counting_net(calls), frames)
+    assert r.predicted == 2 and r.reused == 4  # frame 0 (first) and frame 3 (the change), nothing else
+    assert r.triggers["first"] == 1 and r.triggers[name] == 1
+    assert sum(r.triggers.values()) == 2
+    ref = _counting_net([])(frames)
+    np.testing.assert_allclose(out[3:], np.broadcast_to(ref[3], out[3:].shape), rtol=1e-6)  # the new answer is reused after it
+    np.testing.assert_allclose(out[:3], np.broadcast_to(ref[0], out[:3].shape), rtol=1e-6)
+
+
+def test_small_changes_below_the_thresholds_reuse_until_k():
+    from psenet_stream.temporal import GammaReuse
+
+    calls = []
+    base = _scene(0)
+    rng = np.random.default_rng(1)
+    # sensor noise (mean |diff| ~0.004) and a slow drift of the level: nothing that triggers
+    frames = np.stack([np.clip(base * (1 + 0.0005 * i) + rng.normal(0, 0.005, base.shape), 0, 1) for i in range(12)]).astype(np.float32)
+    r = GammaReuse(every=4, motion=0.02, brightness=0.01)
+    r(_counting_net(calls), frames)
+    assert r.triggers == {"first": 1, "cut": 0, "brightness": 0, "motion": 0, "age": 2}  # frames 0, 4, 8
+    assert r.k == 4
+
+
+def test_a_backlog_raises_k_and_pauses_the_motion_trigger_then_recovers():
+    from psenet_stream.temporal import GammaReuse
+
+    calls = []
+    net = _counting_net(calls)
+    base = _scene(0)
+    base = _smooth_scene()
+    r = GammaReuse(every=4, max_every=32)
+    r(net, base[None].copy())
+    for _ in range(2):
+        r.note_backlog(1)  # frames waited behind the last one
+    assert r.k == 16 and r.boost == 2
+    # large motion on every frame: not a reason while behind
+    moving = np.stack([_moved(base, (i % 2) * 3) for i in range(1, 11)]).astype(np.float32)
+    r(net, moving)
+    assert r.triggers["motion"] == 0 and r.predicted == 1
+    r(net, _scene(9)[None].copy())  # a cut still runs the network
+    r(net, base[None].copy())  # (and back)
+    assert r.triggers["cut"] == 2
+    for _ in range(5):
+        r.note_backlog(0)
+    assert r.k == 4 and r.boost == 0
+    r(net, _moved(base, 3)[None].astype(np.float32))
+    assert r.triggers["motion"] == 1  # caught up: motion counts again
+    for _ in range(10):
+        r.note_backlog(3)
+    assert r.k == 32  # capped at max_every
+    off = GammaReuse(every=1)
+    off.note_backlog(5)
+    assert off.k == 1  # every 1 (the user asked for every frame): never raised
+
+
+def test_reset_forgets_the_key_frame_and_the_counts():
+    from psenet_stream.temporal import GammaReuse
+
+    r = GammaReuse(every=8)
+    r(_counting_net([]), np.stack([_scene(0)] * 3))
+    r.note_backlog(1)
+    r.reset()
+    assert r.predicted == r.reused == 0 and r.boost == 0 and sum(r.triggers.values()) == 0
+    r(_counting_net([]), _scene(0)[None].copy())
+    assert r.triggers["first"] == 1
+
+
+def test_a_predict_that_raises_leaves_the_reuse_state_as_it_was():
+    """A server probes with a predict that raises, then asks again with the real answer."""
+    from psenet_stream.temporal import GammaReuse
+
+    class Probe(Exception):
+        pass
+
+    def probe(_x):
+        raise Probe
+
+    base = _smooth_scene()
+    r = GammaReuse(every=4)
+    net = _counting_net([])
+    with pytest.raises(Probe):
+        r(probe, base[None].copy())
+    assert r.predicted == 0 and sum(r.triggers.values()) == 0
+    out = r(net, base[None].copy())  # the same decision: first frame, the network runs
+    assert r.triggers["first"] == 1 and r.predicted == 1
+    np.testing.assert_allclose(out, net(base[None].copy()), rtol=1e-6)
+    r(net, base[None].copy())  # reused
+    with pytest.raises(Probe):
+        r(probe, _moved(base, 3)[None].astype(np.float32))  # motion: would run it
+    assert r.triggers["motion"] == 0 and r.reused == 1
+    r(net, _moved(base, 3)[None].astype(np.float32))
+    assert r.triggers["motion"] == 1 and r.predicted == 2

@@ -1,0 +1,160 @@
+"""Media fidelity, images (issue 11): EXIF (orientation applied once, reset to 1), ICC, XMP,
+16-bit PNG / TIFF, grey, alpha, --quality, animated GIF / WebP, truncated files. Images are
+synthesized with numpy + Pillow / OpenCV; checked by reading the outputs back."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageSequence
+
+from tests.e2e.conftest import FAST
+from tests.media import pattern
+
+pytestmark = pytest.mark.timeout(120)
+
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>harbour</dc:title></rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+def _icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _exif(orientation: int) -> Image.Exif:
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    ex[0x010F] = "TestCam"  # Make
+    ex[0x0132] = "2024:05:06 07:08:09"  # DateTime
+    return ex
+
+
+def _photo(w=96, h=64) -> np.ndarray:
+    img = pattern(3, w, h, level=0.3)
+    img[:8, :16] = (250, 20, 20)  # a red mark in the top-left corner of the stored picture
+    return img
+
+
+def _run(cli_main, inp, out, *extra):
+    code, err = cli_main([inp, "-o", out, *FAST, *extra])
+    assert code == 0, err
+    return err
+
+
+@pytest.mark.parametrize("ext, fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".webp", "WEBP")])
+def test_exif_orientation_icc_xmp_kept(tmp_path, cli_main, ext, fmt):
+    inp = tmp_path / f"in{ext}"
+    kw = {"exif": _exif(6).tobytes(), "icc_profile": _icc()}
+    if fmt == "PNG":
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        kw["pnginfo"] = info
+    else:
+        kw["xmp"] = XMP
+    Image.fromarray(_photo()).save(inp, fmt, quality=95, **kw) if fmt != "PNG" else Image.fromarray(_photo()).save(inp, fmt, **kw)
+    out = tmp_path / f"out{ext}"
+    _run(cli_main, inp, out)
+    im = Image.open(out)
+    ex = im.getexif()
+    assert ex.get(0x0112) == 1  # orientation applied to the pixels, tag reset
+    assert ex.get(0x010F) == "TestCam" and ex.get(0x0132) == "2024:05:06 07:08:09"
+    assert im.info.get("icc_profile") == Image.open(inp).info["icc_profile"]
+    raw = out.read_bytes()
+    assert b"<dc:title>harbour</dc:title>" in raw  # XMP packet carried
+    a = np.asarray(im.convert("RGB"))
+    assert a.shape[:2] == (96, 64)  # orientation 6: rotated a quarter turn, once
+    # the red mark of the stored top-left corner is now top-right (90 degrees clockwise)
+    assert a[:16, -8:, 0].mean() > 150 and a[:16, -8:, 2].mean() < 120
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_16bit_stays_16bit(tmp_path, cli_main, ext):
+    ramp = np.linspace(3000, 20000, 160).astype(np.uint16)  # dark: more levels than 8 bits hold
+    img = np.stack([np.tile(ramp, (40, 1))] * 3, axis=-1)
+    img[..., 2] //= 2
+    inp, out = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
+    cv2.imwrite(str(inp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    _run(cli_main, inp, out)
+    got = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.uint16 and got.shape == (40, 160, 3)
+    assert not np.array_equal(got, cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    row = got[20, :, 1]
+    assert len(np.unique(row)) > 100 and (np.unique(row) % 257 != 0).mean() > 0.9  # not 8-bit levels
+
+
+def test_16bit_png_keeps_icc(tmp_path, cli_main):
+    inp, out = tmp_path / "in.png", tmp_path / "out.png"
+    g = np.tile(np.linspace(2000, 30000, 64).astype(np.uint16), (32, 1))
+    Image.fromarray(g).save(inp, icc_profile=_icc())
+    assert Image.open(inp).mode == "I;16"
+    _run(cli_main, inp, out)
+    im = Image.open(out)
+    assert im.mode.startswith("I;16")  # still 16-bit grey
+    assert im.info.get("icc_profile") == Image.open(inp).info["icc_profile"]
+
+
+def test_gray_stays_gray_and_alpha_is_untouched(tmp_path, cli_main):
+    g = pattern(0, 80, 60, 0.3)[..., 1]
+    inp = tmp_path / "g.png"
+    Image.fromarray(g, "L").save(inp)
+    out = tmp_path / "g_out.png"
+    _run(cli_main, inp, out)
+    im = Image.open(out)
+    assert im.mode == "L" and not np.array_equal(np.asarray(im), g)
+    rgba = np.dstack([pattern(0, 80, 60, 0.3), np.tile(np.arange(80, dtype=np.uint8) * 3, (60, 1))])
+    inp, out = tmp_path / "a.png", tmp_path / "a_out.png"
+    Image.fromarray(rgba, "RGBA").save(inp)
+    _run(cli_main, inp, out)
+    b = np.asarray(Image.open(out))
+    assert b.shape == (60, 80, 4)
+    assert np.array_equal(b[..., 3], rgba[..., 3])  # alpha passed through unchanged
+    assert not np.array_equal(b[..., :3], rgba[..., :3])  # the picture was enhanced
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".webp"])
+def test_quality_sets_jpeg_and_webp_size(tmp_path, cli_main, ext):
+    inp = tmp_path / "q.png"
+    Image.fromarray(pattern(0, 256, 192, 0.4)).save(inp)
+    sizes = {}
+    for q in (30, 95):
+        out = tmp_path / f"q{q}{ext}"
+        _run(cli_main, inp, out, "--quality", q)
+        sizes[q] = out.stat().st_size
+    assert sizes[30] < 0.7 * sizes[95]
+    code, err = cli_main([inp, "-o", tmp_path / "x.jpg", "--quality", "0", *FAST])
+    assert code == 2 and "1<=x<=100" in err.replace(" ", "")
+
+
+@pytest.mark.parametrize("ext, fmt", [(".gif", "GIF"), (".webp", "WEBP")])
+def test_animation_every_frame_enhanced(tmp_path, cli_main, ext, fmt):
+    frames = [Image.fromarray(pattern(i * 5, 64, 48, 0.3)) for i in range(5)]
+    inp, out = tmp_path / f"anim{ext}", tmp_path / f"anim_out{ext}"
+    frames[0].save(inp, fmt, save_all=True, append_images=frames[1:], duration=[40, 60, 80, 100, 120], loop=3, lossless=True)
+    _run(cli_main, inp, out)
+    src, res = Image.open(inp), Image.open(out)
+    assert res.n_frames == src.n_frames == 5
+    assert res.info.get("loop") == 3
+    durs = []
+    for f in ImageSequence.Iterator(res):
+        f.load()  # WebP sets a frame's duration when it is loaded
+        durs.append(f.info.get("duration"))
+    assert durs == [40, 60, 80, 100, 120]
+    for a, b in zip(ImageSequence.Iterator(Image.open(inp)), ImageSequence.Iterator(Image.open(out))):
+        assert np.asarray(b.convert("RGB")).astype(int).mean() > np.asarray(a.convert("RGB")).astype(int).mean() + 2  # each frame brightened
+
+
+@pytest.mark.parametrize("ext, fmt", [(".jpg", "JPEG"), (".png", "PNG")])
+def test_truncated_image_is_an_error(tmp_path, cli_main, ext, fmt):
+    b = io.BytesIO()
+    Image.fromarray(pattern(0, 200, 150, 0.4)).save(b, fmt)
+    inp = tmp_path / f"cut{ext}"
+    inp.write_bytes(b.getvalue()[: len(b.getvalue()) * 2 // 3])
+    out = tmp_path / f"cut_out{ext}"
+    code, err = cli_main([inp, "-o", out, *FAST])
+    assert code != 0 and "truncated" in err and "Traceback" not in err
+    assert not out.exists()
