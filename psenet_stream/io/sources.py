@@ -78,9 +78,8 @@ class ImageSource:
     def read_decoded(path: Path):
         """(io.images.Decoded, "") -- every frame at its own bit depth, with the metadata --
         or (None, why)."""
-        from psenet_stream.io.images import ImageDecodeError, decode
-
         from psenet_stream.guard import NotRegularFile, read_regular
+        from psenet_stream.io.images import ImageDecodeError, decode
 
         try:
             data = read_regular(path)  # never blocks on a FIFO, device or socket
