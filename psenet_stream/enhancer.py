@@ -46,6 +46,7 @@ from psenet_stream.curve import (  # noqa: F401  (LOG_GAMMA_RANGE, MIN_SIDE re-e
     working_size,
 )
 from psenet_stream.errors import UsageError
+from psenet_stream.exposure import ExposureGain, Plan, apply_gain_float
 from psenet_stream.temporal import GammaPost, GammaReuse
 
 log = logging.getLogger("psenet_stream")
@@ -64,6 +65,8 @@ class Options:
     # >= 1 disables highlight protection. 0.95 keeps near-white noise at 1.9 LSB from a 1.1 LSB input
     # (43-46 LSB unprotected) and costs <= 0.13 dB on over-exposed inputs (docs/EVALUATION.md)
     highlight_knee: float = DEFAULT_HIGHLIGHT_KNEE
+    # the weight file's global exposure gain after the curve (psenet_stream/exposure.py), when it has one
+    exposure_gain: bool = True
 
     def validate(self) -> None:
         if isinstance(self.infer_size, str):
@@ -82,6 +85,60 @@ class Options:
             raise UsageError(f"gamma_every {self.gamma_every!r} out of range", "use a whole number from 1 (every frame) to 64")
         if not 0.0 <= self.stabilize < 1.0:
             raise UsageError(f"stabilize {self.stabilize} out of range", "use a value in [0, 1): 0 is off, 0.9 holds the exposure steady")
+
+
+class _GainHook:
+    """The GammaPost a full-frame backend calls, wrapped so the exposure gain sees the same
+    small frames; ``apply_rgb`` / ``apply_yuv420p`` then put the gains on the finished frames."""
+
+    def __init__(self, post: GammaPost, gain: ExposureGain):
+        self.post, self.gain, self.log_w = post, gain, []
+
+    def __call__(self, gamma, small):
+        self.log_w.append(self.gain(small))
+        return self.post(gamma, small)
+
+    def _gains(self):
+        if self.log_w and torch.is_tensor(self.log_w[0]):
+            return torch.cat([x.reshape(-1) for x in self.log_w])
+        return np.concatenate([np.asarray(x, np.float32).reshape(-1) for x in self.log_w])
+
+    def apply_rgb(self, frames):
+        lw = self._gains()
+        if torch.is_tensor(frames):
+            tables = self.gain.tables_torch(torch.as_tensor(lw, device=frames.device))
+            base = (torch.arange(frames.shape[0], device=frames.device) * 256).view(-1, 1, 1, 1)
+            frames.copy_(tables.reshape(-1)[frames.long() + base])
+            return frames
+        lw = lw.cpu().numpy() if torch.is_tensor(lw) else lw
+        for f, w in zip(frames, lw):
+            t = self.gain.table(float(w))
+            if t is not None:
+                cv2.LUT(f, t, dst=f)
+        return frames
+
+    def apply_yuv420p(self, frames, full_range: bool):
+        """A gain in linear light is, to the precision of a pure power law, a scale of R'G'B':
+        luma goes through the gain's table, chroma is scaled by w ** (1 / 2.4) around 128."""
+        lw = self._gains()
+        lw = lw.cpu().numpy() if torch.is_tensor(lw) else lw
+        tensor = torch.is_tensor(frames)
+        host = frames.cpu().numpy() if tensor else frames
+        h = host.shape[1] * 2 // 3
+        for f, w in zip(host, lw):
+            t = self.gain.table(float(w))
+            if t is None:
+                continue
+            if not full_range:  # 16..235 luma, 16..240 chroma
+                v = np.clip((np.arange(256) - 16) / 219.0, 0, 1)
+                t = np.clip(np.round(16.0 + 219.0 * t[np.round(v * 255).astype(np.intp)].astype(np.float32) / 255.0), 0, 255).astype(np.uint8)
+            cv2.LUT(f[:h], t, dst=f[:h])
+            c = f[h:].astype(np.float32) - 128.0
+            c *= np.float32(np.exp(float(w) / 2.4))
+            f[h:] = np.clip(np.round(c + 128.0), 0, 255).astype(np.uint8)
+        if tensor:
+            frames.copy_(torch.from_numpy(host))
+        return frames
 
 
 class _Done:
@@ -113,6 +170,7 @@ class Enhancer:
 
         self.reuse = GammaReuse(every=o.gamma_every, motion=REUSE_MOTION, brightness=REUSE_BRIGHTNESS, cut=o.scene_cut)
         self._lut: GammaLUT | None = None
+        self.gain = self.make_gain(o.strength, o.stabilize)
         caps = backend.capabilities
         # the path is picked once: whole frames on the backend's device, or network on the
         # host's small copies and the curve by the lookup table
@@ -145,6 +203,8 @@ class Enhancer:
         """Forget temporal state (call between unrelated clips)."""
         self.post.reset()
         self.reuse.reset()
+        if self.gain is not None:
+            self.gain.reset()
 
     def note_backlog(self, waiting: int) -> None:
         """A live pipeline's report of the frames waiting behind the one just enhanced: a
@@ -216,7 +276,10 @@ class Enhancer:
     def _enhance_on_device(self, frames, out=None):
         _, h, w, _ = frames.shape
         sh, sw = working_size(h, w, self.options.infer_size)
-        return self.backend.enhance_uint8(frames, (sh, sw), self.post, self.options.highlight_knee, out=out)
+        if self.gain is None:
+            return self.backend.enhance_uint8(frames, (sh, sw), self.post, self.options.highlight_knee, out=out)
+        hook = _GainHook(self.post, self.gain)
+        return hook.apply_rgb(self.backend.enhance_uint8(frames, (sh, sw), hook, self.options.highlight_knee, out=out))
 
     def _enhance_tensor_frames(self, frames: torch.Tensor, out=None) -> torch.Tensor:
         host = frames.device.type == "cpu" and not self.backend.capabilities.device_frames
@@ -243,7 +306,11 @@ class Enhancer:
         _, hh, w = frames.shape
         sh, sw = working_size(hh * 2 // 3, w, self.options.infer_size)
         if self.supports_yuv420p:
-            return self.backend.enhance_yuv420p(frames, (sh, sw), self.post, self.options.highlight_knee, colorspace, full_range, out=out)
+            if self.gain is None:
+                return self.backend.enhance_yuv420p(frames, (sh, sw), self.post, self.options.highlight_knee, colorspace, full_range, out=out)
+            hook = _GainHook(self.post, self.gain)
+            res = self.backend.enhance_yuv420p(frames, (sh, sw), hook, self.options.highlight_knee, colorspace, full_range, out=out)
+            return hook.apply_yuv420p(res, full_range)
         rgb = colour.yuv420p_to_rgb_np(frames, colorspace, full_range)
         res = colour.rgb_to_yuv420p_batch_np(self.enhance_frames(rgb), colorspace, full_range)
         if out is None:
@@ -289,7 +356,10 @@ class Enhancer:
                 cv2.resize(f, (sw, sh), dst=small[i], interpolation=interp)
         small = small.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / (65535 if high else 255))
         lg = self.post(self.reuse(self.backend.predict_gamma, small), small)
-        return list(np.ascontiguousarray(lg.transpose(0, 2, 3, 1)))
+        maps = np.ascontiguousarray(lg.transpose(0, 2, 3, 1))
+        if self.gain is None:
+            return list(maps)
+        return [Plan(m, w, self.gain.table(w)) for m, w in zip(maps, self.gain(small))]
 
     def apply(self, frame: np.ndarray, plan, out: np.ndarray | None = None) -> np.ndarray:
         """The stateless half: the curve at full resolution for one (H, W, 3) uint8 frame
@@ -300,13 +370,21 @@ class Enhancer:
                 return plan.frame
             out[...] = plan.frame
             return out
+        gain = None
+        if isinstance(plan, Plan):
+            plan, gain = plan.log_gamma, plan
         if frame.dtype == np.uint16:
             res = apply_float(frame, plan, self.options.highlight_knee)
+            if gain is not None:
+                res = apply_gain_float(res, gain.log_w)
             if out is None:
                 return res
             out[...] = res
             return out
-        return self._get_lut().apply(frame, plan, out=out)
+        res = self._get_lut().apply(frame, plan, out=out)
+        if gain is not None and gain.table is not None:
+            cv2.LUT(res, gain.table, dst=res)
+        return res
 
     def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) or (3, H, W) float in [0, 1] -> the same shape and dtype, exact (no lookup table)."""
@@ -321,8 +399,18 @@ class Enhancer:
         small = xf if (sh, sw) == (h, w) else F.interpolate(xf, size=(sh, sw), mode="bilinear", align_corners=False, antialias=sh < h)
         small_np = small.detach().cpu().numpy()
         lg = self.post(self.backend.predict_gamma(small_np), small_np)
-        y = apply_exact(xf, torch.from_numpy(lg).to(x.device), self.options.highlight_knee).to(x.dtype)
+        y = apply_exact(xf, torch.from_numpy(lg).to(x.device), self.options.highlight_knee)
+        if self.gain is not None:
+            y = self.gain.apply_torch(y, torch.from_numpy(self.gain(small_np)).to(y.device))
+        y = y.to(x.dtype)
         return y[0] if squeeze else y
+
+    def make_gain(self, strength: float = 1.0, smoothing: float = 0.0) -> ExposureGain | None:
+        """A fresh exposure gain with its own temporal state (None when the weight file has
+        none or ``exposure_gain`` is off): one per stream."""
+        params = self.backend.meta.get("exposure_gain") if self.options.exposure_gain else None
+        # it follows the global level as slowly as the stabilizer does, and restarts on a cut
+        return ExposureGain(params, strength=strength, smoothing=smoothing, scene_cut=self.options.scene_cut) if params else None
 
     def _get_lut(self) -> GammaLUT:
         lut = self._lut

@@ -150,6 +150,10 @@ class HdrEnhancer:
         return self.enhancer.predict(sdr)
 
     def apply(self, frame: np.ndarray, plan) -> np.ndarray:
+        from psenet_stream.exposure import Plan
+
+        if isinstance(plan, Plan):  # the exposure gain is fitted on SDR photos: HDR keeps its own levels
+            plan = plan.log_gamma
         s = self._sdr(frame)
         y = apply_float(s, plan, self.knee)
         if self.mode == "sdr":

@@ -30,16 +30,20 @@ import cv2
 import numpy as np
 
 from psenet_stream.curve import working_size
+from psenet_stream.exposure import Plan
 from psenet_stream.temporal import GammaPost, GammaReuse
 
 
 class StreamState:
     """The temporal state of one stream: its GammaPost and GammaReuse, and its working size."""
 
-    def __init__(self, *, infer_size: int | str = 256, strength: float = 1.0, smoothing: float = 0.0, stabilize: float = 0.0, gamma_every: int = 1, scene_cut: float = 0.12):
+    def __init__(
+        self, *, infer_size: int | str = 256, strength: float = 1.0, smoothing: float = 0.0, stabilize: float = 0.0, gamma_every: int = 1, scene_cut: float = 0.12, gain=None
+    ):
         self.infer_size = infer_size
         self.post = GammaPost(strength=strength, smoothing=smoothing, stabilize=stabilize, scene_cut=scene_cut)
         self.reuse = GammaReuse(every=gamma_every)
+        self.gain = gain  # the stream's own exposure gain (Enhancer.make_gain), or None
 
     @property
     def scene_cuts(self) -> int:
@@ -48,6 +52,8 @@ class StreamState:
     def reset(self) -> None:
         self.post.reset()
         self.reuse.reset()
+        if self.gain is not None:
+            self.gain.reset()
 
 
 class _Finished:
@@ -140,7 +146,11 @@ class CrossStreamPredictor:
             return pending
         gamma, small = pending
         lg = state.post(gamma, small[None])
-        return np.ascontiguousarray(lg[0].transpose(1, 2, 0))
+        plan = np.ascontiguousarray(lg[0].transpose(1, 2, 0))
+        if state.gain is None:
+            return plan
+        w = float(state.gain(small[None])[0])
+        return Plan(plan, w, state.gain.table(w))
 
     # --- host backends (cpu, onnx): the network on small frames --------------------------------
     def _network_host(self, items):

@@ -277,7 +277,11 @@ class Server:
         e = self.enhancer.options
         d = self._stream_defaults()
         o = {**d, **cfg.enhance_overrides()}
-        state = StreamState(infer_size=o.get("infer_size", e.infer_size), strength=o["strength"], smoothing=o["smoothing"], stabilize=o["stabilize"], gamma_every=o["gamma_every"], scene_cut=e.scene_cut)
+        gain = self.enhancer.make_gain(o["strength"], o["stabilize"]) if hasattr(self.enhancer, "make_gain") else None
+        state = StreamState(
+            infer_size=o.get("infer_size", e.infer_size), strength=o["strength"], smoothing=o["smoothing"], stabilize=o["stabilize"],
+            gamma_every=o["gamma_every"], scene_cut=e.scene_cut, gain=gain,
+        )
         w = StreamWorker(cfg, state, self.predictor, self.metrics, self._notify)
         self.workers[cfg.name] = w
         self.metrics.streams.set(len(self.workers))
