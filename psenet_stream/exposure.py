@@ -10,7 +10,7 @@ per photo (an oracle) would take the over-exposed group from 16.9 to 26.4 dB.
 share of clipped pixels, the mean luma) with a two-layer MLP, and applies it in linear
 light after the curve:
 
-    Y' = srgb(w * linear(Y)),   log w = MLP(features) in [log lo, log hi]
+    Y' = srgb(w * linear(Y)),   log w = clamp(MLP(features) + deadzone, log lo, log hi)
 
 as one 256-entry lookup table per frame (cv2.LUT on the host, a gather on a device). It
 was fitted with the network frozen (``train/exposure_gain.py``), on the training photos only,
@@ -114,6 +114,8 @@ class ExposureGain:
         self.w2 = np.asarray(params["w2"], np.float32)
         self.b2 = np.asarray(params["b2"], np.float32)
         self.lo, self.hi = float(np.log(params["lo"])), float(np.log(params["hi"]))
+        # added to the head's answer before the bounds: small corrections are not made at all
+        self.deadzone = float(params.get("deadzone", 0.0))
         if self.w1.shape != (self.mu.size, self.b1.size) or self.mu.size != FEATURES or self.w2.shape != (self.b1.size,):
             raise ValueError(f"exposure gain parameters have the wrong shapes: w1 {self.w1.shape}, w2 {self.w2.shape}, mu {self.mu.shape}")
         self.strength = float(strength)
@@ -135,7 +137,7 @@ class ExposureGain:
         f = (features(small) - self.mu) / self.sd
         h = f @ self.w1 + self.b1
         h = np.where(h > 0, h, 0.01 * h)
-        return np.clip(h @ self.w2 + self.b2, self.lo, self.hi) * self.strength
+        return np.clip(h @ self.w2 + self.b2 + self.deadzone, self.lo, self.hi) * self.strength
 
     def predict_torch(self, small):
         """``predict`` on a device tensor, without a host synchronisation."""
@@ -145,7 +147,7 @@ class ExposureGain:
         t = {k: torch.from_numpy(getattr(self, k)).to(dev) for k in ("mu", "sd", "w1", "b1", "w2")}
         f = (features_torch(small) - t["mu"]) / t["sd"]
         h = torch.nn.functional.leaky_relu(f @ t["w1"] + t["b1"], 0.01)
-        return (h @ t["w2"] + float(self.b2)).clamp(self.lo, self.hi) * self.strength
+        return (h @ t["w2"] + float(self.b2 + self.deadzone)).clamp(self.lo, self.hi) * self.strength
 
     @staticmethod
     def apply_torch(y, log_w):

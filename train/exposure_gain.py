@@ -32,6 +32,7 @@ from train.data import find_images, load_rgb
 
 FAMILY_EVS = (-3.0, -1.75, -0.75, 0.5, 1.0, 1.5, 2.0, 2.5)
 CLEAN_COPIES = 3
+FIT_LO = 0.2  # the bound while fitting; the shipped bound (lo) and dead zone are applied after
 
 
 
@@ -85,13 +86,22 @@ def _linear_to_srgb(v: torch.Tensor) -> torch.Tensor:
 
 
 def fit(
-    samples: dict[str, list], hidden: int = 16, lo: float = 0.2, hi: float = 1.0, steps: int = 1000, lr: float = 1e-2, clean_weight: float = 5.0, seed: int = 0, log=print
+    samples: dict[str, list],
+    hidden: int = 16,
+    lo: float = 0.5,
+    hi: float = 1.0,
+    deadzone: float = 0.3,
+    steps: int = 1000,
+    lr: float = 1e-2,
+    clean_weight: float = 30.0,
+    seed: int = 0,
+    log=print,
 ) -> dict:
     """Adam on the sRGB MSE of the gained outputs (EV 0 samples weighted ``clean_weight``
     times: harm to good footage costs more than a missed correction); returns the parameters
     for exposure.ExposureGain."""
     torch.manual_seed(seed)
-    f = torch.from_numpy(np.stack(samples["features"]))
+    f = torch.from_numpy(np.stack(samples["features"]).astype(np.float32))
     mu, sd = f.mean(0), f.std(0) + 1e-3
     fn = (f - mu) / sd
     lin = _srgb_to_linear(torch.from_numpy(np.stack(samples["outputs"]).astype(np.float32) / 255.0))
@@ -103,7 +113,7 @@ def fit(
     torch.nn.init.zeros_(l2.bias)
     params = [*l1.parameters(), *l2.parameters()]
     opt = torch.optim.Adam(params, lr=lr)
-    bounds = (float(np.log(lo)), float(np.log(hi)))
+    bounds = (float(np.log(FIT_LO)), float(np.log(hi)))
     for step in range(steps):
         lw = l2(torch.nn.functional.leaky_relu(l1(fn), 0.01))[:, 0].clamp(*bounds)
         per = ((_linear_to_srgb(lin * lw.exp().view(-1, 1, 1, 1)).clamp(0, 1) - gs) ** 2).mean(dim=(1, 2, 3))
@@ -112,7 +122,7 @@ def fit(
         loss.backward()
         opt.step()
         if step % 250 == 0 or step == steps - 1:
-            log(f"step {step}: mse {float(loss):.5f}")
+            log(f"step {step}: mse {loss.item():.5f}")
     return {
         "mu": mu.tolist(),
         "sd": sd.tolist(),
@@ -122,6 +132,7 @@ def fit(
         "b2": float(l2.bias.detach()[0]),
         "lo": lo,
         "hi": hi,
+        "deadzone": deadzone,
         "clean_weight": clean_weight,
         "final_mse": float(loss),
     }
@@ -134,10 +145,11 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="where to write the weight file with the gain")
     ap.add_argument("--side", type=int, default=384)
     ap.add_argument("--hidden", type=int, default=16)
-    ap.add_argument("--lo", type=float, default=0.2, help="smallest gain (linear light)")
+    ap.add_argument("--lo", type=float, default=0.5, help="smallest gain the product applies (linear light)")
+    ap.add_argument("--deadzone", type=float, default=0.3, help="added to the log gain before the bounds (small corrections are dropped)")
     ap.add_argument("--hi", type=float, default=1.0, help="largest gain")
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--clean-weight", type=float, default=5.0, help="weight of the EV 0 samples in the loss")
+    ap.add_argument("--clean-weight", type=float, default=30.0, help="weight of the EV 0 samples in the loss")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--samples", help="cache the rendered samples in this .npz (reused when it exists)")
@@ -151,7 +163,7 @@ def main() -> None:
         samples = build_samples(a.data, a.weights, a.side, a.seed, a.workers)
         if cache:
             np.savez(cache, **{k: np.array(v, dtype=object) for k, v in samples.items()})
-    params = fit(samples, a.hidden, a.lo, a.hi, a.steps, clean_weight=a.clean_weight, seed=a.seed)
+    params = fit(samples, a.hidden, a.lo, a.hi, a.deadzone, a.steps, clean_weight=a.clean_weight, seed=a.seed)
     from psenet_stream.weights_io import read_weights, save_weights
 
     sd, meta = read_weights(a.weights)
