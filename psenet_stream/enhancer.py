@@ -87,6 +87,14 @@ class Options:
             raise UsageError(f"stabilize {self.stabilize} out of range", "use a value in [0, 1): 0 is off, 0.9 holds the exposure steady")
 
 
+def _lut_inplace(a: np.ndarray, table: np.ndarray) -> None:
+    """a[...] = table[a] (uint8), in place when OpenCV can write there."""
+    if a.flags.c_contiguous:
+        cv2.LUT(a, table, dst=a)
+    else:
+        a[...] = cv2.LUT(np.ascontiguousarray(a), table)
+
+
 class _GainHook:
     """The GammaPost a full-frame backend calls, wrapped so the exposure gain sees the same
     small frames; ``apply_rgb`` / ``apply_yuv420p`` then put the gains on the finished frames."""
@@ -114,7 +122,7 @@ class _GainHook:
         for f, w in zip(frames, lw):
             t = self.gain.table(float(w))
             if t is not None:
-                cv2.LUT(f, t, dst=f)
+                _lut_inplace(f, t)
         return frames
 
     def apply_yuv420p(self, frames, full_range: bool):
@@ -132,7 +140,7 @@ class _GainHook:
             if not full_range:  # 16..235 luma, 16..240 chroma
                 v = np.clip((np.arange(256) - 16) / 219.0, 0, 1)
                 t = np.clip(np.round(16.0 + 219.0 * t[np.round(v * 255).astype(np.intp)].astype(np.float32) / 255.0), 0, 255).astype(np.uint8)
-            cv2.LUT(f[:h], t, dst=f[:h])
+            _lut_inplace(f[:h], t)
             c = f[h:].astype(np.float32) - 128.0
             c *= np.float32(np.exp(float(w) / 2.4))
             f[h:] = np.clip(np.round(c + 128.0), 0, 255).astype(np.uint8)
@@ -383,7 +391,7 @@ class Enhancer:
             return out
         res = self._get_lut().apply(frame, plan, out=out)
         if gain is not None and gain.table is not None:
-            cv2.LUT(res, gain.table, dst=res)
+            _lut_inplace(res, gain.table)
         return res
 
     def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:

@@ -148,3 +148,18 @@ def test_shipped_gain_darkens_over_exposure_and_leaves_a_good_frame_alone():
 
 def test_official_style_weights_without_a_gain_get_none():
     assert _enhancer(None).gain is None
+
+
+def test_gain_on_views_and_non_contiguous_outputs():
+    """The eval and the pipelines hand frames and outputs as views; the gain's table must
+    land there too (cv2.LUT cannot write into every layout)."""
+    enh = _enhancer(_params(np.log(0.5)))
+    frames = np.stack([_scene(7), _scene(8)])
+    ref = enh(frames.copy())
+    enh.reset()
+    flipped = enh(np.ascontiguousarray(frames[:, :, ::-1]))[:, :, ::-1]
+    assert np.abs(flipped.astype(int) - ref.astype(int)).max() <= 1
+    enh.reset()
+    out = np.zeros((2, 90, 160, 4), np.uint8)[..., :3]  # a strided view
+    enh.enhance_frames(frames, out=out)
+    assert np.array_equal(out, ref)
