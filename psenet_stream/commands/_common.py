@@ -321,6 +321,7 @@ class EnhancerOptions:
     stabilize: float | None = None
     gamma_every: int | None = None
     no_highlight_protection: bool = False
+    no_exposure_gain: bool = False
     threads: int | None = None
 
 
@@ -353,6 +354,11 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
             help=f"CPU backends: run the network at most every K frames while the picture barely changes; motion, a brightness change or a cut run it at once (default {VIDEO_GAMMA_EVERY} for video, 1 for images).",
         ),
         click.option("--no-highlight-protection", is_flag=True, hidden=not highlight, help="Let darkening gammas act up to pure white (noisier highlights)."),
+        click.option(
+            "--no-exposure-gain",
+            is_flag=True,
+            help="Leave out the weights' global exposure gain (the part that darkens over-exposed frames below the curve's white; it can also darken a bright scene that was fine).",
+        ),
         click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for inference (default: half the cores, at least 1; decode and encode run beside it)."),
     ]
     return option_group(EnhancerOptions, "enhancer", opts)
@@ -459,6 +465,8 @@ def make_enhancer(opts: EnhancerOptions, *, video: bool):
     }
     if opts.no_highlight_protection:
         kw["highlight_knee"] = 1.0
+    if opts.no_exposure_gain:
+        kw["exposure_gain"] = False
     if opts.compile_net:
         kw["compile"] = True
     return Enhancer.from_pretrained(weights=opts.weights, backend=opts.backend, threads=opts.threads or default_threads(), **kw)

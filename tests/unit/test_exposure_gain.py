@@ -163,3 +163,21 @@ def test_gain_on_views_and_non_contiguous_outputs():
     out = np.zeros((2, 90, 160, 4), np.uint8)[..., :3]  # a strided view
     enh.enhance_frames(frames, out=out)
     assert np.array_equal(out, ref)
+
+
+def test_cli_flag_turns_the_gain_off(tmp_path):
+    """--no-exposure-gain reaches the Enhancer: an over-exposed image comes out brighter without it."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    src = tmp_path / "over.png"
+    cv2.imwrite(str(src), cv2.cvtColor(synthesize(_scene(9), 1.5), cv2.COLOR_RGB2BGR))
+    means = []
+    for extra in ([], ["--no-exposure-gain"]):
+        out = tmp_path / f"out{len(extra)}.png"
+        r = subprocess.run([sys.executable, "-m", "psenet_stream", str(src), "-o", str(out), "--backend", "cpu", "-q", *extra], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        means.append(cv2.imread(str(out)).mean())
+    assert means[0] < means[1] - 3
