@@ -181,3 +181,18 @@ def test_cli_flag_turns_the_gain_off(tmp_path):
         assert r.returncode == 0, r.stderr
         means.append(cv2.imread(str(out)).mean())
     assert means[0] < means[1] - 3
+
+
+def test_serve_streams_each_get_the_gain_like_the_enhancer_alone():
+    from psenet_stream.serve.batching import CrossStreamPredictor, StreamState
+
+    enh = _enhancer(_params(np.log(0.5)), infer_size=64)
+    pred = CrossStreamPredictor(enh)
+    frames = [_scene(10), _scene(11)]
+    states = [StreamState(infer_size=64, gain=enh.make_gain()) for _ in frames]
+    plans = pred.predict(list(zip(states, frames)))
+    outs = [pred.apply(f, p) for f, p in zip(frames, plans)]
+    for f, o in zip(frames, outs):
+        alone = _enhancer(_params(np.log(0.5)), infer_size=64)(f)
+        assert np.abs(o.astype(int) - alone.astype(int)).max() <= 1
+        assert o.mean() < _enhancer(None, infer_size=64)(f).mean() - 5
