@@ -276,7 +276,8 @@ class Enhancer:
 
     def _enhance_split(self, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         plans = self.predict(frames)
-        out = np.empty_like(frames) if out is None else out
+        # C order whatever the input's layout: the curve and the gain's table write in place only there
+        out = np.empty(frames.shape, frames.dtype) if out is None else out
         for i, plan in enumerate(plans):
             self.apply(frames[i], plan, out=out[i])
         return out

@@ -39,17 +39,28 @@ _STEPS = 512  # gain tables are cached per 1/_STEPS of log w
 
 
 def features(small: np.ndarray) -> np.ndarray:
-    """(N, 3, h, w) float32 in [0, 1] -> (N, FEATURES) float32."""
-    x = np.asarray(small, dtype=np.float32)
+    """(N, 3, h, w) float32 in [0, 1] -> (N, FEATURES) float32. Once per frame on the hot path:
+    counts rather than means of booleans, one luma pass (~4x cheaper than the plain form)."""
+    x = np.ascontiguousarray(small, dtype=np.float32)  # the Enhancer's small frames are a transposed view
     n = x.shape[0]
     flat = x.reshape(n, 3, -1)
-    mean = flat.mean(axis=2)
-    y = np.tensordot(_LUMA, flat, axes=([0], [1]))  # (N, P)
-    cols = [mean, y.std(axis=1, keepdims=True)]
-    cols += [(y > t).mean(axis=1, keepdims=True) for t in HIGH]
-    cols += [(y < t).mean(axis=1, keepdims=True) for t in LOW]
-    cols += [(flat.max(axis=1) >= _CLIPPED).mean(axis=1, keepdims=True), y.mean(axis=1, keepdims=True)]
-    return np.concatenate(cols, axis=1).astype(np.float32)
+    p = flat.shape[2]
+    y = flat[:, 0] * _LUMA[0]
+    y += flat[:, 1] * _LUMA[1]
+    y += flat[:, 2] * _LUMA[2]
+    out = np.empty((n, FEATURES), np.float32)
+    out[:, :3] = flat.mean(axis=2)
+    out[:, 3] = y.std(axis=1)
+    col = 4
+    for t in HIGH:
+        out[:, col] = np.count_nonzero(y > t, axis=1) / p
+        col += 1
+    for t in LOW:
+        out[:, col] = np.count_nonzero(y < t, axis=1) / p
+        col += 1
+    out[:, col] = np.count_nonzero(flat.max(axis=1) >= _CLIPPED, axis=1) / p
+    out[:, col + 1] = y.mean(axis=1)
+    return out
 
 
 def features_torch(small):
@@ -122,6 +133,7 @@ class ExposureGain:
         self.smoothing = float(smoothing)
         self.scene_cut = float(scene_cut)
         self._tables: dict[int, np.ndarray] = {}
+        self._device_params: dict = {}
         self.reset()
 
     @property
@@ -144,7 +156,9 @@ class ExposureGain:
         import torch
 
         dev = small.device
-        t = {k: torch.from_numpy(getattr(self, k)).to(dev) for k in ("mu", "sd", "w1", "b1", "w2")}
+        t = self._device_params.get(dev)
+        if t is None:  # uploaded once per device, not per batch
+            t = self._device_params[dev] = {k: torch.from_numpy(getattr(self, k)).to(dev) for k in ("mu", "sd", "w1", "b1", "w2")}
         f = (features_torch(small) - t["mu"]) / t["sd"]
         h = torch.nn.functional.leaky_relu(f @ t["w1"] + t["b1"], 0.01)
         return (h @ t["w2"] + float(self.b2 + self.deadzone)).clamp(self.lo, self.hi) * self.strength
@@ -152,20 +166,19 @@ class ExposureGain:
     @staticmethod
     def apply_torch(y, log_w):
         """The gain exactly on float (N, 3, H, W) in [0, 1], with (N,) log gains."""
-        import torch
+        from psenet_stream.ops import linear_to_srgb, srgb_to_linear
 
-        w = log_w.float().exp().view(-1, 1, 1, 1)
-        lin = torch.where(y <= 0.04045, y / 12.92, ((y.clamp_min(0) + 0.055) / 1.055) ** 2.4) * w
-        return torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055).clamp(0, 1)
+        return linear_to_srgb(srgb_to_linear(y.clamp(0, 1)) * log_w.float().exp().view(-1, 1, 1, 1))
 
     def tables_torch(self, log_w):
         """(N,) log gains on a device -> (N, 256) uint8 tables there."""
         import torch
 
+        from psenet_stream.ops import linear_to_srgb, srgb_to_linear
+
         v = torch.arange(256, device=log_w.device, dtype=torch.float32) / 255.0
-        lin = torch.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)[None] * log_w.float().exp()[:, None]
-        srgb = torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
-        return (srgb.clamp(0, 1) * 255.0).round().to(torch.uint8)
+        srgb = linear_to_srgb(srgb_to_linear(v)[None] * log_w.float().exp()[:, None])
+        return (srgb * 255.0).round().to(torch.uint8)
 
     def _torch_call(self, small):
         import torch

@@ -8,7 +8,7 @@ families of the evaluation (linear light with a hard clip, and the camera-like o
 psenet_stream/synthesis.py), each jittered by up to 0.25 EV. The product path (an Enhancer on
 the cpu backend at its defaults, no temporal state) enhances each input once; the head is
 then fitted on (features of the working-size input, the output, the photo), the last two at
-a long side of 128 px, by Adam on the mean squared error in sRGB of srgb(w * linear(Y))
+32 × 32 px (the gain is global), by Adam on the mean squared error in sRGB of srgb(w * linear(Y))
 against the photo. Nothing of DIR/test is read.
 
 The output is the weight file with ``meta["exposure_gain"]`` added (the network's state_dict
@@ -28,6 +28,7 @@ import torch
 
 from psenet_stream.curve import working_size
 from psenet_stream.exposure import FEATURES, features
+from psenet_stream.ops import linear_to_srgb, srgb_to_linear
 from train.data import find_images, load_rgb
 
 FAMILY_EVS = (-3.0, -1.75, -0.75, 0.5, 1.0, 1.5, 2.0, 2.5)
@@ -77,14 +78,6 @@ def build_samples(folder: str, weights: str, side: int = 384, seed: int = 0, wor
     return {k: [x for p in parts for x in p[k]] for k in ("features", "outputs", "photos", "tags")}
 
 
-def _srgb_to_linear(v: torch.Tensor) -> torch.Tensor:
-    return torch.where(v <= 0.04045, v / 12.92, ((v.clamp_min(0) + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(v: torch.Tensor) -> torch.Tensor:
-    return torch.where(v <= 0.0031308, v * 12.92, 1.055 * v.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
-
-
 def fit(
     samples: dict[str, list],
     hidden: int = 16,
@@ -104,7 +97,7 @@ def fit(
     f = torch.from_numpy(np.stack(samples["features"]).astype(np.float32))
     mu, sd = f.mean(0), f.std(0) + 1e-3
     fn = (f - mu) / sd
-    lin = _srgb_to_linear(torch.from_numpy(np.stack(samples["outputs"]).astype(np.float32) / 255.0))
+    lin = srgb_to_linear(torch.from_numpy(np.stack(samples["outputs"]).astype(np.float32) / 255.0))
     gs = torch.from_numpy(np.stack(samples["photos"]).astype(np.float32) / 255.0)
     sw = torch.tensor([clean_weight if float(t[2]) == 0 else 1.0 for t in samples["tags"]])
     sw = sw / sw.mean()
@@ -116,7 +109,7 @@ def fit(
     bounds = (float(np.log(FIT_LO)), float(np.log(hi)))
     for step in range(steps):
         lw = l2(torch.nn.functional.leaky_relu(l1(fn), 0.01))[:, 0].clamp(*bounds)
-        per = ((_linear_to_srgb(lin * lw.exp().view(-1, 1, 1, 1)).clamp(0, 1) - gs) ** 2).mean(dim=(1, 2, 3))
+        per = ((linear_to_srgb(lin * lw.exp().view(-1, 1, 1, 1)) - gs) ** 2).mean(dim=(1, 2, 3))
         loss = (per * sw).mean()
         opt.zero_grad()
         loss.backward()
@@ -134,7 +127,7 @@ def fit(
         "hi": hi,
         "deadzone": deadzone,
         "clean_weight": clean_weight,
-        "final_mse": float(loss),
+        "final_mse": loss.item(),
     }
 
 
