@@ -87,6 +87,85 @@ def test_16bit_stays_16bit(tmp_path, cli_main, ext):
     assert len(np.unique(row)) > 100 and (np.unique(row) % 257 != 0).mean() > 0.9  # not 8-bit levels
 
 
+def _camera_exif(orientation: int) -> Image.Exif:
+    """IFD0 tags a camera writes plus the Exif and GPS sub-IFDs."""
+    ex = _exif(orientation)
+    ex[0x0110] = "Model T"  # Model
+    ex[0x0131] = "FirmWare 2.1"  # Software
+    ex[0x013B] = "A. Photographer"  # Artist
+    ex[0x8298] = "(c) 2024 A. Photographer"  # Copyright
+    from PIL.TiffImagePlugin import IFDRational
+
+    ex.get_ifd(0x8769).update({0x829A: IFDRational(1, 250), 0x9003: "2024:05:06 07:08:09", 0x8827: 400})  # ExposureTime, DateTimeOriginal, ISO
+    ex.get_ifd(0x8825).update({1: "N", 2: (IFDRational(52), IFDRational(30), IFDRational(31, 2))})  # GPS latitude
+    return ex
+
+
+def _assert_camera_metadata(im: Image.Image, icc: bytes) -> None:
+    from PIL.TiffImagePlugin import IFDRational
+
+    ex = im.getexif()
+    assert ex.get(0x0112, 1) == 1  # orientation applied once, reset (Pillow drops a TIFF's tag when it applies it)
+    for tag, value in {0x010F: "TestCam", 0x0110: "Model T", 0x0132: "2024:05:06 07:08:09", 0x0131: "FirmWare 2.1",
+                       0x013B: "A. Photographer", 0x8298: "(c) 2024 A. Photographer"}.items():
+        assert ex.get(tag) == value, (hex(tag), ex.get(tag))
+    sub = ex.get_ifd(0x8769)
+    assert sub.get(0x829A) == IFDRational(1, 250) and sub.get(0x9003) == "2024:05:06 07:08:09" and sub.get(0x8827) == 400
+    assert ex.get_ifd(0x8825).get(2) == (52.0, 30.0, 15.5)
+    assert im.info.get("icc_profile") == icc
+    assert bytes(im.tag_v2.get(700)) == XMP
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_16bit_tiff_keeps_exif_icc_xmp(tmp_path, cli_main, alpha):
+    """A 16-bit RGB(A) TIFF stays 16-bit (read back by OpenCV) and keeps its EXIF (IFD0, Exif
+    and GPS sub-IFDs; orientation applied once and reset), ICC profile and XMP (read back by
+    Pillow). The input is written by the project's own TIFF writer and checked by both readers
+    first; the grey test below starts from a file Pillow wrote."""
+    from psenet_stream.io.images import ImageMeta, _tiff16
+
+    ramp = np.linspace(3000, 20000, 96).astype(np.uint16)
+    rgb = np.stack([np.tile(ramp, (64, 1))] * 3, axis=-1)
+    rgb[..., 2] //= 2
+    rgb[:8, :16] = (60000, 4000, 4000)  # a red mark in the top-left corner of the stored picture
+    a = np.dstack([rgb, np.tile(np.arange(96, dtype=np.uint16) * 600, (64, 1))]) if alpha else rgb
+    icc = _icc()
+    inp, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    inp.write_bytes(_tiff16(a, ImageMeta(exif=_camera_exif(6).tobytes(), icc=icc, xmp=XMP)))
+    back = cv2.imdecode(np.frombuffer(inp.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)  # OpenCV applies the orientation
+    bgr = cv2.cvtColor(a, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR)
+    assert back.dtype == np.uint16 and np.array_equal(back, np.rot90(bgr, -1))
+    assert Image.open(inp).getexif().get(0x0112) == 6
+    _run(cli_main, inp, out)
+    got = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.uint16 and got.shape == (96, 64, 4 if alpha else 3)  # rotated a quarter turn, once
+    got = cv2.cvtColor(got, cv2.COLOR_BGRA2RGBA if alpha else cv2.COLOR_BGR2RGB)
+    assert got[:16, -8:, 0].mean() > 40000 and got[:16, -8:, 2].mean() < 30000  # the mark is now top-right
+    assert (got[..., :3].astype(int).mean()) > rgb.astype(int).mean() + 1000  # enhanced (brighter)
+    assert (np.unique(got[48, :, 1]) % 257 != 0).mean() > 0.9  # not 8-bit levels
+    if alpha:
+        assert np.array_equal(got[..., 3], np.rot90(a[..., 3], -1))  # alpha untouched (rotated with the picture)
+    im = Image.open(out)
+    assert im.mode == ("RGBA" if alpha else "RGB") and im.tag_v2[258] == (16,) * (4 if alpha else 3)
+    _assert_camera_metadata(im, icc)
+
+
+def test_16bit_grey_tiff_keeps_exif_icc_xmp(tmp_path, cli_main):
+    inp, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    g = np.tile(np.linspace(2000, 30000, 64).astype(np.uint16), (32, 1))
+    icc = _icc()
+    ex = _camera_exif(1)
+    ex[700] = XMP  # Pillow's TIFF writer takes the XMP tag from the EXIF (tiffinfo would replace it)
+    Image.fromarray(g).save(inp, exif=ex.tobytes(), icc_profile=icc)
+    assert Image.open(inp).mode == "I;16" and Image.open(inp).getexif().get_ifd(0x8769).get(0x9003) == "2024:05:06 07:08:09"
+    _run(cli_main, inp, out)
+    got = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.uint16 and got.shape == (32, 64) and got.mean() > g.mean() + 1000
+    im = Image.open(out)
+    assert im.mode == "I;16"
+    _assert_camera_metadata(im, icc)
+
+
 def test_16bit_png_keeps_icc(tmp_path, cli_main):
     inp, out = tmp_path / "in.png", tmp_path / "out.png"
     g = np.tile(np.linspace(2000, 30000, 64).astype(np.uint16), (32, 1))
