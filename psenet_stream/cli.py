@@ -48,6 +48,44 @@ def _did_you_mean(word: str) -> None:
         raise click.UsageError(f"no such command or file {word!r}; did you mean {close[0]}?")
 
 
+def _values_taken(word: str, *commands) -> int:
+    """How many words follow option ``word`` as its values, by the first command that knows it
+    (``--name=value`` and unknown words: none)."""
+    if "=" in word and word.startswith("--"):
+        return 0
+    for command in commands:
+        for p in command.params:
+            if isinstance(p, click.Option) and word in (*p.opts, *p.secondary_opts):
+                return 0 if p.is_flag or p.count else p.nargs
+    return 0
+
+
+def _option_words(args: list[str], *commands) -> list[list[str]]:
+    """``args`` (options only) grouped as [option, its values...]."""
+    out, i = [], 0
+    while i < len(args):
+        n = _values_taken(args[i], *commands)
+        out.append(args[i : i + 1 + n])
+        i += 1 + n
+    return out
+
+
+def _options_end(args: list[str], *commands) -> int:
+    """Index of the first word of ``args`` that is neither an option nor an option's value
+    (past the end when the last option lacks its value)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+        i += 1 + _values_taken(args[i], *commands)
+    return i
+
+
+def _accepts(command: click.Command, word: str) -> bool:
+    """Whether ``command`` takes option ``word`` (also ``--name=value``, ``-qy``, ``-oout.mp4``)."""
+    names = {o for p in command.params if isinstance(p, click.Option) for o in (*p.opts, *p.secondary_opts)}
+    names.update(command.get_help_option_names(click.Context(command)))
+    return word.split("=", 1)[0] in names or (len(word) > 2 and word[1] != "-" and word[:2] in names)  # -qy, -oout.mp4: click parses the rest
+
+
 class LazyDefaultGroup(click.Group):
     """A group whose commands import on first use, and whose unknown first word is an input."""
 
@@ -64,10 +102,52 @@ class LazyDefaultGroup(click.Group):
         # ffmpeg habit: options may come before the input (`psenet-stream -o out.mp4 in.mp4`,
         # `-q in.mp4`): a first word that is an option other than the group's own goes to the
         # default command, as does a first word that is not a command name (an input).
+        # Options before a command name (`psenet-stream -q doctor`) go to that command.
+        if args and args[0].startswith("-") and args[0] not in GROUP_OPTIONS:
+            args = self._options_before_command(ctx, list(args))
         if args and args[0] not in COMMANDS and args[0] not in GROUP_OPTIONS:
             _did_you_mean(args[0])
             args = [DEFAULT, *args]
         return super().parse_args(ctx, args)
+
+    def _options_before_command(self, ctx, args: list[str]) -> list[str]:
+        """``[opts..., NAME, rest...]`` -> ``[NAME, opts..., rest...]`` when NAME is a command and
+        every word before it is an option (or an option's value) of NAME or of the default
+        command. An option NAME does not take is an exit-2 error, except -q / -v: those set
+        the messages' level for any command (``global_verbosity``). Anything else (no command
+        name, or a name that is an option's value) is left for the default command."""
+        default = self.get_command(ctx, DEFAULT)
+        for j, word in enumerate(args):
+            if word == "--":
+                break
+            if j == 0 or word not in COMMANDS:
+                continue
+            command = self.get_command(ctx, word)
+            if _options_end(args[:j], command, default) != j:
+                continue
+            keep, quiet, verbose = [], False, 0
+            for opt in _option_words(args[:j], command, default):
+                if _accepts(command, opt[0]):
+                    keep += opt
+                elif opt[0] in ("-q", "--quiet"):
+                    quiet = True
+                elif opt[0] == "--verbose":
+                    verbose += 1
+                elif len(opt[0]) > 1 and opt[0] == "-" + "v" * (len(opt[0]) - 1):  # -v, -vv
+                    verbose += len(opt[0]) - 1
+                else:
+                    raise click.UsageError(f"{opt[0]} (given before the command name) is not an option of '{word}'; see 'psenet-stream {word} --help'", ctx)
+            if quiet or verbose:  # the command takes no -q / -v of its own: they set the level of its messages
+                from psenet_stream.commands._common import VERBOSITY_KEY, quiet_libraries, setup_logging
+
+                ctx.meta[VERBOSITY_KEY] = (verbose, quiet)
+                setup_logging(verbose, quiet)
+                quiet_libraries(verbose, quiet)
+            return [word, *keep, *args[j + 1 :]]
+        end = _options_end(args, default, default)  # `-q doctr`: the input position is a typo?
+        if end < len(args) and args[end] not in COMMANDS:
+            _did_you_mean(args[end])
+        return args
 
     def format_commands(self, ctx, formatter):
         rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]

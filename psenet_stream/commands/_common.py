@@ -29,12 +29,20 @@ from psenet_stream.backends import NAMES as BACKEND_NAMES
 from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STABILIZE
 
 
+VERBOSITY_KEY = "psenet_stream.verbosity"  # click ctx.meta: (verbose, quiet) given before a command name (cli.py)
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """The package's messages on stderr, no prefixes: -q errors only, default info, -vv debug.
 
-    Only the project's loggers (``psenet_stream`` and the trainer's ``train``) are configured,
-    one handler each, reused: the root logger is left alone, so libraries' info chatter (e.g.
-    the ONNX exporter's) stays quiet."""
+    A -q / -v given before the name of a command that has no such option of its own
+    (``psenet-stream -q doctor``) applies too. Only the project's loggers (``psenet_stream``
+    and the trainer's ``train``) are configured, one handler each, reused: the root logger is
+    left alone, so libraries' info chatter (e.g. the ONNX exporter's) stays quiet."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        more, hush = ctx.meta.get(VERBOSITY_KEY, (0, False))
+        verbose, quiet = max(verbose, more), quiet or hush
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     for name in ("psenet_stream", "train"):
         log = logging.getLogger(name)

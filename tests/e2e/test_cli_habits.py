@@ -122,6 +122,38 @@ def test_mistyped_command_gets_did_you_mean(tmp_path, cli_main, monkeypatch):
     assert code == 3 and "did you mean" not in err
 
 
+def test_options_before_a_command_name(tmp_path, cli_main, monkeypatch):
+    """`psenet-stream -q doctor`: options before a command name go to that command; -q / -v
+    set the message level of a command without its own; any other option the command does
+    not take is an exit-2 error naming it and the command."""
+    import json
+    import logging
+
+    r = run_module(["-q", "doctor", "--json"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    assert "versions" in json.loads(r.stdout) and r.stderr == b""
+    for args, level in ((["-q", "doctor", "--json"], logging.ERROR), (["-vv", "doctor", "--json"], logging.DEBUG), (["-v", "--json", "doctor"], logging.INFO)):
+        code, err = cli_main(args)
+        assert code == 0, err
+        assert logging.getLogger("psenet_stream").level == level, args
+    onnx = tmp_path / "x.onnx"
+    onnx.write_bytes(b"keep")
+    missing = str(tmp_path / "missing.pt")  # fails right after the overwrite check: no export runs
+    code, err = cli_main(["-o", onnx, "export-onnx", "--weights", missing])  # -o went to export-onnx
+    assert code == 4 and "already exists" in err and onnx.read_bytes() == b"keep"
+    code, err = cli_main(["-y", "-q", "-o", onnx, "export-onnx", "--weights", missing])  # so did -y
+    assert code == 5 and "weights file not found" in err
+    for args, opt in ((["-y", "doctor"], "-y"), (["-o", "x.mp4", "doctor"], "-o"), (["--bogus", "doctor"], "--bogus"), (["-n", "-q", "serve", "--help"], "-n")):
+        code, err = cli_main(args)
+        assert code == 2 and f"{opt} (given before the command name) is not an option of '{args[-1] if args[-1] != '--help' else args[-2]}'" in err, err
+        assert "Traceback" not in err
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_main(["-q", "doctr"])
+    assert code == 2 and "did you mean doctor?" in err
+    code, err = cli_main(["-o", "doctor", "-q", "in.mp4"])  # a command name as an option's value is just the value
+    assert code == 3 and "in.mp4" in err
+
+
 # --- trimming and several inputs -------------------------------------------------------------------
 
 
