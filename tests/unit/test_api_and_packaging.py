@@ -91,6 +91,17 @@ def test_license_matches_pyproject():
     assert any(c.startswith("Topic :: Multimedia :: Video") for c in classifiers)
 
 
+def test_project_urls_are_in_the_installed_metadata():
+    """The paper and the official PSENet code (the addresses the paper and its repository
+    give: arXiv 2210.00712, github.com/VinAIResearch/PSENet-Image-Enhancement)."""
+    from importlib.metadata import metadata
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert declared == {"Paper": "https://arxiv.org/abs/2210.00712", "PSENet official code": "https://github.com/VinAIResearch/PSENet-Image-Enhancement"}
+    installed = dict(u.split(", ", 1) for u in metadata("psenet-stream").get_all("Project-URL") or [])
+    assert installed == declared, "reinstall (make install) after changing pyproject.toml"
+
+
 def _env_vars() -> set[str]:
     names: set[str] = set()
     for p in (ROOT / "psenet_stream").rglob("*.py"):
