@@ -25,13 +25,13 @@ Two implementations of the same step, tested against each other:
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-from torch.nn import functional as F
 
-from psenet_stream.ops import apply_gamma, protect_highlights
+if TYPE_CHECKING:  # the host path (GammaLUT, apply_float) runs without torch; apply_exact imports it
+    import torch
 
 DEFAULT_INFER_SIZE = 256
 DEFAULT_HIGHLIGHT_KNEE = 0.95
@@ -70,11 +70,28 @@ def apply_exact(x: torch.Tensor, log_gamma_small: torch.Tensor, knee: float) -> 
     float -> Y (N, 3, H, W) in [0, 1], x's dtype. Log gamma is upsampled bilinearly
     (``align_corners=False``), clamped to ``LOG_GAMMA_RANGE``, protected above ``knee``
     (>= 1: no protection)."""
+    import torch
+    from torch.nn import functional as F
+
+    from psenet_stream.ops import apply_gamma, protect_highlights
+
     lg = log_gamma_small.to(x)
     if lg.shape[2:] != x.shape[2:]:
         lg = F.interpolate(lg, size=x.shape[2:], mode="bilinear", align_corners=False)
     g = protect_highlights(torch.exp(lg.clamp(*LOG_GAMMA_RANGE)), x, knee)
     return apply_gamma(x, g)
+
+
+def curve_table(log_gamma: np.ndarray, x: np.ndarray, knee: float) -> np.ndarray:
+    """round(255 * Y) as uint8 for log gamma and inputs x in [0, 1] (broadcast), in float64:
+    ops.protect_highlights and ops.apply_gamma in numpy, so the host path needs no torch
+    (tests/unit/test_enhancer.py checks the table against the torch functions)."""
+    g = np.exp(log_gamma) + np.zeros_like(x)
+    if knee < 1.0:
+        t = np.clip((x - knee) / (1.0 - knee), 0.0, 1.0)
+        g = np.where(g < 1.0, g + (1.0 - g) * (t * t * (3.0 - 2.0 * t)), g)
+    y = 1.0 - np.power(1.0 - x, g)
+    return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
 
 class GammaLUT:
@@ -88,10 +105,7 @@ class GammaLUT:
 
     def __init__(self, knee: float):
         lo, hi = LOG_GAMMA_RANGE
-        lg = torch.linspace(lo, hi, self.LEVELS, dtype=torch.float64)[:, None]
-        i = (torch.arange(256, dtype=torch.float64) / 255.0)[None, :]
-        g = protect_highlights(torch.exp(lg).expand(-1, 256), i.expand(self.LEVELS, -1), knee)
-        self.table = (apply_gamma(i, g) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        self.table = curve_table(np.linspace(lo, hi, self.LEVELS)[:, None], np.arange(256)[None, :] / 255.0, knee)
         self.scale = (self.LEVELS - 1) / (hi - lo)
         self.offset = -lo * self.scale
         self._local = threading.local()  # per-thread scratch maps (apply may run in several threads)

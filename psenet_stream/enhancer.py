@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from psenet_stream import colour
 from psenet_stream.backends.base import Backend
@@ -48,6 +46,10 @@ from psenet_stream.curve import (  # noqa: F401  (LOG_GAMMA_RANGE, MIN_SIDE re-e
 from psenet_stream.errors import UsageError
 from psenet_stream.exposure import ExposureGain, Plan, apply_gain_float
 from psenet_stream.temporal import GammaPost, GammaReuse
+from psenet_stream.tensors import is_tensor
+
+if TYPE_CHECKING:  # numpy frames on a host backend (onnx) never import torch; tensors bring it
+    import torch
 
 log = logging.getLogger("psenet_stream")
 
@@ -107,18 +109,22 @@ class _GainHook:
         return self.post(gamma, small)
 
     def _gains(self):
-        if self.log_w and torch.is_tensor(self.log_w[0]):
+        if self.log_w and is_tensor(self.log_w[0]):
+            import torch
+
             return torch.cat([x.reshape(-1) for x in self.log_w])
         return np.concatenate([np.asarray(x, np.float32).reshape(-1) for x in self.log_w])
 
     def apply_rgb(self, frames):
         lw = self._gains()
-        if torch.is_tensor(frames):
+        if is_tensor(frames):
+            import torch
+
             tables = self.gain.tables_torch(torch.as_tensor(lw, device=frames.device))
             base = (torch.arange(frames.shape[0], device=frames.device) * 256).view(-1, 1, 1, 1)
             frames.copy_(tables.reshape(-1)[frames.long() + base])
             return frames
-        lw = lw.cpu().numpy() if torch.is_tensor(lw) else lw
+        lw = lw.cpu().numpy() if is_tensor(lw) else lw
         for f, w in zip(frames, lw):
             t = self.gain.table(float(w))
             if t is not None:
@@ -129,8 +135,8 @@ class _GainHook:
         """A gain in linear light is, to the precision of a pure power law, a scale of R'G'B':
         luma goes through the gain's table, chroma is scaled by w ** (1 / 2.4) around 128."""
         lw = self._gains()
-        lw = lw.cpu().numpy() if torch.is_tensor(lw) else lw
-        tensor = torch.is_tensor(frames)
+        lw = lw.cpu().numpy() if is_tensor(lw) else lw
+        tensor = is_tensor(frames)
         host = frames.cpu().numpy() if tensor else frames
         h = host.shape[1] * 2 // 3
         for f, w in zip(host, lw):
@@ -145,6 +151,8 @@ class _GainHook:
             c *= np.float32(np.exp(float(w) / 2.4))
             f[h:] = np.clip(np.round(c + 128.0), 0, 255).astype(np.uint8)
         if tensor:
+            import torch
+
             frames.copy_(torch.from_numpy(host))
         return frames
 
@@ -193,13 +201,24 @@ class Enhancer:
         """Load weights (the shipped default when None) onto a backend ('auto' picks the best).
 
         ``batch``, ``threads`` and ``compile`` go to the backend (those it takes); the rest
-        are ``Options``."""
+        are ``Options``. With ``backend="onnx"`` and an ONNX file stamped for these weights
+        beside them (as the shipped ones are), torch is not imported at all
+        (``backends.onnx.shipped_model``)."""
         from psenet_stream import backends
+
+        bopts = {k: options.pop(k) for k in ("batch", "threads", "compile") if k in options}
+        bopts = {k: v for k, v in bopts.items() if v is not None}
+        if (backend or "").lower() == "onnx" and not backends.onnx_reason():
+            from psenet_stream.backends.onnx import shipped_model
+
+            found = shipped_model(weights)
+            if found is not None:
+                onnx_path, meta = found
+                return cls(backends.create("onnx", None, meta, onnx_path=onnx_path, **bopts), **options)
         from psenet_stream.weights_io import load_model
 
         model, meta = load_model(weights)
-        bopts = {k: options.pop(k) for k in ("batch", "threads", "compile") if k in options}
-        be = backends.create(backend, model, meta, **{k: v for k, v in bopts.items() if v is not None})
+        be = backends.create(backend, model, meta, **bopts)
         return cls(be, **options)
 
     @property
@@ -248,7 +267,9 @@ class Enhancer:
             >>> out = enh(rgb)                 # (720, 1280, 3) uint8 -> (720, 1280, 3) uint8
             >>> batch = enh(torch_frames)      # (8, 720, 1280, 3) uint8 CPU tensor -> same
         """
-        if torch.is_tensor(x):
+        if is_tensor(x):
+            import torch
+
             if x.dtype == torch.uint8 and x.shape[-1:] == (3,):
                 return self.enhance_frames(x[None])[0] if x.dim() == 3 else self.enhance_frames(x)
             return self.enhance_tensor(x)
@@ -267,7 +288,7 @@ class Enhancer:
         ``frames`` may also be a uint8 tensor on its device: the result is then a tensor
         there, and nothing is copied to or from the host.
         """
-        if torch.is_tensor(frames):
+        if is_tensor(frames):
             return self._enhance_tensor_frames(frames, out)
         self._check_frames(frames)
         if frames.dtype == np.uint16:  # high bit depth: the network on a float copy, the exact curve on the host
@@ -291,6 +312,8 @@ class Enhancer:
         return hook.apply_rgb(self.backend.enhance_uint8(frames, (sh, sw), hook, self.options.highlight_knee, out=out))
 
     def _enhance_tensor_frames(self, frames: torch.Tensor, out=None) -> torch.Tensor:
+        import torch
+
         host = frames.device.type == "cpu" and not self.backend.capabilities.device_frames
         if host and frames.dtype == torch.uint8 and frames.dim() == 4 and frames.shape[-1] == 3:
             # a CPU uint8 tensor on a host backend: the numpy path, sharing memory both ways
@@ -397,6 +420,9 @@ class Enhancer:
 
     def enhance_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) or (3, H, W) float in [0, 1] -> the same shape and dtype, exact (no lookup table)."""
+        import torch
+        from torch.nn import functional as F
+
         squeeze = x.dim() == 3
         if squeeze:
             x = x[None]

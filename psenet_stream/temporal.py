@@ -29,11 +29,16 @@ not a method of the Enhancer, so a backend never calls back up into it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from psenet_stream.curve import LOG_GAMMA_RANGE
 from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_MOTION
+from psenet_stream.tensors import is_tensor
+
+if TYPE_CHECKING:  # torch is imported only by the torch path (_torch), never for numpy frames
+    import torch
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
 _LEVEL_STRIDE = 2  # the output level is a mean: every 2nd pixel each way gives the same flicker as all (measured; 4 added 0.03 levels)
@@ -72,17 +77,17 @@ class GammaPost:
     def last_log_gamma(self) -> np.ndarray | None:
         """The processed log gamma of the last batch, (N, 3, h, w) float32 on the host."""
         lg = self._last
-        if torch.is_tensor(lg):
+        if is_tensor(lg):
             lg = self._last = lg.float().cpu().numpy()
         return lg
 
     def __call__(self, gamma, small):
-        if torch.is_tensor(gamma):
+        if is_tensor(gamma):
             return self._torch(gamma, small)
         return self._numpy(gamma, small)
 
     def _numpy(self, gamma: np.ndarray, small: np.ndarray) -> np.ndarray:
-        if torch.is_tensor(self._prev_lg):  # the other kind of backend ran last: carry the state over
+        if is_tensor(self._prev_lg):  # the other kind of backend ran last: carry the state over
             self._prev_lg, self._prev_small = self._prev_lg.float().cpu().numpy(), self._prev_small.float().cpu().numpy()
         lg = np.log(np.maximum(gamma, 1e-6, dtype=np.float32))
         if self.strength != 1.0:
@@ -117,6 +122,8 @@ class GammaPost:
     def _torch(self, gamma: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
         """Same maths, no host synchronisation: the scene-cut test of every frame is computed
         at once (each frame against the one before it); only the EMA loops over the batch."""
+        import torch
+
         lg = torch.log(gamma.float().clamp_min(1e-6))
         if self.strength != 1.0:
             lg.mul_(self.strength)
@@ -125,7 +132,7 @@ class GammaPost:
             a = self.smoothing
             small = small.float()
             prev, ps = self._prev_lg, self._prev_small
-            if prev is not None and not torch.is_tensor(prev):
+            if prev is not None and not is_tensor(prev):
                 prev, ps = torch.from_numpy(prev).to(lg.device), torch.from_numpy(ps).to(lg.device)
             have = prev is not None and tuple(prev.shape) == tuple(lg.shape[1:]) and prev.device == lg.device
             if prev is not None and not have:  # size changed: a cut, counted
@@ -152,11 +159,13 @@ class GammaPost:
 
     def _stabilize_torch(self, lg: torch.Tensor, small: torch.Tensor, cut: torch.Tensor) -> None:
         """The stabilizer on device tensors, in place, with no host synchronisation."""
+        import torch
+
         w = torch.tensor(_LUMA, device=lg.device).reshape(1, 3, 1, 1)
         k = _LEVEL_STRIDE
         levels = (w * (1.0 - (1.0 - small[:, :, ::k, ::k]).clamp_min(0) ** lg[:, :, ::k, ::k].exp())).sum(1).mean(dim=(1, 2))
         b = self.stabilize
-        level = self._level if torch.is_tensor(self._level) else (None if self._level is None else torch.tensor(float(self._level), device=lg.device))
+        level = self._level if is_tensor(self._level) else (None if self._level is None else torch.tensor(float(self._level), device=lg.device))
         for i in range(lg.shape[0]):
             cur = levels[i]
             level = cur if level is None else torch.where(cut[i], cur, b * level + (1.0 - b) * cur)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 
-from psenet_stream.backends.availability import AUTO_ORDER, available, cuda_reason, tensorrt_reason
+from psenet_stream.backends.availability import AUTO_ORDER, available, cuda_reason, onnx_reason, tensorrt_reason
 from psenet_stream.backends.base import Backend, Capabilities, GammaHook
 from psenet_stream.errors import BackendError
 
@@ -29,7 +29,9 @@ def resolve(name: str) -> str:
     name = (name or "auto").lower()
     if name not in NAMES:
         raise BackendError(f"unknown backend {name!r}", f"choose one of {', '.join(NAMES)}")
-    avail = available()
+    # cpu and onnx are checked without the CUDA probe: it imports torch, which the onnx
+    # backend does not need (Enhancer.from_pretrained(backend="onnx") runs without it)
+    avail = available() if name in ("auto", *GPU_NAMES) else {name: "" if name == "cpu" else onnx_reason()}
     if name == "auto":
         skipped = []
         for cand in AUTO_ORDER:
@@ -107,6 +109,7 @@ __all__ = [
     "backend_class",
     "create",
     "cuda_reason",
+    "onnx_reason",
     "resolve",
     "tensorrt_reason",
 ]

@@ -33,10 +33,15 @@ def tensorrt_reason() -> str:
     return ""
 
 
+def onnx_reason() -> str:
+    """'' when onnxruntime is installed, else why not (no import, no torch)."""
+    return "" if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed (pip install 'psenet-stream[onnx]')"
+
+
 def available() -> dict[str, str]:
     """Each backend name -> '' when usable here, or the reason it is not."""
     out = {"cpu": ""}
-    out["onnx"] = "" if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed (pip install 'psenet-stream[onnx]')"
+    out["onnx"] = onnx_reason()
     cuda = cuda_reason()
     out["cuda"] = cuda
     trt = tensorrt_reason()

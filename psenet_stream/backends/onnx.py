@@ -1,37 +1,52 @@
-"""onnxruntime backend: the gamma network exported to ONNX (cached by weights hash)."""
+"""onnxruntime backend: the gamma network exported to ONNX (cached by weights hash).
+
+torch is imported only to export a model (or check one). With an ONNX file shipped beside
+its weights, stamped with the weights' sha256 and metadata (``stamp``), ``shipped_model``
+finds both without torch, and ``Enhancer.from_pretrained(backend="onnx")`` runs without
+importing it (tests/unit/test_shipped_onnx.py).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from psenet_stream import guard
 from psenet_stream.backends.base import Backend, CacheUnusable
 from psenet_stream.errors import BackendError
-from psenet_stream.model import GammaOnly
 from psenet_stream.paths import ENV_CACHE, cache_dir
 
+META_KEY = "psenet_meta"  # ONNX metadata property: the weight file's meta as JSON (no path, no sha256)
+SHA_KEY = "weights_sha256"  # ONNX metadata property: sha256 of the weight file the model was exported from
 
-def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4, weights_sha256: str | None = None) -> float:
+
+def export_onnx(model, path: str | Path, check: bool = True, atol: float = 1e-4, weights_sha256: str | None = None, meta: dict | None = None) -> float:
     """Export the gamma network with dynamic batch/height/width; return the parity error.
 
     The example batch is 2: a batch of 1 would make the exporter specialise the batch dim.
     ``weights_sha256`` is recorded in the file's metadata (``weights_sha256``), which lets a
-    model shipped beside its weights be used without exporting again (``shipped_onnx``).
+    model shipped beside its weights be used without exporting again (``shipped_onnx``);
+    ``meta`` (the weight file's metadata) too, which lets it be used without torch
+    (``shipped_model``).
     """
     path = Path(path)
     guard.check_parent(path, create=True, what="ONNX model")
     tmp = guard.temp_path(path)
     try:
-        return _export_to(model, tmp, path, check=check, atol=atol, weights_sha256=weights_sha256)
+        return _export_to(model, tmp, path, check=check, atol=atol, weights_sha256=weights_sha256, meta=meta)
     finally:
         guard.discard(tmp)
 
 
-def _export_to(model, tmp: Path, path: Path, *, check: bool, atol: float, weights_sha256: str | None) -> float:
+def _export_to(model, tmp: Path, path: Path, *, check: bool, atol: float, weights_sha256: str | None, meta: dict | None) -> float:
+    import torch
+
+    from psenet_stream.model import GammaOnly
+
     net = GammaOnly(model.float().eval())
     x = torch.rand(2, 3, 96, 160)
     d = torch.export.Dim
@@ -62,13 +77,50 @@ def _export_to(model, tmp: Path, path: Path, *, check: bool, atol: float, weight
         if not err <= atol:
             raise BackendError(f"ONNX export parity check failed: max |diff| {err:.3g} > {atol}", "report this as a bug")
     if weights_sha256:
-        import onnx
-
-        proto = onnx.load(str(tmp))
-        onnx.helper.set_model_props(proto, {"weights_sha256": weights_sha256})
-        onnx.save(proto, str(tmp))
+        stamp(tmp, weights_sha256, meta)
     guard.commit(tmp, path, overwrite=True, what="ONNX model")
     return err
+
+
+def stamp(path: str | Path, weights_sha256: str, meta: dict | None = None) -> None:
+    """Record in an ONNX file (in place) the sha256 of the weight file it was exported from
+    and, when given, that file's metadata as JSON (without its path and sha256, which
+    ``shipped_model`` recomputes); the graph is left as it is."""
+    import onnx
+
+    props = {SHA_KEY: weights_sha256}
+    if meta is not None:
+        props[META_KEY] = json.dumps({k: v for k, v in meta.items() if k not in ("path", "sha256")}, sort_keys=True)
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(path))
+
+
+def shipped_model(weights: str | Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """Without torch: the ONNX file beside a weight file (the shipped default when None) and
+    the weights' metadata as ``weights_io.load_model`` returns it, when the ONNX file is
+    stamped with this file's sha256 and its metadata (``stamp``); else None."""
+    from psenet_stream.checksum import file_sha256
+    from psenet_stream.paths import default_weights_path
+
+    path = Path(weights) if weights is not None else default_weights_path()
+    cand = path.with_suffix(".onnx")
+    if not path.is_file() or not cand.is_file():
+        return None
+    try:
+        props = _session(cand, 1).get_modelmeta().custom_metadata_map
+    except BackendError:
+        return None
+    sha = file_sha256(path)
+    if props.get(SHA_KEY) != sha or META_KEY not in props:
+        return None
+    try:
+        meta = json.loads(props[META_KEY])
+    except ValueError:
+        return None
+    meta.setdefault("path", str(path))
+    meta["sha256"] = sha
+    return cand, meta
 
 
 def shipped_onnx(meta: dict) -> Path | None:
@@ -88,6 +140,8 @@ def shipped_onnx(meta: dict) -> Path | None:
 
 
 def onnx_parity(net, path, shapes=((1, 3, 61, 97), (3, 3, 128, 72))) -> float:
+    import torch
+
     sess = _session(path)
     worst = 0.0
     g = torch.Generator().manual_seed(0)
@@ -133,10 +187,16 @@ class OnnxBackend(Backend):
     device = "cpu"
 
     def __init__(self, model, meta, onnx_path: str | Path | None = None, threads: int | None = None):
+        """``model`` is needed only when there is no ONNX file yet (``onnx_path`` None and
+        none shipped beside the weights): it is exported once into the cache."""
         super().__init__(model, meta)
         if onnx_path is None:
             onnx_path = shipped_onnx(meta)
         if onnx_path is None:
+            import torch
+
+            if model is None:
+                raise BackendError("the onnx backend needs the network to export, or an ONNX file", "pass the model, or onnx_path")
             key = meta.get("sha256", "nohash")[:16]
             onnx_path = cache_dir() / f"psenet-{key}-torch{torch.__version__.split('+')[0]}-v2.onnx"
             if not onnx_path.exists():

@@ -32,7 +32,7 @@ def export_onnx(output: str, weights: str | None, overwrite: bool, atol: float) 
     from psenet_stream.backends.onnx import export_onnx as export
 
     model, meta = load_model(weights)
-    err = export(model, output, check=True, atol=atol, weights_sha256=meta['sha256'])
+    err = export(model, output, check=True, atol=atol, weights_sha256=meta['sha256'], meta=meta)
     click.echo(f"wrote {output} (weights sha256 {meta['sha256'][:12]}, max |gamma diff| vs torch {err:.2g})")
 
 

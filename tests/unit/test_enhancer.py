@@ -100,6 +100,20 @@ def test_lut_matches_exact_curve_for_the_same_log_gamma(knee):
     assert np.abs(lut.astype(int) - exact8).max() <= 1
 
 
+@pytest.mark.parametrize("knee", [0.95, 0.7, 1.0])
+def test_lut_table_equals_the_torch_curve(knee):
+    """GammaLUT's table is built in numpy (the host path runs without torch): every entry
+    equals round(255 * Y) of ops.protect_highlights + ops.apply_gamma in float64 torch."""
+    from psenet_stream.ops import apply_gamma, protect_highlights
+
+    lo, hi = LOG_GAMMA_RANGE
+    lg = torch.linspace(lo, hi, GammaLUT.LEVELS, dtype=torch.float64)[:, None]
+    i = (torch.arange(256, dtype=torch.float64) / 255.0)[None, :]
+    g = protect_highlights(torch.exp(lg).expand(-1, 256), i.expand(GammaLUT.LEVELS, -1), knee)
+    ref = (apply_gamma(i, g) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+    assert np.array_equal(GammaLUT(knee).table, ref)
+
+
 def test_lut_matches_exact_with_upsampled_log_gamma():
     frame = _frame(64, 96)
     lg_small = np.linspace(-1.0, 1.0, 16 * 24 * 3, dtype=np.float32).reshape(16, 24, 3)
