@@ -51,3 +51,18 @@ def test_export_refuses_to_overwrite(exported, capsys):
     assert e.value.code == 4
     assert "already exists" in capsys.readouterr().err
 
+
+
+def test_export_stamps_the_weights_so_onnx_runs_without_torch(exported, tmp_path):
+    """The exported file carries the weights' sha256 and metadata: placed beside its .pt it
+    is what backends.onnx.shipped_model finds, with the metadata torch reads from the .pt."""
+    import shutil
+
+    from psenet_stream.backends.onnx import shipped_model
+
+    out, weights = exported
+    shutil.copy(weights, tmp_path / "w.pt")
+    shutil.copy(out, tmp_path / "w.onnx")
+    found = shipped_model(tmp_path / "w.pt")
+    assert found is not None and found[0] == tmp_path / "w.onnx"
+    assert found[1] == load_model(tmp_path / "w.pt")[1]
