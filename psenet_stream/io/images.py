@@ -257,8 +257,6 @@ def _tiff16(a: np.ndarray, meta: ImageMeta) -> bytes:
     assembled here: header, the pixel strips (deflate with the horizontal predictor), then
     IFD0 serialised by Pillow's ImageFileDirectory_v2 (which lays out the sub-IFDs and values
     too), StripOffsets patched in afterwards."""
-    from PIL import Image, TiffImagePlugin, TiffTags
-
     a = a if a.ndim == 3 else a[..., None]
     h, w, c = a.shape
     gray = c <= 2
@@ -274,8 +272,32 @@ def _tiff16(a: np.ndarray, meta: ImageMeta) -> bytes:
 
         with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
             strips = list(pool.map(zlib.compress, chunks, [_DEFLATE_LEVEL] * len(chunks)))
+    pixels = b"".join(s + b"\x00" * (len(s) & 1) for s in strips)  # each strip on a word boundary
+    ifd_at = 8 + len(pixels)
+    layout = ((w, h, c, gray, rows), [len(s) for s in strips])
+    try:
+        table = bytearray(_tiff_ifd(*layout, meta, with_exif=True).tobytes(ifd_at))
+    except (ValueError, TypeError, struct.error) as e:  # a tag Pillow cannot write back: the rest is kept
+        log.warning("warning: the EXIF of this image cannot be written to TIFF (%s); ICC and XMP are kept", e)
+        table = bytearray(_tiff_ifd(*layout, meta, with_exif=False).tobytes(ifd_at))
+    if ifd_at + len(table) > 0xFFFFFFFF:
+        raise ValueError("too large for a TIFF file (4 GiB); write a .png")
+    offsets, at = [], 8
+    for s in strips:
+        offsets.append(at)
+        at += len(s) + (len(s) & 1)
+    _patch_longs(table, ifd_at, 273, offsets)
+    return b"II*\x00" + struct.pack("<I", ifd_at) + pixels + bytes(table)
+
+
+def _tiff_ifd(shape: tuple, sizes: list[int], meta: ImageMeta, *, with_exif: bool):
+    """IFD0 of _tiff16's file: the image tags for ``shape`` (w, h, samples, grey, rows per
+    strip) and strips of ``sizes`` bytes, the input's EXIF (IFD0 tags and sub-IFDs), ICC, XMP."""
+    from PIL import Image, TiffImagePlugin, TiffTags
+
+    w, h, c, gray, rows = shape
     ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=b"II*\x00\x08\x00\x00\x00")
-    if meta.exif:
+    if meta.exif and with_exif:
         ex = Image.Exif()
         ex.load(meta.exif)
         for tag, value in ex.items():
@@ -294,10 +316,10 @@ def _tiff16(a: np.ndarray, meta: ImageMeta) -> bytes:
         (258, TiffTags.SHORT, (16,) * c),
         (259, TiffTags.SHORT, 8),  # deflate (Adobe)
         (262, TiffTags.SHORT, 1 if gray else 2),  # BlackIsZero / RGB
-        (273, TiffTags.LONG, (0,) * len(strips)),  # patched below
+        (273, TiffTags.LONG, (0,) * len(sizes)),  # patched by _tiff16
         (277, TiffTags.SHORT, c),
         (278, TiffTags.LONG, rows),
-        (279, TiffTags.LONG, tuple(len(s) for s in strips)),
+        (279, TiffTags.LONG, tuple(sizes)),
         (284, TiffTags.SHORT, 1),  # chunky
         (317, TiffTags.SHORT, 2),  # horizontal differencing
         (339, TiffTags.SHORT, (1,) * c),  # unsigned integers
@@ -313,17 +335,7 @@ def _tiff16(a: np.ndarray, meta: ImageMeta) -> bytes:
     if meta.xmp:
         ifd.tagtype[700] = TiffTags.BYTE
         ifd[700] = meta.xmp
-    pixels = b"".join(s + b"\x00" * (len(s) & 1) for s in strips)  # each strip on a word boundary
-    ifd_at = 8 + len(pixels)
-    table = bytearray(ifd.tobytes(ifd_at))
-    if ifd_at + len(table) > 0xFFFFFFFF:
-        raise ValueError("too large for a TIFF file (4 GiB); write a .png")
-    offsets, at = [], 8
-    for s in strips:
-        offsets.append(at)
-        at += len(s) + (len(s) & 1)
-    _patch_longs(table, ifd_at, 273, offsets)
-    return b"II*\x00" + struct.pack("<I", ifd_at) + pixels + bytes(table)
+    return ifd
 
 
 def _patch_longs(table: bytearray, base: int, tag: int, values: list[int]) -> None:

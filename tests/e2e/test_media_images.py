@@ -150,6 +150,22 @@ def test_16bit_tiff_keeps_exif_icc_xmp(tmp_path, cli_main, alpha):
     _assert_camera_metadata(im, icc)
 
 
+@pytest.mark.parametrize("shape", [(700, 600, 4), (300, 5000, 3), (1, 40000, 3)])
+def test_16bit_tiff_writer_many_strips(shape):
+    """The writer's strips (about 256 KiB each, compressed in parallel past 8; one row each
+    when a row is larger) read back exactly by OpenCV, with the EXIF read back by Pillow."""
+    from psenet_stream.io.images import ImageMeta, _tiff16
+
+    a = np.random.default_rng(1).integers(0, 65536, shape, dtype=np.uint16)
+    a[: shape[0] // 2] //= 7  # some smooth, some noisy content
+    data = _tiff16(a, ImageMeta(exif=_camera_exif(1).tobytes(), icc=_icc()))
+    back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and np.array_equal(back, cv2.cvtColor(a, cv2.COLOR_RGBA2BGRA if shape[2] == 4 else cv2.COLOR_RGB2BGR))
+    im = Image.open(io.BytesIO(data))
+    assert len(im.tag_v2[273]) == len(im.tag_v2[279]) > (8 if shape[0] > 1 else 0)
+    assert im.getexif().get_ifd(0x8769).get(0x8827) == 400
+
+
 def test_16bit_grey_tiff_keeps_exif_icc_xmp(tmp_path, cli_main):
     inp, out = tmp_path / "in.tif", tmp_path / "out.tif"
     g = np.tile(np.linspace(2000, 30000, 64).astype(np.uint16), (32, 1))
