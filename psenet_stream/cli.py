@@ -131,6 +131,8 @@ class LazyDefaultGroup(click.Group):
                     keep += opt
                 elif opt[0] in ("-q", "--quiet"):
                     quiet = True
+                    if _accepts(command, "--quiet"):  # train: --quiet without -q
+                        keep.append("--quiet")
                 elif opt[0] == "--verbose":
                     verbose += 1
                 elif len(opt[0]) > 1 and opt[0] == "-" + "v" * (len(opt[0]) - 1):  # -v, -vv

@@ -147,6 +147,13 @@ def test_options_before_a_command_name(tmp_path, cli_main, monkeypatch):
         code, err = cli_main(args)
         assert code == 2 and f"{opt} (given before the command name) is not an option of '{args[-1] if args[-1] != '--help' else args[-2]}'" in err, err
         assert "Traceback" not in err
+    import click
+
+    from psenet_stream.cli import cli
+
+    # a command with --quiet but no -q (train) gets --quiet; one with -q / -vv of its own keeps them
+    assert cli._options_before_command(click.Context(cli), ["-q", "train", "--steps", "1"]) == ["train", "--quiet", "--steps", "1"]
+    assert cli._options_before_command(click.Context(cli), ["-vv", "-q", "serve", "x"]) == ["serve", "-vv", "-q", "x"]
     monkeypatch.chdir(tmp_path)
     code, err = cli_main(["-q", "doctr"])
     assert code == 2 and "did you mean doctor?" in err
