@@ -269,7 +269,11 @@ class PacketFeed:
     ``max_bytes`` (a container with one stream far ahead of the video, or audio that goes on
     long after the video ends) packets are dropped and the stream is named in a warning.
     Cover pictures' one packet is also kept in ``covers`` (an mkv output writes it as an
-    attachment before any packet is copied)."""
+    attachment before any packet is copied).
+
+    The two threads share one demuxer: ``demux`` reads each packet under ``lock`` (the
+    demuxer may update a stream's parameters as it reads), and the sink holds ``lock`` while
+    it copies the streams' parameters into its output."""
 
     def __init__(self, container, video, streams: list, *, max_bytes: int = FEED_MAX_BYTES):
         self.container, self.video, self.streams = container, video, list(streams)
@@ -281,7 +285,20 @@ class PacketFeed:
         self.peak_bytes = 0
         self._q: collections.deque = collections.deque()
         self._bytes = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the queue
+        self.lock = threading.Lock()  # the container: one reader of its streams' parameters at a time
+
+    def demux(self):
+        """The video's and the other streams' packets in one pass, in the container's order
+        (the source's loop; it hands the others to ``put``)."""
+        it = self.container.demux(self.video, *self.demuxed)
+        while True:
+            with self.lock:
+                try:
+                    pkt = next(it)
+                except StopIteration:
+                    return
+            yield pkt
 
     def put(self, pkt) -> None:
         if not pkt.size:  # the demuxer's flush packets

@@ -17,6 +17,7 @@ ends with an error instead of hanging.
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import logging
 import os
@@ -370,7 +371,7 @@ class VideoFileSource:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
             # decoded, or the last frames held by frame threading are lost.
             feed = self.feed
-            for packet in self._c.demux(vs, *(feed.demuxed if feed is not None else ())):
+            for packet in feed.demux() if feed is not None else self._c.demux(vs):
                 if feed is not None and packet.stream.index != vs.index:
                     feed.put(packet)  # stdin: the other streams, for the sink (one pass over the input)
                     continue
@@ -720,13 +721,14 @@ class VideoFileSink:
             else:
                 self._ain = ic = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
                 _video, others = select_streams(ic, self.maps)
-            copy_container_tags(ic, oc)
-            if _video is not None:
-                copy_stream_tags(_video, vs)
-            self._copier = StreamCopier(
-                ic, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name, shift_s=self.audio_shift_s,
-                feed=self.feed,
-            )
+            with self.feed.lock if self.feed is not None else contextlib.nullcontext():  # the source's thread demuxes it meanwhile
+                copy_container_tags(ic, oc)
+                if _video is not None:
+                    copy_stream_tags(_video, vs)
+                self._copier = StreamCopier(
+                    ic, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name, shift_s=self.audio_shift_s,
+                    feed=self.feed,
+                )
         oc.start_encoding()
 
     # --- the encoder's settings ---------------------------------------------------------------
