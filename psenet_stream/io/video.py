@@ -481,6 +481,8 @@ class VideoFileSource:
 
     def close(self) -> None:
         self._frames.close()
+        if self.feed is not None:
+            log.debug("stdin: the other streams' feed held at most %.1f KiB (%d packet(s) dropped)", self.feed.peak_bytes / 1024, self.feed.dropped)
         self._c.close()
 
     def __enter__(self):
