@@ -25,8 +25,6 @@ paths a frame takes is decided once, when the Enhancer is built.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,26 +160,6 @@ class _Done:
         self.frame = frame
 
 
-_CURVE_POOL: Any = None
-_CURVE_POOL_LOCK = threading.Lock()
-
-
-def _curve_pool():
-    """The threads that apply the curve to the frames of one ``enhance_frames`` batch (one per
-    core, at most 4; None on one core). Shared by every Enhancer of the process: the curve is
-    memory-bound, so more threads than cores only queue on the same memory."""
-    global _CURVE_POOL
-    n = min(os.cpu_count() or 1, 4)
-    if n < 2:
-        return None
-    with _CURVE_POOL_LOCK:
-        if _CURVE_POOL is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _CURVE_POOL = ThreadPoolExecutor(n, thread_name_prefix="psenet-curve")
-        return _CURVE_POOL
-
-
 class Enhancer:
     """Exposure correction for frames, batches and tensors. Keeps temporal state for video.
 
@@ -305,12 +283,8 @@ class Enhancer:
         plans = self.predict(frames)
         # C order whatever the input's layout: the curve and the gain's table write in place only there
         out = np.empty(frames.shape, frames.dtype) if out is None else out
-        pool = _curve_pool() if len(plans) > 1 else None
-        if pool is None:
-            for i, plan in enumerate(plans):
-                self.apply(frames[i], plan, out=out[i])
-        else:  # the curve of each frame on its own core (apply is stateless; cv2 and numpy release the GIL)
-            list(pool.map(lambda i: self.apply(frames[i], plans[i], out=out[i]), range(len(plans))))
+        for i, plan in enumerate(plans):  # (cv2's remap spreads each frame over the cores itself)
+            self.apply(frames[i], plan, out=out[i])
         return out
 
     def _enhance_on_device(self, frames, out=None):
