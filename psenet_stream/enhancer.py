@@ -145,7 +145,9 @@ class _GainHook:
                 continue
             if not full_range:  # 16..235 luma, 16..240 chroma
                 v = np.clip((np.arange(256) - 16) / 219.0, 0, 1)
-                t = np.clip(np.round(16.0 + 219.0 * t[np.round(v * 255).astype(np.intp)].astype(np.float32) / 255.0), 0, 255).astype(np.uint8)
+                t = np.clip(np.round(16.0 + 219.0 * t[np.round(v * 255).astype(np.intp)].astype(np.float32) / 255.0), 0, 255).astype(
+                    np.uint8
+                )
             _lut_inplace(f[:h], t)
             c = f[h:].astype(np.float32) - 128.0
             c *= np.float32(np.exp(float(w) / 2.4))
@@ -182,9 +184,9 @@ class Enhancer:
         self.options.validate()
         o = self.options
         self.post = GammaPost(strength=o.strength, smoothing=o.smoothing, stabilize=o.stabilize, scene_cut=o.scene_cut)
-        from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_MOTION
+        from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_HOLD, REUSE_MOTION
 
-        self.reuse = GammaReuse(every=o.gamma_every, motion=REUSE_MOTION, brightness=REUSE_BRIGHTNESS, cut=o.scene_cut)
+        self.reuse = GammaReuse(every=o.gamma_every, motion=REUSE_MOTION, brightness=REUSE_BRIGHTNESS, cut=o.scene_cut, hold=REUSE_HOLD)
         self._lut: GammaLUT | None = None
         self.gain = self.make_gain(o.strength, o.stabilize)
         caps = backend.capabilities
@@ -275,7 +277,10 @@ class Enhancer:
             return self.enhance_tensor(x)
         x = np.asarray(x)
         if x.dtype not in (np.uint8, np.uint16):
-            raise UsageError(f"expected uint8 (or 16-bit uint16) RGB frames, got {x.dtype}", "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor")
+            raise UsageError(
+                f"expected uint8 (or 16-bit uint16) RGB frames, got {x.dtype}",
+                "convert with (img * 255).round().astype(np.uint8), or pass a float torch tensor",
+            )
         if x.ndim == 3:
             return self.enhance_frames(x[None])[0]
         return self.enhance_frames(x)
@@ -299,7 +304,7 @@ class Enhancer:
         plans = self.predict(frames)
         # C order whatever the input's layout: the curve and the gain's table write in place only there
         out = np.empty(frames.shape, frames.dtype) if out is None else out
-        for i, plan in enumerate(plans):
+        for i, plan in enumerate(plans):  # (cv2's remap spreads each frame over the cores itself)
             self.apply(frames[i], plan, out=out[i])
         return out
 
@@ -334,12 +339,17 @@ class Enhancer:
         (cuda) moves only yuv420p; any other converts on the CPU with the same maths.
         """
         if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[1] % 3 or (frames.shape[1] // 3) % 2 or frames.shape[2] % 2:
-            raise UsageError(f"expected (N, H*3/2, W) uint8 yuv420p frames with even H and W, got {frames.shape} {frames.dtype}", "pass frames from VideoFrame.to_ndarray() of yuv420p video")
+            raise UsageError(
+                f"expected (N, H*3/2, W) uint8 yuv420p frames with even H and W, got {frames.shape} {frames.dtype}",
+                "pass frames from VideoFrame.to_ndarray() of yuv420p video",
+            )
         _, hh, w = frames.shape
         sh, sw = working_size(hh * 2 // 3, w, self.options.infer_size)
         if self.supports_yuv420p:
             if self.gain is None:
-                return self.backend.enhance_yuv420p(frames, (sh, sw), self.post, self.options.highlight_knee, colorspace, full_range, out=out)
+                return self.backend.enhance_yuv420p(
+                    frames, (sh, sw), self.post, self.options.highlight_knee, colorspace, full_range, out=out
+                )
             hook = _GainHook(self.post, self.gain)
             res = self.backend.enhance_yuv420p(frames, (sh, sw), hook, self.options.highlight_knee, colorspace, full_range, out=out)
             return hook.apply_yuv420p(res, full_range)
@@ -354,7 +364,8 @@ class Enhancer:
     def _check_frames(frames) -> None:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
             raise UsageError(
-                f"expected (N, H, W, 3) uint8 RGB frames (or uint16 for high bit depth), got shape {frames.shape} {frames.dtype}", "pass H x W x 3 uint8 RGB images"
+                f"expected (N, H, W, 3) uint8 RGB frames (or uint16 for high bit depth), got shape {frames.shape} {frames.dtype}",
+                "pass H x W x 3 uint8 RGB images",
             )
 
     def predict(self, frames) -> list:
@@ -427,7 +438,9 @@ class Enhancer:
         if squeeze:
             x = x[None]
         if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-            raise UsageError(f"expected a float (N, 3, H, W) tensor, got {tuple(x.shape)} {x.dtype}", "scale uint8 images to [0, 1] floats first")
+            raise UsageError(
+                f"expected a float (N, 3, H, W) tensor, got {tuple(x.shape)} {x.dtype}", "scale uint8 images to [0, 1] floats first"
+            )
         h, w = x.shape[2:]
         sh, sw = working_size(h, w, self.options.infer_size)
         xf = x.float().clamp(0, 1)

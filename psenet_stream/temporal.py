@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from psenet_stream.curve import LOG_GAMMA_RANGE
-from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_MOTION
+from psenet_stream.defaults import REUSE_BRIGHTNESS, REUSE_HOLD, REUSE_MOTION
 from psenet_stream.tensors import is_tensor
 
 if TYPE_CHECKING:  # torch is imported only by the torch path (_torch), never for numpy frames
@@ -165,7 +165,11 @@ class GammaPost:
         k = _LEVEL_STRIDE
         levels = (w * (1.0 - (1.0 - small[:, :, ::k, ::k]).clamp_min(0) ** lg[:, :, ::k, ::k].exp())).sum(1).mean(dim=(1, 2))
         b = self.stabilize
-        level = self._level if is_tensor(self._level) else (None if self._level is None else torch.tensor(float(self._level), device=lg.device))
+        level = (
+            self._level
+            if torch.is_tensor(self._level)
+            else (None if self._level is None else torch.tensor(float(self._level), device=lg.device))
+        )
         for i in range(lg.shape[0]):
             cur = levels[i]
             level = cur if level is None else torch.where(cut[i], cur, b * level + (1.0 - b) * cur)
@@ -176,6 +180,18 @@ class GammaPost:
 
 
 _STAT_STRIDE = 2  # the reuse statistics read every 2nd pixel each way of the working-size frame
+
+
+def _level(sub: np.ndarray, gamma: np.ndarray) -> float:
+    """Mean BT.709 luma of the curve's output, 1 - (1 - sub)^gamma, for (3, h, w) arrays."""
+    return float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - sub, 0.0) ** gamma)).sum(0).mean())
+
+
+def _hold_factor(target: float, level: float, hold: float) -> float:
+    """The factor on gamma that moves a flat frame's output level from ``level`` towards
+    ``target`` (``hold`` 1: all the way; the same exact-for-flat shift as the stabilizer)."""
+    t, c = np.clip([target, level], 0.02, 0.98)
+    return float(np.exp(hold * np.log(np.log1p(-t) / np.log1p(-c))))
 
 
 class GammaReuse:
@@ -195,7 +211,11 @@ class GammaReuse:
     - ``age``: ``k`` frames have passed since the last prediction, with ``k = every`` and
       doubled for each step of ``boost`` (up to ``max_every``).
 
-    Otherwise it reuses that prediction's gamma. The statistics are read on every 2nd pixel
+    Otherwise it reuses that prediction's gamma, shifted by one factor per frame (``hold``
+    1; 0 leaves it as it was) so the frame keeps the output level (mean luma of the curve's
+    output) that the gamma gave its key frame: a small change of the light between two
+    predictions is answered the way the network answers it, instead of passing through
+    (measured: flicker not above running the network on every frame). The statistics are read on every 2nd pixel
     each way of the working-size frame (a few microseconds). ``note_backlog(n)``: a live
     pipeline reports the frames waiting behind the one just enhanced; with a backlog ``k``
     doubles (``boost``) and the motion trigger pauses (cuts and brightness changes still run
@@ -207,11 +227,21 @@ class GammaReuse:
 
     TRIGGERS = ("first", "cut", "brightness", "motion", "age")
 
-    def __init__(self, every: int = 1, *, motion: float = REUSE_MOTION, brightness: float = REUSE_BRIGHTNESS, cut: float = 0.12, max_every: int = 64):
+    def __init__(
+        self,
+        every: int = 1,
+        *,
+        motion: float = REUSE_MOTION,
+        brightness: float = REUSE_BRIGHTNESS,
+        cut: float = 0.12,
+        max_every: int = 64,
+        hold: float = REUSE_HOLD,
+    ):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every, self.max_every = int(every), max(int(every), int(max_every))
         self.motion, self.brightness, self.cut = float(motion), float(brightness), float(cut)
+        self.hold = float(hold)
         self.boost = 0
         self.reset()
 
@@ -219,6 +249,7 @@ class GammaReuse:
         self._gamma: np.ndarray | None = None  # the last prediction (3, h, w)
         self._key: np.ndarray | None = None  # the (subsampled) frame it was made from
         self._key_luma = 0.0
+        self._key_level = 0.0  # the output level the key's gamma gave the key frame
         self._age = 0
         self.boost = 0
         self.predicted = 0
@@ -268,8 +299,10 @@ class GammaReuse:
         why_picked: list[str] = []
         key, key_luma, age = self._key, self._key_luma, self._age
         k = _STAT_STRIDE
+        subs = []
         for s in small:
             sub = s[:, ::k, ::k]
+            subs.append(sub)
             luma = float(np.tensordot(_LUMA, sub.mean(axis=(1, 2)), 1))
             why = self._why(sub, luma, key, key_luma, age)
             if why is not None:
@@ -281,14 +314,22 @@ class GammaReuse:
             src.append(len(picked) - 1)
         gamma = predict(small[picked]) if picked else np.empty((0, *small.shape[1:]), np.float32)
         out = np.empty(small.shape, np.float32)
+        key_level = self._key_level
         for i, j in enumerate(src):
-            out[i] = gamma[j] if j >= 0 else self._gamma
+            g = gamma[j] if j >= 0 else self._gamma
+            if self.hold > 0:
+                gs = g[:, ::k, ::k]
+                if j >= 0 and picked[j] == i:  # a key frame: remember the level its gamma gave it
+                    key_level = _level(subs[i], gs)
+                else:  # reused: shift gamma so this frame keeps the key's output level
+                    g = g * np.float32(_hold_factor(key_level, _level(subs[i], gs), self.hold))
+            out[i] = g
         if picked:
             self._gamma = gamma[-1].copy()
             for why in why_picked:
                 self.triggers[why] += 1
             key = key.copy()  # not a view that keeps the caller's whole batch alive
-        self._key, self._key_luma, self._age = key, key_luma, age
+        self._key, self._key_luma, self._age, self._key_level = key, key_luma, age, key_level
         self.predicted += len(picked)
         self.reused += len(small) - len(picked)
         return out

@@ -120,6 +120,82 @@ def make_mkv_with_cover_attachment(path: str | Path, frames: int = 20) -> Path:
     return Path(path)
 
 
+def make_interleaved(path: str | Path, *, seconds: float = 3.0, fps: int = 30, w: int = 160, h: int = 120, options: dict | None = None,
+                     subtitles: bool = False) -> Path:
+    """H.264 + AAC (mono, 'eng') muxed in time order, as a camera writes them: each frame's
+    audio right after it, so a reader of the stream never needs one track far ahead of the
+    other. ``options``: the muxer's (mp4: movflags=faststart or frag_keyframe+empty_moov,
+    which a pipe can read); ``subtitles``: the SUBTITLES as a text track (subrip; mov_text
+    in mp4), muxed with the frames they belong with."""
+    path = Path(path)
+    oc = av.open(str(path), "w", options=options or {})
+    vs = oc.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": str(fps // 2), "bf": "0"})
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    a = oc.add_stream("aac", rate=48000, layout="mono")
+    a.metadata["language"] = "eng"
+    sub = None
+    if subtitles:
+        sub = oc.add_mux_stream("mov_text" if path.suffix in (".mp4", ".mov") else "subrip")
+        sub.time_base = Fraction(1, 1000)
+        sub.metadata["language"] = "deu"
+    oc.start_encoding()
+    rate, chunk = 48000, 1024
+    total = int(rate * seconds)
+    tone = (np.sin(np.arange(total) * 2 * np.pi * 440 / rate) * 8000).astype(np.int16)
+    done, subs = 0, list(SUBTITLES) if subtitles else []
+    for i in range(int(seconds * fps)):
+        vf = av.VideoFrame.from_ndarray(pattern(i, w, h), format="rgb24").reformat(format="yuv420p")
+        vf.pts, vf.time_base = i, Fraction(1, fps)
+        for p in vs.encode(vf):
+            oc.mux(p)
+        while done < total and done / rate <= (i + 1) / fps:
+            af = av.AudioFrame.from_ndarray(tone[None, done : done + chunk], format="s16", layout="mono")
+            af.sample_rate, af.pts, af.time_base = rate, done, Fraction(1, rate)
+            for p in a.encode(af):
+                oc.mux(p)
+            done += chunk
+        while subs and subs[0][0] / 1000 <= i / fps:
+            start, end, text = subs.pop(0)
+            data = text.encode()
+            if path.suffix in (".mp4", ".mov"):  # mov_text: a 16-bit length, then the text
+                data = struct.pack(">H", len(data)) + data
+            pkt = av.Packet(data)
+            pkt.pts = pkt.dts = start
+            pkt.duration, pkt.time_base, pkt.stream = end - start, Fraction(1, 1000), sub
+            oc.mux(pkt)
+    for st in (vs, a):
+        for p in st.encode(None):
+            oc.mux(p)
+    oc.close()
+    return path
+
+
+def make_mp4_with_cover(path: str | Path, *, frames: int = 20, cover_side: int = 320, faststart: bool = True) -> tuple[Path, bytes]:
+    """An MP4 as phones and iTunes write it: the H.264 video (160x120) and a JPEG cover
+    picture (a 'covr' atom, demuxed as a one-picture video stream with disposition
+    attached_pic, after the video), larger than the video so that "the biggest" or "the
+    last" video would be the wrong choice. Returns (path, the JPEG's bytes)."""
+    from PIL import Image
+
+    b = io.BytesIO()
+    Image.new("RGB", (cover_side, cover_side), (200, 30, 30)).save(b, "JPEG")
+    jpeg = b.getvalue()
+    oc = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
+    vs = oc.add_stream("libx264", rate=30, options={"preset": "ultrafast", "bf": "0"})
+    vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+    cover = oc.add_stream("mjpeg")
+    cover.width, cover.height, cover.pix_fmt = cover_side, cover_side, "yuvj420p"
+    cover.disposition = av.stream.Disposition.attached_pic  # movenc writes this stream's one packet as the cover
+    oc.start_encoding()
+    pkt = av.Packet(jpeg)
+    pkt.pts = pkt.dts = 0
+    pkt.time_base, pkt.stream = Fraction(1, 90000), cover
+    oc.mux(pkt)
+    _encode_video(oc, vs, frames, 160, 120)
+    oc.close()
+    return Path(path), jpeg
+
+
 def concat_ts(path: str | Path, parts: list[Path]) -> Path:
     """Two MPEG-TS recordings byte-concatenated: the timestamps reset in the middle."""
     Path(path).write_bytes(b"".join(Path(p).read_bytes() for p in parts))

@@ -33,11 +33,13 @@ def main() -> int:
     from psenet_stream.evaluation import video as vq
     from psenet_stream.temporal import GammaReuse
 
-    be = Enhancer.from_pretrained(backend=a.backend, threads=1).backend  # one backend for every run (one thread: the figures do not depend on it)
+    be = Enhancer.from_pretrained(
+        backend=a.backend, threads=1
+    ).backend  # one backend for every run (one thread: the figures do not depend on it)
     counts: dict[str, dict] = {}
 
     def factory(name: str):
-        k, motion, brightness = 1, REUSE_MOTION, REUSE_BRIGHTNESS
+        k, motion, brightness, hold = 1, REUSE_MOTION, REUSE_BRIGHTNESS, 0.0
         for part in name.split("-"):
             if part.startswith("k"):
                 k = int(part[1:])
@@ -45,10 +47,12 @@ def main() -> int:
                 motion = float(part[1:])
             elif part.startswith("b"):
                 brightness = float(part[1:])
+            elif part.startswith("h"):
+                hold = float(part[1:])
 
         def make():
             enh = Enhancer(be, smoothing=VIDEO_SMOOTHING, stabilize=VIDEO_STABILIZE, gamma_every=k)
-            enh.reuse = GammaReuse(every=k, motion=motion, brightness=brightness, cut=enh.options.scene_cut)
+            enh.reuse = GammaReuse(every=k, motion=motion, brightness=brightness, cut=enh.options.scene_cut, hold=hold)
             c = counts.setdefault(name, {"frames": 0, "predicted": 0, "triggers": dict.fromkeys(GammaReuse.TRIGGERS, 0)})
 
             def run(x):
@@ -86,7 +90,9 @@ def main() -> int:
     r["setup"] = {"clips": [c[0] for c in clips], "frames": [len(c[1]) for c in clips], "long_side": a.long_side, "backend": a.backend}
     print(vq.to_markdown(r))
     for n, c in counts.items():
-        print(f"{n}: network on {c['predicted']} of {c['frames']} frames ({100 * c['predicted'] / max(1, c['frames']):.0f} %), triggers {c['triggers']}")
+        print(
+            f"{n}: network on {c['predicted']} of {c['frames']} frames ({100 * c['predicted'] / max(1, c['frames']):.0f} %), triggers {c['triggers']}"
+        )
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=2) + "\n")
     return 0

@@ -359,7 +359,7 @@ def enhancer_options(*, smoothing_default: float | None = None, batch: bool = Tr
             "--gamma-every",
             type=click.IntRange(1, 64),
             default=None,
-            help=f"CPU backends: run the network at most every K frames while the picture barely changes; motion, a brightness change or a cut run it at once (default {VIDEO_GAMMA_EVERY} for video, 1 for images).",
+            help=f"CPU backends: run the network at most every K frames while the picture barely changes; motion, a brightness change or a cut run it at once, and in between the last answer is scaled to keep the output level (default {VIDEO_GAMMA_EVERY} for video, 1 for images).",
         ),
         click.option("--no-highlight-protection", is_flag=True, hidden=not highlight, help="Let darkening gammas act up to pure white (noisier highlights)."),
         click.option(

@@ -425,7 +425,9 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
         early = Path(out.output)
         if not early.is_dir() and _skip(early, out):  # -n: before the input is even opened
             return None
-    with VideoFileSource(input, sequence_fps=inp_opts.fps, maps=out.maps, **inp_opts.trim()) as src:  # decodes its first frame: a bad input fails before any output exists
+    # a video file output: the other streams of a container on stdin are demuxed for it as the video is read
+    keeps_streams = not to_stream and not is_sequence_pattern(out.output or "") and not (out.output and _is_image_output(out.output))
+    with VideoFileSource(input, sequence_fps=inp_opts.fps, maps=out.maps, copy_streams=keeps_streams, **inp_opts.trim()) as src:  # decodes its first frame: a bad input fails before any output exists
         info = src.info
         if report.verbose:
             click.echo(
@@ -461,11 +463,13 @@ def _run_video(input: str, out: OutputOptions, enhancer: EnhancerOptions, inp_op
             if not sink.written:
                 raise InputError("no frames were read from the input", "check the input plays")
             return stats, f"wrote {sink.written[0].name} .. {sink.written[-1].name}"
-        # its other streams, tags and chapters (io/streams.py); a container on stdin or an image
-        # sequence cannot be read a second time for them
+        # its other streams, tags and chapters (io/streams.py): read a second time from the file,
+        # or, for a container on stdin (read once), handed over by the source as it demuxes them
+        # (src.feed); an image sequence has none
         audio = None if (src.stdin or is_sequence_pattern(input)) else inp
         trim = {"audio_shift_s": src.trim_shift_s, "cut_audio": True} if inp_opts.trimmed else {}
-        return _to_video_file(src, enh, dest, out, inputs=out.inputs(inp), audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop, pix_fmt=inp_opts.pix_fmt, **trim)
+        return _to_video_file(src, enh, dest, out, inputs=out.inputs(inp), audio_from=audio, extra=extra, prog=prog, batch=enhancer.batch, stop=stop,
+                              pix_fmt=inp_opts.pix_fmt, feed=src.feed, **trim)
 
 
 class _Paced:
@@ -492,13 +496,14 @@ class _Paced:
         return getattr(self._source, name)
 
 
-def _to_video_file(src, enh, dest: Path, out: OutputOptions, *, inputs, audio_from, extra, prog, batch, stop=None, pix_fmt=None, **trim):
+def _to_video_file(src, enh, dest: Path, out: OutputOptions, *, inputs, audio_from, extra, prog, batch, stop=None, pix_fmt=None, feed=None, **trim):
     """A video file output (temporary name, committed at the end), plus any preview sinks.
-    ``trim``: audio_shift_s / cut_audio of a trimmed input (io/video.VideoFileSink)."""
+    ``trim``: audio_shift_s / cut_audio of a trimmed input; ``feed``: the other streams of a
+    container on stdin (io/video.VideoFileSink)."""
     from psenet_stream.io.sinks import open_sink
 
     live = src.info.live
-    sink = open_sink(dest, src.info, inputs=inputs, audio_from=audio_from, overwrite=out.overwrite, live=live, **out.encode(pix_fmt), **out.file_options(), **trim)
+    sink = open_sink(dest, src.info, inputs=inputs, audio_from=audio_from, overwrite=out.overwrite, live=live, feed=feed, **out.encode(pix_fmt), **out.file_options(), **trim)
     stats, partial = _run(src, enh, [sink, *extra], prog, keep_partial=out.keep_partial, batch=batch, stop=stop)
     if stats.interrupted and not live:  # a live recording has no end but Ctrl-C: it is kept
         if partial is not None:

@@ -264,7 +264,7 @@ def open_preview_sink(kind: str, info: StreamInfo | None, **opts):
 
 
 #: The encoder and trimming options open_sink hands a video file sink (io/video.VideoFileSink).
-VIDEO_SINK_OPTIONS = ("codec", "crf", "preset", "pix_fmt", "bitrate", "maxrate", "encoder_opts", "audio_shift_s", "cut_audio", "maps", "hdr")
+VIDEO_SINK_OPTIONS = ("codec", "crf", "preset", "pix_fmt", "bitrate", "maxrate", "encoder_opts", "audio_shift_s", "cut_audio", "maps", "hdr", "feed")
 
 
 def open_sink(
@@ -285,7 +285,8 @@ def open_sink(
     "out.png" / "out/"         ImageSink (a folder when the spec is a directory or ends in /)
     "out.mp4"                  AtomicFileSink(VideoFileSink): temporary name, then rename
                                (opts: VIDEO_SINK_OPTIONS; the other streams, tags and
-                               chapters copied from audio_from: io/streams.py)
+                               chapters copied from audio_from, or from the source's
+                               ``feed`` for a container on stdin: io/streams.py)
 
     Files are checked first: never one of ``inputs`` (nor ``audio_from``), never an existing
     file without ``overwrite``. ``live``: the frames come from a live source, whose size may

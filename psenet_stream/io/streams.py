@@ -17,6 +17,12 @@ is carried over as ffmpeg's stream copy would keep it:
   that cannot go into the output is named in a warning.
 - ``copy_container_tags``: the container's metadata (title, creation_time, location, ...)
   and chapters.
+- ``PacketFeed``: the same copy for an input that can be read only once (a container on
+  stdin): the source demuxes every selected stream in its one pass, decodes the video and
+  hands the other streams' packets to the feed, from which the copier takes them as the
+  video is written. Nothing is spooled to disk; the video path's bounded queues pace the
+  demuxer, so the feed holds only what the container interleaves ahead of the video
+  (a hard cap, ``FEED_MAX_BYTES``, drops packets past it with a warning rather than grow).
 - ``Continuity``: timestamps that jump back (or far ahead) in an MPEG-TS (two recordings
   concatenated, a camera restarting its clock) are moved so the stream continues where it
   was, as ffmpeg does for formats with timestamp discontinuities.
@@ -24,9 +30,11 @@ is carried over as ffmpeg's stream copy would keep it:
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -43,6 +51,7 @@ _STREAM_WRITER_TAGS = {"encoder", "duration", "number_of_frames", "number_of_byt
 _DISCONT_FORMATS = ("mpegts", "mpegtsraw", "mpeg", "vob", "hls", "flv")  # AVFMT_TS_DISCONT demuxers
 DISCONT_BACK_S = 1.0  # a timestamp this far behind the previous one starts a new segment
 DISCONT_AHEAD_S = 10.0  # ... or this far ahead (ffmpeg's dts_delta_threshold)
+FEED_MAX_BYTES = 128 << 20  # a PacketFeed never holds more (about 2 h of 128 kb/s AAC ahead of the video)
 
 
 def is_cover(st) -> bool:
@@ -206,6 +215,132 @@ def has_discontinuities(container) -> bool:
     return bool(names & set(_DISCONT_FORMATS))
 
 
+class Retimer:
+    """The copied packets' timestamps: the discontinuity offset (``Continuity``) and the -ss
+    shift, pts and dts moved together. ``retime(pkt)`` is False for a packet that ends
+    before the trimmed start (a packet across the start is kept, as ffmpeg's stream copy
+    does). Packets must come in demux order."""
+
+    def __init__(self, container, shift_s: float = 0.0):
+        self.shift_s = float(shift_s or 0.0)  # -ss: packets before it are left out, the rest moved back by it
+        self._cont = Continuity(has_discontinuities(container))
+
+    def retime(self, pkt) -> bool:
+        t = pkt.dts if pkt.dts is not None else pkt.pts
+        if t is None or pkt.time_base is None:
+            return True
+        tb = pkt.time_base
+        shift = 0.0
+        if self._cont.enabled:
+            if pkt.stream.type in ("subtitle", "data"):  # sparse streams follow the offset the audio/video established
+                shift = self._cont.offset
+            else:
+                before = float(t * tb)
+                shift = self._cont.fix(before, float((pkt.duration or 0) * tb)) - before
+        if self.shift_s:
+            start = pkt.pts if pkt.pts is not None else t
+            if float((start + (pkt.duration or 0)) * tb) + shift <= self.shift_s + 1e-6:
+                return False
+            shift -= self.shift_s
+        if shift:
+            d = round(Fraction(shift) / Fraction(tb))
+            if pkt.pts is not None:
+                pkt.pts += d
+            if pkt.dts is not None:
+                pkt.dts += d
+            if self.shift_s and pkt.stream.type != "audio" and pkt.pts is not None and pkt.pts < 0:
+                # a subtitle or picture that began before the trimmed start: from the start on
+                # (a negative time would make the muxer move every stream later)
+                if pkt.duration:
+                    pkt.duration = max(1, pkt.duration + pkt.pts)
+                pkt.pts = pkt.dts = 0
+        return True
+
+
+class PacketFeed:
+    """The other streams of an input that is read once (a container on stdin).
+
+    The source demuxes its video and ``streams`` in one pass: video packets go to its
+    decoder, the others to ``put`` (the read thread); the file sink's ``StreamCopier`` takes
+    them with ``get`` as it writes the video (the write thread). Packets are retimed on the
+    way in (``Retimer``: the source sets ``retimer.shift_s`` when it trims), so those before
+    -ss are never held. ``put`` never blocks: the demuxer is paced by the video's bounded
+    queues, so the feed holds only what the container interleaves ahead of the video; past
+    ``max_bytes`` (a container with one stream far ahead of the video, or audio that goes on
+    long after the video ends) packets are dropped and the stream is named in a warning.
+    Cover pictures' one packet is also kept in ``covers`` (an mkv output writes it as an
+    attachment before any packet is copied).
+
+    The two threads share one demuxer: ``demux`` reads each packet under ``lock`` (the
+    demuxer may update a stream's parameters as it reads), and the sink holds ``lock`` while
+    it copies the streams' parameters into its output."""
+
+    def __init__(self, container, video, streams: list, *, max_bytes: int = FEED_MAX_BYTES):
+        self.container, self.video, self.streams = container, video, list(streams)
+        self.demuxed = [s for s in self.streams if s.type != "attachment"]  # attachments have no packets
+        self.retimer = Retimer(container)
+        self.covers: dict[int, bytes] = {}
+        self.max_bytes = max_bytes
+        self.dropped = 0
+        self.peak_bytes = 0
+        self._q: collections.deque = collections.deque()
+        self._bytes = 0
+        self._lock = threading.Lock()  # the queue
+        self.lock = threading.Lock()  # the container: one reader of its streams' parameters at a time
+
+    def demux(self):
+        """The video's and the other streams' packets in one pass, in the container's order
+        (the source's loop; it hands the others to ``put``)."""
+        it = self.container.demux(self.video, *self.demuxed)
+        while True:
+            with self.lock:
+                try:
+                    pkt = next(it)
+                except StopIteration:
+                    return
+            yield pkt
+
+    def put(self, pkt) -> None:
+        if not pkt.size:  # the demuxer's flush packets
+            return
+        st = pkt.stream
+        if is_cover(st) and st.index not in self.covers:
+            self.covers[st.index] = bytes(pkt)
+        if not self.retimer.retime(pkt):
+            return  # before the trimmed start
+        with self._lock:
+            if self._bytes + pkt.size > self.max_bytes:
+                self.dropped += 1
+                if self.dropped == 1:
+                    log.warning("warning: stream %s runs too far ahead of the video on stdin (%d MiB held); its packets are dropped "
+                                "from here (pass the file name instead of '-' to keep them)", describe(st), self.max_bytes >> 20)
+                return
+            self._q.append(pkt)
+            self._bytes += pkt.size
+            self.peak_bytes = max(self.peak_bytes, self._bytes)
+
+    def get(self):
+        """The oldest packet held, or None when there is none now (never blocks)."""
+        with self._lock:
+            if not self._q:
+                return None
+            pkt = self._q.popleft()
+            self._bytes -= pkt.size
+            return pkt
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._q)
+
+
+# What FFmpeg's MPEG-TS muxer carries (libavformat/mpegtsenc.c). It answers no codec query, so
+# PyAV's ``supported_codecs`` lists only its defaults (mpeg2video, mp2) and AAC would be
+# re-encoded for nothing.
+_MPEGTS_CODECS = {"aac", "aac_latm", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus", "s302m", "h264", "hevc", "mpeg2video",
+                  "mpeg4", "mpeg1video", "vc1", "av1", "dvb_subtitle", "dvb_teletext", "arib_caption", "smpte_klv", "timed_id3"}
+
+_PICTURES = {"mjpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png"), "bmp": ("bmp", "image/bmp")}  # a cover's file name and type
+
 # --- subtitles between containers -----------------------------------------------------------
 TEXT_SUBS = {"mov_text": "mov_text", "subrip": "subrip", "srt": "subrip"}
 
@@ -254,20 +389,25 @@ class StreamCopier:
     cover pictures, data streams and attachments; "encode" re-encodes every audio stream and
     keeps nothing else (the last fallback before the video alone).
     ``audio_encoders``: the encoders to try for audio, best first.
+    ``feed``: the packets come from this ``PacketFeed`` (already retimed) instead of a
+    second pass over ``ic`` (an input on stdin cannot be read twice).
     """
 
-    def __init__(self, ic, oc, streams: list, *, mode: str, audio_encoders: list[str], out_name: str, shift_s: float = 0.0):
+    def __init__(self, ic, oc, streams: list, *, mode: str, audio_encoders: list[str], out_name: str, shift_s: float = 0.0,
+                 feed: PacketFeed | None = None):
         self.ic, self.oc, self.mode = ic, oc, mode
-        self.shift_s = float(shift_s or 0.0)  # -ss: packets before it are left out, the rest moved back by it
+        self._feed = feed
+        self._retimer = Retimer(ic, shift_s)
         self.out_name = out_name
         self.entries: dict[int, tuple] = {}  # input index -> (input stream, output stream, how, converter)
         self.left_out: list[str] = []
         self.packets = 0
         self.skipped = 0
-        self._cont = Continuity(has_discontinuities(ic))
         self._pending = None
         self._demux = None
         supported = set(getattr(oc, "supported_codecs", ()) or ())
+        if "mpegts" in (oc.format.name or "").split(","):
+            supported |= _MPEGTS_CODECS
         try:
             has_chapters = bool(ic.chapters())
         except (AttributeError, av.FFmpegError):  # pragma: no cover
@@ -287,7 +427,7 @@ class StreamCopier:
             for why in self.left_out:
                 log.warning("warning: stream %s; it is left out", why)
         demuxed = [e[0] for e in self.entries.values() if e[2] != "attachment"]
-        self._demux = ic.demux(*demuxed) if demuxed else None
+        self._demux = ic.demux(*demuxed) if demuxed and feed is None else None
 
     def _add(self, st, supported: set, audio_encoders: list[str]) -> None:
         oc = self.oc
@@ -314,7 +454,8 @@ class StreamCopier:
             if _is_matroska(oc):  # mkv keeps cover art as an attachment: the picture's one packet
                 data = self._cover_bytes(st)
                 md = st.metadata or {}
-                oc.add_attachment(md.get("filename") or f"cover{st.index}.{codec or 'jpg'}", md.get("mimetype") or "image/jpeg", data)
+                ext, mime = _PICTURES.get(codec or "mjpeg", (codec, "application/octet-stream"))
+                oc.add_attachment(md.get("filename") or f"cover{st.index}.{ext}", md.get("mimetype") or mime, data)
                 self.entries[st.index] = (st, None, "attachment", None)
                 return
             if not _is_mov(oc) or codec not in ("mjpeg", "png", "bmp"):
@@ -371,23 +512,12 @@ class StreamCopier:
             log.warning("warning: skipping damaged packet(s) of the input's other streams (out-of-order timestamps or undecodable)")
 
     def pump(self, until_s: float | None) -> None:
-        """Copy input packets whose time is <= until_s (None: all the rest, then flush)."""
-        while self._demux is not None:
-            pkt = self._pending
+        """Copy input packets whose time is <= until_s (None: all the rest, then flush).
+        From a feed: only the packets it holds now (the rest are not demuxed yet)."""
+        while True:
+            pkt = self._pending if self._pending is not None else self._take()
             if pkt is None:
-                try:
-                    pkt = next(self._demux)
-                except StopIteration:
-                    self._demux = None
-                    break
-                except av.FFmpegError:
-                    log.warning("warning: the input's audio / other streams end early (damaged file?)")
-                    self._demux = None
-                    break
-                if pkt.dts is None and pkt.pts is None and not (pkt.size and is_cover(pkt.stream)):
-                    continue  # the demuxer's flush packets
-                if not self._retime(pkt):
-                    continue  # before the trimmed start (-ss)
+                break
             t = pkt.dts if pkt.dts is not None else pkt.pts
             if until_s is not None and t is not None and pkt.time_base is not None and float(t * pkt.time_base) > until_s:
                 self._pending = pkt
@@ -397,44 +527,34 @@ class StreamCopier:
         if until_s is None:
             self._flush()
 
+    def _take(self):
+        """The next packet to copy (retimed), or None: the input's end, or nothing more in the feed now."""
+        if self._feed is not None:
+            while (pkt := self._feed.get()) is not None:
+                entry = self.entries.get(pkt.stream.index)
+                if entry is not None and entry[2] != "attachment":
+                    return pkt
+            return None
+        while self._demux is not None:
+            try:
+                pkt = next(self._demux)
+            except StopIteration:
+                self._demux = None
+                break
+            except av.FFmpegError:
+                log.warning("warning: the input's audio / other streams end early (damaged file?)")
+                self._demux = None
+                break
+            if pkt.dts is None and pkt.pts is None and not (pkt.size and is_cover(pkt.stream)):
+                continue  # the demuxer's flush packets
+            if self._retimer.retime(pkt):  # else before the trimmed start (-ss)
+                return pkt
+        return None
+
     def stop(self) -> None:
         """The rest of the input is past the trimmed end (-t / --frames): drop it, flush the encoders."""
-        self._demux, self._pending = None, None
+        self._demux, self._feed, self._pending = None, None, None
         self._flush()
-
-    def _retime(self, pkt) -> bool:
-        """Apply the discontinuity offset and the -ss shift to a packet (pts and dts move
-        together); False for a packet that ends before the trimmed start (a packet across
-        the start is kept, as ffmpeg's stream copy does)."""
-        t = pkt.dts if pkt.dts is not None else pkt.pts
-        if t is None or pkt.time_base is None:
-            return True
-        tb = pkt.time_base
-        shift = 0.0
-        if self._cont.enabled:
-            if pkt.stream.type in ("subtitle", "data"):  # sparse streams follow the offset the audio/video established
-                shift = self._cont.offset
-            else:
-                before = float(t * tb)
-                shift = self._cont.fix(before, float((pkt.duration or 0) * tb)) - before
-        if self.shift_s:
-            start = pkt.pts if pkt.pts is not None else t
-            if float((start + (pkt.duration or 0)) * tb) + shift <= self.shift_s + 1e-6:
-                return False
-            shift -= self.shift_s
-        if shift:
-            d = round(Fraction(shift) / Fraction(tb))
-            if pkt.pts is not None:
-                pkt.pts += d
-            if pkt.dts is not None:
-                pkt.dts += d
-            if self.shift_s and pkt.stream.type != "audio" and pkt.pts is not None and pkt.pts < 0:
-                # a subtitle or picture that began before the trimmed start: from the start on
-                # (a negative time would make the muxer move every stream later)
-                if pkt.duration:
-                    pkt.duration = max(1, pkt.duration + pkt.pts)
-                pkt.pts = pkt.dts = 0
-        return True
 
     def _write(self, pkt) -> None:
         _ist, ost, how, conv = self.entries[pkt.stream.index]
@@ -474,6 +594,11 @@ class StreamCopier:
 
     def _cover_bytes(self, st) -> bytes:
         """The one packet of a cover picture (read before the copy starts; then back to 0)."""
+        if self._feed is not None:  # demuxed already (a container returns its cover pictures first)
+            data = self._feed.covers.get(st.index)
+            if data is None:
+                raise ValueError("the cover picture has no data")
+            return data
         data = None
         try:
             for pkt in self.ic.demux(st):

@@ -5,7 +5,9 @@ sink re-uses them unchanged, so the output has the input's timestamps (VFR passe
 through). Audio is not touched by the pipeline at all: the sink demuxes the *input* a
 second time, audio streams only, and remuxes those packets byte for byte next to the
 video (``add_stream_from_template``), falling back to an AAC re-encode only when the
-output container refuses the codec. Rotation (display matrix) and the colour tags
+output container refuses the codec. A container on stdin cannot be read twice: there the
+source demuxes every selected stream in its one pass and hands the others' packets to the
+sink through a ``streams.PacketFeed``. Rotation (display matrix) and the colour tags
 (range, matrix, primaries, transfer) are copied from the first decoded frame.
 
 Every ``av.open`` here has a timeout, so a stalled read (network file system, FIFO)
@@ -15,6 +17,7 @@ ends with an error instead of hanging.
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import logging
 import os
@@ -33,7 +36,15 @@ from psenet_stream.io.frames import Frame, StreamInfo
 from psenet_stream.io.hdr import encoder_params as hdr_encoder_params
 from psenet_stream.io.hdr import read_side_data
 from psenet_stream.io.specs import extension, is_sequence_pattern
-from psenet_stream.io.streams import Continuity, StreamCopier, copy_container_tags, copy_stream_tags, has_discontinuities, select_streams
+from psenet_stream.io.streams import (
+    Continuity,
+    PacketFeed,
+    StreamCopier,
+    copy_container_tags,
+    copy_stream_tags,
+    has_discontinuities,
+    select_streams,
+)
 
 log = logging.getLogger("psenet_stream")
 
@@ -178,6 +189,11 @@ class VideoFileSource:
     how to display it); after ``set_frame_format("yuv420p")``, 8-bit 4:2:0 frames with even
     sides come as ``Frame.yuv`` (H * 3 / 2, W) uint8 instead, with their colour tags.
 
+    ``copy_streams``: for a container on stdin, which can be read only once, the other
+    selected streams (audio, subtitles, ...) are demuxed in the same pass as the video and
+    handed to the file sink through ``self.feed`` (a ``streams.PacketFeed``); a file input
+    needs nothing (its sink reads the file again for them).
+
     The first frame is decoded when the source opens, so a file that cannot be decoded
     (truncated, not a video, no video stream) fails here with an ``InputError`` before
     any output is created.
@@ -195,6 +211,7 @@ class VideoFileSource:
         sequence_fps: float | None = None,
         maps: tuple[str, ...] | list[str] | None = None,
         high_bit_depth: bool = True,
+        copy_streams: bool = False,
     ):
         stdin = is_stdin_container(path)
         self.path = Path("pipe:0") if stdin else (check_sequence(path) if is_sequence_pattern(path) else check_input_file(path))
@@ -228,6 +245,10 @@ class VideoFileSource:
         self._allow_high = high_bit_depth  # False: 8-bit RGB whatever the input (metrics, previews)
         self.high_bit_depth = bool(high_bit_depth and cc0 is not None and pix_fmt_bits(cc0.pix_fmt) > 8)
         self.others = others  # the streams a file sink copies (io/streams.py)
+        # a container on stdin is read once: its other streams' packets are demuxed with the
+        # video and handed to the file sink through this feed (VideoFileSink(feed=...))
+        # (``copy_streams``: the caller writes a video file that keeps them)
+        self.feed = PacketFeed(self._c, main, others) if stdin and copy_streams and others else None
         self._cont = Continuity(has_discontinuities(self._c))
         vs.thread_type = thread_type
         if start and start > 2.0 and not stdin and vs.time_base:  # seek to the key frame before; _trimmed drops the rest
@@ -281,9 +302,6 @@ class VideoFileSource:
             description=self.path.name,
         )
         self.has_audio = bool(self._c.streams.audio)
-        if stdin and self.has_audio:  # the sink copies audio by reading the input a second time
-            log.warning("warning: the audio of a container on stdin is not kept (pass the file name instead of '-' to keep it)")
-            self.has_audio = False
         trc = (self._color or {}).get("color_trc")
         self.hdr_transfer = trc if trc in (16, 18) and self.high_bit_depth else None  # smpte2084 (PQ) / arib-std-b67 (HLG): psenet_stream/hdr.py
         if self.hdr_transfer:
@@ -352,7 +370,11 @@ class VideoFileSource:
         try:
             # demux() also yields the demuxer's final flush packets (dts None): they must be
             # decoded, or the last frames held by frame threading are lost.
-            for packet in self._c.demux(vs):
+            feed = self.feed
+            for packet in feed.demux() if feed is not None else self._c.demux(vs):
+                if feed is not None and packet.stream.index != vs.index:
+                    feed.put(packet)  # stdin: the other streams, for the sink (one pass over the input)
+                    continue
                 try:
                     decoded = packet.decode()
                 except av.InvalidDataError:
@@ -383,6 +405,12 @@ class VideoFileSource:
                     index += 1
         except (av.FFmpegError, OSError) as e:
             if index == 0:
+                if self.stdin and "mov" in (self._c.format.name or ""):  # its index (moov) at the end: unreachable on a pipe
+                    raise InputError(
+                        f"cannot decode the MP4/MOV on stdin: {_err_text(e)}",
+                        "an MP4 read from a pipe needs its index first: pass the file name instead of '-', "
+                        "or remux it with `ffmpeg -i in.mp4 -c copy -movflags +faststart fast.mp4` (or pipe MPEG-TS / mkv)",
+                    ) from None
                 raise InputError(f"cannot decode {self.path.name}: {_err_text(e)}", "the file is damaged or truncated") from None
             log.warning("warning: %s ended early after %d frames (%s); the output stops there", self.path.name, index, _err_text(e))
         else:
@@ -412,6 +440,8 @@ class VideoFileSource:
         origin = float(vs.start_time * tb) if vs.start_time is not None and tb else 0.0
         shift = round(Fraction(start).limit_denominator(10**6) / tb) if start and tb else 0
         self.trim_shift_s = float(shift * tb) if tb else 0.0
+        if self.feed is not None:  # stdin: the other streams are cut and moved alike on their way to the sink
+            self.feed.retimer.shift_s = self.trim_shift_s
         end = start + duration if duration is not None else None
         n = 0
         for f in frames:
@@ -451,6 +481,8 @@ class VideoFileSource:
 
     def close(self) -> None:
         self._frames.close()
+        if self.feed is not None:
+            log.debug("stdin: the other streams' feed held at most %.1f KiB (%d packet(s) dropped)", self.feed.peak_bytes / 1024, self.feed.dropped)
         self._c.close()
 
     def __enter__(self):
@@ -551,7 +583,7 @@ def check_video_output(path: str | Path, format: str | None = None) -> None:
 
 
 class VideoFileSink:
-    """Encode frames into a video file; copy the audio of ``audio_from`` unchanged.
+    """Encode frames into a video file; copy the audio of ``audio_from`` (or ``feed``) unchanged.
 
     ``write(frame, enhanced)``: (H, W, 3) uint8 RGB in [0, 255], or (H * 3 / 2, W) uint8
     yuv420p in the frame's matrix (``accepts_yuv``); ``frame.pts`` / ``time_base`` are kept.
@@ -582,6 +614,7 @@ class VideoFileSink:
         cut_audio: bool = False,
         maps: tuple[str, ...] | list[str] | None = None,
         hdr: str = "keep",
+        feed: PacketFeed | None = None,
     ):
         self.path = Path(path)
         self.name = name or self.path.name  # for messages (the final name, not the temporary one)
@@ -598,6 +631,7 @@ class VideoFileSink:
         self.audio_shift_s, self.cut_audio = audio_shift_s, cut_audio
         self._video_end_s = 0.0
         self.audio_from = audio_from  # the input whose other streams, tags and chapters are copied
+        self.feed = feed  # ... or, for an input read once (stdin), its packets as its source demuxes them
         self.maps = tuple(maps or ())
         self.hdr = hdr
         self._copier = None
@@ -623,7 +657,7 @@ class VideoFileSink:
         # re-encoded and the rest left out; as a last resort the video alone
         webm_like = self.path.suffix.lower() in (".webm", ".ogg", ".ogv") or self.format in ("webm", "ogg")
         self._audio_encoders = ["libopus", "aac"] if webm_like else ["aac", "libopus"]
-        modes = ["copy", "copy-safe", "encode", None] if self.audio_from is not None else [None]
+        modes = ["copy", "copy-safe", "encode", None] if (self.audio_from is not None or self.feed is not None) else [None]
         problem = self._encoder_problem(frame, h, w)
         if problem:  # the video encoder itself: say so once (not as an audio problem per fallback)
             raise OutputError(
@@ -684,14 +718,19 @@ class VideoFileSink:
         # every other stream of the input (audio, subtitles, data, attachments), its tags and chapters
         self._copier = None
         if audio_mode is not None:
-            self._ain = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
-            _video, others = select_streams(self._ain, self.maps)
-            copy_container_tags(self._ain, oc)
-            if _video is not None:
-                copy_stream_tags(_video, vs)
-            self._copier = StreamCopier(
-                self._ain, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name, shift_s=self.audio_shift_s
-            )
+            if self.feed is not None:  # the source's own container (stdin), its streams as the source selected them
+                ic, _video, others = self.feed.container, self.feed.video, self.feed.streams
+            else:
+                self._ain = ic = av.open(str(self.audio_from), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+                _video, others = select_streams(ic, self.maps)
+            with self.feed.lock if self.feed is not None else contextlib.nullcontext():  # the source's thread demuxes it meanwhile
+                copy_container_tags(ic, oc)
+                if _video is not None:
+                    copy_stream_tags(_video, vs)
+                self._copier = StreamCopier(
+                    ic, oc, others, mode=audio_mode, audio_encoders=self._audio_encoders, out_name=self.name, shift_s=self.audio_shift_s,
+                    feed=self.feed,
+                )
         oc.start_encoding()
 
     # --- the encoder's settings ---------------------------------------------------------------

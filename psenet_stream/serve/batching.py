@@ -42,7 +42,7 @@ class StreamState:
     ):
         self.infer_size = infer_size
         self.post = GammaPost(strength=strength, smoothing=smoothing, stabilize=stabilize, scene_cut=scene_cut)
-        self.reuse = GammaReuse(every=gamma_every)
+        self.reuse = GammaReuse(every=gamma_every, cut=scene_cut)
         self.gain = gain  # the stream's own exposure gain (Enhancer.make_gain), or None
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 import av
 import pytest
 
-from tests.e2e.conftest import FAST
+from tests.e2e.conftest import FAST, run_module
 from tests.media import make_video
 from tests.richmedia import (
     CHAPTERS,
@@ -17,6 +17,7 @@ from tests.richmedia import (
     concat_ts,
     durations,
     make_mkv_with_cover_attachment,
+    make_mp4_with_cover,
     make_rich,
     streams_of,
     subtitle_texts,
@@ -126,6 +127,37 @@ def test_cover_attachment_is_not_the_video(tmp_path, cli_main):
     assert code == 0, err
     assert durations(out)["frames"] == 20
     assert "cover.jpg" in [x["filename"] for x in streams_of(out)]  # kept as an attachment
+
+
+def _cover_bytes(path) -> list[bytes]:
+    """The picture of every cover (attached_pic) stream of a file."""
+    with av.open(str(path)) as c:
+        covers = [st for st in c.streams.video if int(st.disposition or 0) & int(av.stream.Disposition.attached_pic)]
+        return [next(bytes(p) for p in c.demux(st) if p.size) for st in covers]
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_mp4_cover_picture_is_not_the_video_and_is_kept(how, ext, tmp_path, cli_main):
+    """A phone / iTunes MP4: its cover picture (a 'covr' atom: a one-picture video stream,
+    attached_pic, bigger than the video) is never the video enhanced; it is kept as the
+    output's cover (mp4) or as a cover attachment (mkv), byte for byte."""
+    inp, jpeg = make_mp4_with_cover(tmp_path / "phone.mp4")
+    assert [(x["type"], x["codec"], x["attached_pic"]) for x in streams_of(inp)] == [("video", "h264", False), ("video", "mjpeg", True)]
+    out = tmp_path / f"o.{ext}"
+    if how == "file":
+        code, err = cli_main([inp, "-o", out, *FAST])
+    else:
+        r = run_module(["-", "-o", out.name, *FAST], cwd=tmp_path, input=inp.read_bytes())
+        code, err = r.returncode, r.stderr.decode()
+    assert code == 0 and "warning" not in err, err
+    with av.open(str(out)) as c:
+        main = [st for st in c.streams.video if not int(st.disposition or 0) & int(av.stream.Disposition.attached_pic)]
+        assert len(main) == 1 and (main[0].codec_context.width, main[0].codec_context.height) == (160, 120)
+    assert durations(out)["frames"] == 20
+    assert _cover_bytes(out) == [jpeg]
+    if ext == "mkv":
+        assert [x["filename"] for x in streams_of(out) if x["attached_pic"]] == ["cover1.jpg"]
 
 
 def test_mpegts_timestamp_reset_keeps_length_and_audio(tmp_path, cli_main):

@@ -79,7 +79,7 @@ def test_bench_runs_end_to_end_and_writes_json(env, tmp_path, capsys):
     argv = ["bench", "--backends", "cpu,onnx,cuda", "--sizes", "64x48", "--frames", "3", "--json", str(out), "--no-live"]
     assert main(argv) == 0
     table = capsys.readouterr().out
-    assert "infer fps" in table and "targets:" in table
+    assert "infer fps" in table and "video fps" in table and "targets:" in table
     result = json.loads(out.read_text())
     assert result["meta"]["weights_sha256"] and result["meta"]["command"].startswith("psenet-stream bench")
     rows = {(r["backend"], r["size"], r["infer_size"]): r for r in result["rows"]}
@@ -87,6 +87,7 @@ def test_bench_runs_end_to_end_and_writes_json(env, tmp_path, capsys):
         r = rows[(name, "64x48", "default")]
         assert not r["skipped"], r
         assert r["infer_fps"] > 0 and r["peak_rss_mb"] > 0
+        assert r["video_fps"] > 0  # the clip in order with the video defaults (gamma reuse)
         if not r["notes"]:  # the pipeline is there: file figures measured side by side
             assert r["file_fps"] > 0 and r["plain_fps"] > 0 and r["ratio"] > 0
     if not torch.cuda.is_available():

@@ -47,3 +47,85 @@ def test_subtitle_packet_conversion_round_trip():
     assert sub_converter("subrip", "subrip") is None
     with pytest.raises(ValueError):
         sub_converter("dvd_subtitle", "mov_text")
+
+
+# --- PacketFeed: the other streams of an input read once (stdin), on a real file -------------------
+
+
+def _feed(path, **kw):
+    import av
+
+    from psenet_stream.io.streams import PacketFeed, select_streams
+
+    c = av.open(str(path))
+    video, others = select_streams(c, None)
+    return c, PacketFeed(c, video, others, **kw)
+
+
+def _run(feed) -> int:
+    """The source's loop: video packets counted, the others handed to the feed."""
+    videos = 0
+    for pkt in feed.demux():
+        if pkt.stream.index == feed.video.index:
+            videos += pkt.size > 0
+        else:
+            feed.put(pkt)
+    return videos
+
+
+def test_packet_feed_hands_over_the_other_streams_in_one_pass(tmp_path):
+    from tests.richmedia import make_interleaved
+
+    path = make_interleaved(tmp_path / "a.mkv", seconds=1.0, subtitles=True)
+    import av
+
+    with av.open(str(path)) as c:
+        want = [(p.stream.type, bytes(p)) for p in c.demux(c.streams.audio[0], c.streams.subtitles[0]) if p.size]
+    c, feed = _feed(path)
+    with c:
+        assert _run(feed) == 30
+        got = []
+        while (p := feed.get()) is not None:
+            got.append((p.stream.type, bytes(p)))
+    assert got == want  # every packet, in the container's order, nothing of the video
+    assert len(feed) == 0 and feed.get() is None and feed.dropped == 0
+
+
+def test_packet_feed_drops_past_its_cap_with_one_warning(tmp_path, caplog):
+    from tests.richmedia import make_interleaved
+
+    path = make_interleaved(tmp_path / "a.ts", seconds=1.0)
+    c, feed = _feed(path, max_bytes=4000)
+    with c, caplog.at_level("WARNING", logger="psenet_stream"):
+        _run(feed)
+    assert feed.dropped > 0 and feed.peak_bytes <= 4000
+    warnings = [r.getMessage() for r in caplog.records if "runs too far ahead" in r.getMessage()]
+    assert len(warnings) == 1 and "#1 (audio aac" in warnings[0]
+
+
+def test_packet_feed_leaves_out_what_is_before_the_trimmed_start(tmp_path):
+    from tests.richmedia import make_interleaved
+
+    path = make_interleaved(tmp_path / "a.mkv", seconds=2.0)
+    c, feed = _feed(path)
+    feed.retimer.shift_s = 1.0  # -ss 1 (the source sets it when it trims)
+    with c:
+        _run(feed)
+        kept = []
+        while (p := feed.get()) is not None:
+            kept.append(p)
+    # AAC frames of 1024 samples at 48 kHz: those ending before 1 s are never held; the rest start from 0
+    assert 45 <= len(kept) <= 49
+    first = float(kept[0].pts * kept[0].time_base)
+    assert -1024 / 48000 < first <= 0.001
+
+
+def test_packet_feed_keeps_a_cover_picture(tmp_path):
+    from tests.richmedia import make_mp4_with_cover
+
+    path, jpeg = make_mp4_with_cover(tmp_path / "c.mp4")
+    c, feed = _feed(path)
+    with c:
+        assert [s.type for s in feed.streams] == ["video"]  # the cover, not the main video
+        _run(feed)
+    assert list(feed.covers.values()) == [jpeg]

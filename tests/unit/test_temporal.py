@@ -75,7 +75,7 @@ def test_gamma_reuse_runs_the_network_only_when_needed():
 
     base = _scene(0)
     frames = np.stack([base] * 6 + [base * 0.5] + [base * 0.5 + 0.001] * 5)  # a brightness change at 6
-    r = GammaReuse(every=4)
+    r = GammaReuse(every=4, hold=0.0)  # the gamma itself (the level hold is tested below)
     out = np.concatenate([r(net, frames[:5]), r(net, frames[5:])])
     # predicted: 0, 4 (the interval), 6 (the change), 10 (the interval again)
     assert r.predicted == 4 and r.reused == 8 and calls == [2, 2]
@@ -214,3 +214,32 @@ def test_a_predict_that_raises_leaves_the_reuse_state_as_it_was():
     assert r.triggers["motion"] == 0 and r.reused == 1
     r(net, _moved(base, 3)[None].astype(np.float32))
     assert r.triggers["motion"] == 1 and r.predicted == 2
+
+
+def test_a_reused_gamma_keeps_the_key_frames_output_level():
+    """Between two predictions the light dims by less than the brightness trigger: the reused
+    gamma is raised so the frame's output level stays where the key frame's was (hold 1),
+    moves half way with hold 0.5, and is the key's gamma untouched with hold 0."""
+    from psenet_stream.temporal import GammaReuse, _level
+
+    base = _smooth_scene()
+    dim = (base * 0.98).astype(np.float32)  # mean luma -0.01: under the 0.015 trigger
+    frames = np.stack([base, dim])
+
+    def net(x):  # a fixed, non-uniform gamma (the network's answer for the key frame)
+        return np.broadcast_to(np.linspace(0.6, 1.4, x.shape[-1], dtype=np.float32), x.shape).copy()
+
+    g_key = net(frames[:1])[0]
+    key_level = _level(base, g_key)
+    out = {h: GammaReuse(every=8, hold=h)(net, frames) for h in (0.0, 0.5, 1.0)}
+    for h, g in out.items():
+        np.testing.assert_allclose(g[0], g_key, rtol=1e-6)  # the key frame: the network's own answer
+    np.testing.assert_allclose(out[0.0][1], g_key, rtol=1e-6)
+    drift = abs(_level(dim, g_key) - key_level)
+    assert drift > 0.005  # without the hold the level moves with the light
+    assert abs(_level(dim, out[1.0][1]) - key_level) < 0.1 * drift  # held (exact for a flat frame, close here)
+    half = _level(dim, out[0.5][1])
+    assert abs(half - key_level) < 0.75 * drift and abs(half - key_level) > 0.25 * drift
+    assert np.all(out[1.0][1] > g_key)  # a dimmer frame is brightened: every gamma raised by one factor
+    ratio = out[1.0][1] / g_key
+    np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-5)
