@@ -28,7 +28,6 @@ import click
 from psenet_stream.backends import NAMES as BACKEND_NAMES
 from psenet_stream.defaults import VIDEO_GAMMA_EVERY, VIDEO_SMOOTHING, VIDEO_STABILIZE
 
-
 VERBOSITY_KEY = "psenet_stream.verbosity"  # click ctx.meta: (verbose, quiet) given before a command name (cli.py)
 
 
