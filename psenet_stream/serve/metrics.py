@@ -94,7 +94,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/metrics":
+        if not _loopback_host(self.headers.get("Host") or ""):
+            # DNS rebinding: a web page that resolves its own name to 127.0.0.1 must not read
+            # the stream names and states (only the names the loopback server goes by pass)
+            body, ctype, code = b"forbidden: unexpected Host header\n", "text/plain", 403
+        elif path == "/metrics":
             body, ctype, code = self.server.metrics.render(), self.server.metrics.content_type, 200
         elif path == "/healthz":
             ok, doc = self.server.health()
@@ -109,6 +113,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *_args) -> None:  # no access log on stderr
         pass
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1"})
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether a Host header names this loopback server (``localhost`` or ``127.0.0.1``, any port)."""
+    name = host.strip().lower().rsplit(":", 1)[0]
+    return name in _LOOPBACK_NAMES
 
 
 class _Server(ThreadingHTTPServer):

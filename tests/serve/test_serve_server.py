@@ -229,3 +229,36 @@ def test_a_file_input_plays_at_its_own_pace_to_a_file_and_an_http_preview(enhanc
     assert took >= 1.8  # 50 frames at 25 fps: played in real time, not as fast as it decodes
     assert final["f"]["frames_in"] == 50
     assert len(decode_all(out)) == final["f"]["frames_out"] == 50 - final["f"]["dropped"]
+
+
+def test_metrics_answer_only_to_loopback_host_names():
+    """DNS rebinding: a page served from evil.example that re-resolves to 127.0.0.1 sends its
+    own name as Host; the metrics port answers 403 then, and to localhost / 127.0.0.1 as usual."""
+    import http.client
+
+    from psenet_stream.serve.metrics import MetricsServer, ServeMetrics
+
+    metrics = ServeMetrics()
+    metrics.add("front-door")
+    srv = MetricsServer(metrics, lambda: (True, {"ok": True}), 0)
+    try:
+
+        def fetch(path: str, host: str) -> tuple[int, bytes]:
+            c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            c.putrequest("GET", path, skip_host=True)
+            c.putheader("Host", host)
+            c.endheaders()
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            return r.status, body
+
+        for host in (f"127.0.0.1:{srv.port}", f"localhost:{srv.port}", "LOCALHOST"):
+            code, body = fetch("/metrics", host)
+            assert code == 200 and b'stream="front-door"' in body, (host, code)
+        for host in (f"evil.example:{srv.port}", "evil.example", "127.0.0.1.evil.example", ""):
+            for path in ("/metrics", "/healthz"):
+                code, body = fetch(path, host)
+                assert code == 403 and b"front-door" not in body, (host, path, code)
+    finally:
+        srv.close()
