@@ -56,14 +56,15 @@ def serve(streams, enhancer: EnhancerOptions, deadline_ms, metrics_port, status_
         timer.daemon = True
         timer.start()
     old_hup = None
-    if srv is not None and threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
-        old_hup = signal.signal(signal.SIGHUP, lambda *_: srv.request_reload())
+    reload = threading.Event()  # --ray: the fleet re-deals on the next poll
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+        old_hup = signal.signal(signal.SIGHUP, (lambda *_: srv.request_reload()) if srv is not None else (lambda *_: reload.set()))
     try:
         with stop_on_signals(stop):
             if ray_address:
                 from psenet_stream.scale import fleet
 
-                final = fleet.run(cfg, enhancer, address=ray_address, stop=stop)
+                final = fleet.run(cfg, enhancer, address=ray_address, stop=stop, reload=reload)
             else:
                 final = srv.run(stop)
     finally:

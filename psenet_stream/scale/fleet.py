@@ -11,6 +11,10 @@
 - An actor that dies (its process or its node) is restarted by Ray (``max_restarts``); Ray
   calls its constructor again with the same share, so its streams resume (file outputs
   start a new recording: the killed one's temporary file is gone with its process).
+- SIGHUP, or an edit of the TOML, re-deals (``redeal``): streams that stay keep their actor
+  (a changed one restarts there), removed ones stop, new ones go to the actors with the
+  fewest streams. The number of actors stays what it was at the start. An actor restarted
+  after a re-deal is given its current share again (Ray's restart replays the first one).
 - Each actor's Prometheus text is merged into one registry on the driver, every series
   with an ``actor`` label added, plus ``psenet_fleet_actor_up{actor,node,pid}`` and
   ``psenet_fleet_actor_restarts_total{actor}``; ``/healthz`` is 200 while every actor answers.
@@ -73,6 +77,14 @@ class ServeActor:
         """Status of every stream of the share, the actor's identity, and its metrics text."""
         return {**self.info(), "streams": self.final or self.server.status(), "error": self.error, "metrics": self.server.metrics.render().decode()}
 
+    def reload(self, config: dict) -> dict:
+        """Serve ``config``'s streams from now on (serve.Server.reload: the streams that stay
+        are not touched)."""
+        from psenet_stream.serve.config import from_dict
+
+        added, removed, restarted = self.server.reload(from_dict(config))
+        return {"added": added, "removed": removed, "restarted": restarted}
+
     def stop(self, timeout: float = 20.0) -> dict:
         self.stop_event.set()
         self.thread.join(timeout)
@@ -87,6 +99,40 @@ def shares(streams: list, n: int) -> list[list]:
     """Deal ``streams`` round-robin into ``n`` non-empty shares."""
     n = max(1, min(n, len(streams)))
     return [streams[i::n] for i in range(n)]
+
+
+def redeal(owner: dict[str, int], names: list[str], n: int) -> dict[str, int]:
+    """Stream name -> actor index for ``names`` over ``n`` actors: a name in ``owner`` keeps
+    its actor, a new one goes to the actor with the fewest streams (the lowest index on a tie),
+    and names no longer listed are dropped."""
+    kept = {name: owner[name] for name in names if name in owner and 0 <= owner[name] < n}
+    load = [0] * max(1, n)
+    for i in kept.values():
+        load[i] += 1
+    out = {}
+    for name in names:
+        if name in kept:
+            out[name] = kept[name]
+        else:
+            i = min(range(len(load)), key=lambda j: (load[j], j))
+            load[i] += 1
+            out[name] = i
+    return out
+
+
+def _share_conf(base: dict, streams: list) -> dict:
+    """An actor's config dict (what ServeActor and its reload take) for ``streams``."""
+    conf = {"serve": {**base, "metrics_port": -1}, "stream": [dict(asdict(s)) for s in streams]}
+    for st in conf["stream"]:
+        st["outputs"] = list(st["outputs"])
+    return conf
+
+
+def _mtime(path) -> float | None:
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None
 
 
 def plan_actors(n_streams: int, cluster: dict, enhancer: dict) -> tuple[int, dict]:
@@ -151,9 +197,12 @@ class FleetMetrics:
         yield rst
 
 
-def run(cfg, enhancer_options, *, address: str, stop: threading.Event, status_interval: float | None = None, stream=None) -> dict[str, dict]:
+def run(
+    cfg, enhancer_options, *, address: str, stop: threading.Event, status_interval: float | None = None, stream=None, reload: threading.Event | None = None
+) -> dict[str, dict]:
     """Serve ``cfg``'s streams on Ray actors until ``stop`` is set; returns every stream's
-    final status (with ``actor`` and ``node`` added)."""
+    final status (with ``actor`` and ``node`` added). Setting ``reload`` (SIGHUP), or an edit
+    of ``cfg.path``, re-deals the streams of the file as it is then."""
     from psenet_stream.scale import connect
     from psenet_stream.serve.metrics import MetricsServer
 
@@ -170,11 +219,14 @@ def run(cfg, enhancer_options, *, address: str, stop: threading.Event, status_in
     Actor = _actor_class(ray, res)
     base = {k: v for k, v in asdict(replace(cfg, streams=())).items() if k not in ("streams", "path")}
     actors = []
+    confs: list[dict] = []  # each actor's current share
+    owner: dict[str, int] = {}
     for i, part in enumerate(parts):
-        conf = {"serve": {**base, "metrics_port": -1}, "stream": [{k: v for k, v in asdict(s).items()} for s in part]}
-        for s in conf["stream"]:
-            s["outputs"] = list(s["outputs"])
-        actors.append(Actor.options(name=None).remote(i, conf, enh_actor))
+        confs.append(_share_conf(base, part))
+        owner.update({s.name: i for s in part})
+        actors.append(Actor.options(name=None).remote(i, confs[i], enh_actor))
+    first = [dict(c) for c in confs]  # what Ray replays when it restarts an actor
+    mtime = _mtime(cfg.path)
     log.info("serve --ray: %d stream(s) on %d actor(s) (%s each)", len(streams), len(actors), ", ".join(f"{k}={v}" for k, v in res.items()))
     metrics = FleetMetrics()
     last: dict[int, dict] = {}
@@ -188,7 +240,16 @@ def run(cfg, enhancer_options, *, address: str, stop: threading.Event, status_in
     last_print = 0.0
     try:
         while not stop.is_set():
-            _poll(ray, actors, metrics, last, pids)
+            restarted = _poll(ray, actors, metrics, last, pids)
+            for i in restarted:  # Ray replayed the first share: give it the current one
+                if confs[i] != first[i]:
+                    _send(ray, actors, {i: confs[i]})
+            now_mtime = _mtime(cfg.path)
+            if (reload is not None and reload.is_set()) or now_mtime != mtime:
+                if reload is not None:
+                    reload.clear()
+                mtime = now_mtime
+                owner = _reload(ray, actors, cfg, base, owner, confs)
             now = time.monotonic()
             if interval and now - last_print >= interval:
                 _print(out, last, metrics)
@@ -201,7 +262,53 @@ def run(cfg, enhancer_options, *, address: str, stop: threading.Event, status_in
     return final
 
 
-def _poll(ray, actors, metrics: FleetMetrics, last: dict, pids: dict) -> None:
+def _reload(ray, actors, cfg, base: dict, owner: dict[str, int], confs: list[dict]) -> dict[str, int]:
+    """Re-read ``cfg.path`` and re-deal its streams (``redeal``); a file that does not load
+    is reported and changes nothing. Updates ``confs`` in place; returns the new owners."""
+    from psenet_stream.serve.config import load
+
+    if not cfg.path:
+        return owner
+    try:
+        new = load(cfg.path)
+    except Exception as e:  # noqa: BLE001 - a broken edit keeps the running streams
+        log.error("reload: %s; keeping the running streams", getattr(e, "problem", e))
+        return owner
+    names = [s.name for s in new.streams]
+    new_owner = redeal(owner, names, len(actors))
+    by_name = new.by_name()
+    changed = {}
+    for i in range(len(actors)):
+        conf = _share_conf(base, [by_name[nm] for nm in names if new_owner[nm] == i])
+        if conf != confs[i]:
+            confs[i] = conf
+            changed[i] = conf
+    added = [nm for nm in names if nm not in owner]
+    removed = [nm for nm in owner if nm not in new_owner]
+    _send(ray, actors, changed)
+    log.info("reload: %d added, %d removed, %d actor(s) given a new share", len(added), len(removed), len(changed))
+    for nm in added:
+        log.info("reload: [%s] on actor %d", nm, new_owner[nm])
+    return new_owner
+
+
+def _send(ray, actors, confs: dict[int, dict]) -> None:
+    """Hand each listed actor its share (an actor down now gets it when Ray restarts it)."""
+    refs = {actors[i].reload.remote(c): i for i, c in confs.items()}
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=30) if refs else ([], [])
+    for ref, i in refs.items():
+        if ref not in ready:
+            log.warning("reload: actor %d did not answer; it gets its streams when it is back", i)
+            continue
+        try:
+            ray.get(ref)
+        except Exception as e:  # noqa: BLE001 - dead or restarting: the restart check sends it again
+            log.warning("reload: actor %d: %s", i, e)
+
+
+def _poll(ray, actors, metrics: FleetMetrics, last: dict, pids: dict) -> set[int]:
+    """Polls every actor; returns the indices of those Ray restarted since the last poll."""
+    restarted: set[int] = set()
     refs = {a.poll.remote(): i for i, a in enumerate(actors)}
     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=CALL_TIMEOUT_S)
     answered = set()
@@ -214,6 +321,7 @@ def _poll(ray, actors, metrics: FleetMetrics, last: dict, pids: dict) -> None:
             continue
         answered.add(i)
         if i in pids and pids[i] != doc["pid"]:
+            restarted.add(i)
             metrics.restarts[i] = metrics.restarts.get(i, 0) + 1
             log.warning("actor %d restarted (pid %s on node %s); its streams resume", i, doc["pid"], doc["node"])
         pids[i] = doc["pid"]
@@ -229,6 +337,7 @@ def _poll(ray, actors, metrics: FleetMetrics, last: dict, pids: dict) -> None:
             metrics.up[i] = i in answered
             if i not in answered:
                 metrics.texts.pop(i, None)
+    return restarted
 
 
 def _health(metrics: FleetMetrics, last: dict) -> tuple[bool, dict]:

@@ -157,6 +157,10 @@ class Server:
         removed = [n for n in old if n not in want]
         added = [n for n in want if n not in old]
         changed = [n for n in want if n in old and want[n] != old[n]]
+        with self._lock:
+            if self._state == "starting":  # run() has not started the workers: they start from this
+                self.config = self.config.with_streams(list(want.values()))
+                return added, removed, changed
         for n in removed + changed:
             self.remove_stream(n)
         for n in added + changed:
@@ -251,10 +255,10 @@ class Server:
         if self.config.metrics_port >= 0:
             self.metrics_server = MetricsServer(self.metrics, self.health, self.config.metrics_port)
             log.info("serve: metrics %s/metrics, health %s/healthz", self.metrics_server.url, self.metrics_server.url)
-        with self._lock:
+        with self._lock:  # (a reload before this point only replaced the config: see reload)
             for cfg in self.config.streams:
                 self._start_worker(cfg)
-        self._state = "running"
+            self._state = "running"
 
     def _warm_up(self) -> None:
         """One throwaway batch before any stream starts, so the first camera frames do not

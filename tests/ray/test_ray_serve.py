@@ -1,6 +1,8 @@
 """psenet-stream serve streams.toml --ray on a real two-node Ray cluster (tests/ray/cluster.py):
 two lavfi streams on two actors; one actor's process is killed; Ray restarts it and its
-stream comes back, seen through the driver's merged /metrics."""
+stream comes back, seen through the driver's merged /metrics. Then SIGHUP with an edited
+TOML re-deals (one stream removed, one added), and the actor that got the new stream is
+killed: Ray's restart replays its first share, and the driver gives it the current one."""
 
 from __future__ import annotations
 
@@ -76,6 +78,19 @@ try:
             log["cam_b_frames"] = frames(back, "cam-b")
         health = urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=2)
         log["healthz"] = [health.status, json.loads(health.read())]
+        # re-deal: cam-b out, cam-c in (SIGHUP; the edit alone would also be seen)
+        Path("streams.toml").write_text(Path("streams.toml").read_text().replace('name = "cam-b"', 'name = "cam-c"'))
+        p.send_signal(signal.SIGHUP)
+        gone = lambda t: 'stream="cam-b"' not in t
+        text = wait(lambda t: frames(t, "cam-c") > 5 and gone(t) and frames(t, "cam-a") > 0, 120)
+        log["redealt"] = text is not None
+        if text:
+            c_actor = re.search(r'psenet_stream_frames_total\{actor="(\d+)",stream="cam-c"\}', text).group(1)
+            log["cam_c_actor"] = c_actor
+            c_pid = actors(text)[c_actor]
+            os.kill(c_pid, signal.SIGKILL)  # Ray restarts it with its first share (cam-b)
+            back = wait(lambda t: actors(t).get(c_actor) not in (None, c_pid) and frames(t, "cam-c") > 5 and gone(t), 150)
+            log["redeal_survives_restart"] = back is not None
 finally:
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
@@ -86,13 +101,14 @@ finally:
 """
 
 
+@pytest.mark.timeout(900)
 def test_serve_ray_actor_killed_comes_back(tmp_path):
     require_cluster()
     pytest.importorskip("prometheus_client")
     work = tmp_path / "w"
     work.mkdir()
     (work / "streams.toml").write_text(TOML)
-    run = run_in_cluster(DRIVER, work, timeout=420)
+    run = run_in_cluster(DRIVER, work, timeout=600)
     assert (work / "result.json").exists(), run.stdout.decode()[-3000:] + run.stderr.decode()[-3000:]
     res = json.loads((work / "result.json").read_text())
     assert res.get("both_running"), res["stderr"]
@@ -101,8 +117,11 @@ def test_serve_ray_actor_killed_comes_back(tmp_path):
     assert float(res["restarts"]) >= 1
     assert res["cam_b_frames"] > 0  # the other actor's stream kept running
     assert res["healthz"][0] == 200 and set(res["healthz"][1]["streams"]) == {"cam-a", "cam-b"}
+    assert res.get("redealt"), res  # SIGHUP: cam-b stopped, cam-c running on an actor
+    assert res.get("redeal_survives_restart"), res  # restarted, it serves cam-c again, not cam-b
+    assert "reload: 1 added, 1 removed" in res["stderr"]
     assert res["rc"] == 0, res["stderr"]
     final = json.loads((work / "final.json").read_text())
-    assert set(final) == {"cam-a", "cam-b"}
+    assert set(final) == {"cam-a", "cam-c"}
     assert all(st["frames_out"] > 0 for st in final.values())
     assert "restarted" in res["stderr"]  # the driver says so

@@ -262,3 +262,34 @@ def test_metrics_answer_only_to_loopback_host_names():
                 assert code == 403 and b"front-door" not in body, (host, path, code)
     finally:
         srv.close()
+
+
+def test_reload_while_the_server_starts_serves_the_new_streams_once(enhancer):
+    """A SIGHUP that lands while run() is still starting (the backend warming up, no stream
+    started yet), as when Ray restarts a fleet actor and the driver hands it its current
+    share at once: the streams that start are the new config's, each exactly once."""
+
+    class SlowStart(Server):
+        def _warm_up(self):
+            in_warm_up.set()
+            reloaded.wait(30)
+            super()._warm_up()
+
+    in_warm_up, reloaded = threading.Event(), threading.Event()
+    first = config.from_dict({"serve": {"metrics_port": -1, "status_interval": 0}, "stream": [{"name": "cam-b", "input": LAVFI.format(w=160, h=90)}]})
+    new = config.from_dict({"serve": {"metrics_port": -1, "status_interval": 0}, "stream": [{"name": "cam-c", "input": LAVFI.format(w=160, h=90)}]})
+    before = set(threading.enumerate())
+    run = Running(SlowStart(first, enhancer=enhancer, status=False))
+    try:
+        assert in_warm_up.wait(30)
+        assert run.srv.reload(new) == (["cam-c"], ["cam-b"], [])
+        reloaded.set()
+        wait_for(lambda: run.srv.status().get("cam-c", {}).get("frames_out", 0) > 5, 60, "frames on cam-c")
+        assert set(run.srv.status()) == {"cam-c"} and set(run.srv.workers) == {"cam-c"}
+    finally:
+        reloaded.set()
+        final = run.stop()
+    assert set(final) == {"cam-c"}
+    time.sleep(1.0)
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert not left, left  # no second, orphaned worker for cam-c

@@ -49,3 +49,31 @@ def test_fleet_metrics_merge_actors_with_an_actor_label():
     restarts = {s.labels["actor"]: s.value for s in fams["psenet_fleet_actor_restarts"].samples}
     assert restarts == {"0": 0.0, "1": 2.0}
     assert text.count("# TYPE psenet_stream_frames_total counter") == 1  # one family, both actors in it
+
+
+def test_redeal_keeps_streams_on_their_actor_and_fills_the_emptiest():
+    from psenet_stream.scale.fleet import redeal
+
+    owner = {"a": 0, "b": 1, "c": 0, "d": 1}
+    # b removed, e and f added: a, c, d stay; e goes to actor 1 (1 stream left), f then to either (0 first)
+    got = redeal(owner, ["a", "c", "d", "e", "f"], 2)
+    assert {k: got[k] for k in "acd"} == {"a": 0, "c": 0, "d": 1}
+    assert got["e"] == 1 and got["f"] == 0
+    assert "b" not in got
+    # everything removed from one actor, then new streams: they go to the empty actor first
+    got = redeal({"a": 0, "b": 1}, ["a", "x", "y"], 2)
+    assert got == {"a": 0, "x": 1, "y": 0}
+    # an owner beyond the actors (fewer actors now) is dealt again; no names: nothing
+    assert redeal({"a": 5}, ["a"], 2) == {"a": 0}
+    assert redeal(owner, [], 2) == {}
+
+
+def test_share_conf_is_what_the_actor_and_its_reload_read():
+    from psenet_stream.scale.fleet import _share_conf
+    from psenet_stream.serve.config import from_dict, load
+
+    cfg = load({"serve": {"batch": 2}, "stream": [{"name": "a", "input": "lavfi:testsrc2", "outputs": ["null"]}, {"name": "b", "input": "lavfi:testsrc2"}]})
+    conf = _share_conf({"batch": 2, "status_interval": 5.0}, [cfg.streams[1]])
+    back = from_dict(conf)
+    assert [s.name for s in back.streams] == ["b"] and back.metrics_port == -1 and back.batch == 2
+    assert from_dict(_share_conf({"batch": 2}, [])).streams == ()  # an actor left with no stream
