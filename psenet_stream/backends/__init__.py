@@ -36,7 +36,8 @@ def resolve(name: str) -> str:
         skipped = []
         for cand in AUTO_ORDER:
             if avail[cand] == "":
-                log.info("backend auto -> %s%s", cand, f" (skipped {'; '.join(skipped)})" if skipped else "")
+                # -vv: why this backend (-v prints the backend in the summary; by default it is quiet)
+                log.debug("backend auto -> %s%s", cand, f" (skipped {'; '.join(skipped)})" if skipped else "")
                 return cand
             skipped.append(f"{cand}: {avail[cand].split(' (')[0].split(';')[0]}")  # short reason; doctor has the rest
         return "cpu"  # pragma: no cover - cpu is always available

@@ -28,6 +28,7 @@ import io
 import logging
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
@@ -114,7 +115,9 @@ def decode(data: bytes) -> Decoded:
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # over the budget is refused just below, in one line: not Pillow's warning too
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
         if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # Pillow itself only refuses twice its limit
             raise Image.DecompressionBombError("too many pixels")
         im.load()  # a truncated file raises here ("image file is truncated")

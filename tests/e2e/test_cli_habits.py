@@ -314,6 +314,17 @@ def test_summary_wording(clip, tmp_path, cli_main):
     assert "backend cpu" in err
 
 
+def test_the_default_backend_is_not_announced_without_v(tmp_path, cli_main):
+    """--backend auto (the default) says which backend it picked only with -vv."""
+    img = tmp_path / "p.png"
+    cv2.imwrite(str(img), np.full((40, 48, 3), 40, np.uint8))
+    code, err = cli_main([img, "--infer-size", "32"])
+    assert code == 0 and "1 image in" in err, err
+    assert "backend auto" not in err and "onnx" not in err and "cpu" not in err.replace(str(tmp_path), ""), err
+    code, err = cli_main([img, "--infer-size", "32", "-y", "-vv"])
+    assert code == 0 and "backend auto -> " in err, err
+
+
 # --- encoding -----------------------------------------------------------------------------------------
 
 

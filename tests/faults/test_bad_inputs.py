@@ -188,6 +188,7 @@ def test_any_path_in_an_image_folder(tmp_path):
     assert "c.jpg: not a regular file" in err and "big.png: larger than 3 megapixels" in err
     r = run_cli([src / "big.png", "-o", tmp_path / "big_out.png", *FAST], timeout=60, env=cli_env(**env))
     assert_clean_error(r, EXIT_INPUT, "larger than 3 megapixels", "PSENET_STREAM_MAX_IMAGE_PIXELS")
+    assert "DecompressionBomb" not in r.stderr.decode(errors="replace")  # one line of ours, not Pillow's warning too
     assert not (tmp_path / "big_out.png").exists()
 
 

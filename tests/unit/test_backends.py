@@ -121,7 +121,7 @@ def test_tensorrt_falls_back_to_cuda_when_cuda_works(monkeypatch, caplog):
 
 def test_auto_says_which_backend_it_picked(monkeypatch, caplog):
     monkeypatch.setattr(backends, "available", lambda: {"cpu": "", "onnx": "", "cuda": "no CUDA device", "tensorrt": "no CUDA"})
-    with caplog.at_level(logging.INFO, logger="psenet_stream"):
+    with caplog.at_level(logging.DEBUG, logger="psenet_stream"):
         assert backends.resolve("auto") == "onnx"
     assert "backend auto -> onnx" in caplog.text and "cuda: no CUDA device" in caplog.text
     monkeypatch.setattr(backends, "available", lambda: {"cpu": "", "onnx": "x", "cuda": "", "tensorrt": ""})
