@@ -30,7 +30,7 @@ from psenet_stream.commands._common import (
 
 
 @click.command("webcam")
-@click.option("--device", default="/dev/video0", show_default=True, help="Camera: /dev/videoN, lavfi:GRAPH, or an rtsp:// / http:// URL.")
+@click.option("--device", default="/dev/video0", show_default=True, help="Camera: /dev/videoN (or just N, as in OpenCV), lavfi:GRAPH, or an rtsp:// / http:// URL.")
 @click.option("--size", help="Capture size WxH, e.g. 1280x720 (the camera's default when omitted).")
 @click.option("--fps", type=float, help="Capture frame rate, e.g. 30.")
 @click.option("--input-format", help="Camera pixel format, e.g. mjpeg (most USB cameras need it for 720p30) or yuyv422.")
@@ -41,7 +41,7 @@ from psenet_stream.commands._common import (
 @click.option("--timeout", "read_timeout", type=float, default=5.0, show_default=True, help="Seconds without frames before the camera counts as lost.")
 @click.option("--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds to connect to the camera / the output server.")
 @click.option("--max-retries", type=click.IntRange(0, None), help="Give up after this many failed reconnects (default: retry forever).")
-@click.option("--duration", type=float, help="Stop after this many seconds.")
+@click.option("-t", "--duration", type=click.FloatRange(0, None, min_open=True), help="Stop after this many seconds (ffmpeg's -t).")
 @report_options(progress=False)
 def webcam(device, size, fps, input_format, preview: PreviewOptions, output, overwrite, enhancer: EnhancerOptions, read_timeout, connect_timeout, max_retries, duration, report: ReportOptions):
     """Live preview of a webcam (or any live source): original | enhanced side by side."""
@@ -50,6 +50,8 @@ def webcam(device, size, fps, input_format, preview: PreviewOptions, output, ove
     from psenet_stream.io.redact import mask_url
 
     setup_logging(report.verbose, report.quiet)
+    if device.isdigit():  # OpenCV's camera index
+        device = f"/dev/video{int(device)}"
     check_stats_json(report.stats_json, [device, output], overwrite=overwrite)
     if preview.preview == "none" and not output:
         raise UsageError("nothing to show or write", "use --preview window|http or -o out.mp4 / -o rtsp://server/path")
@@ -67,4 +69,4 @@ def webcam(device, size, fps, input_format, preview: PreviewOptions, output, ove
     )
     write_stats_json(report.stats_json, stats)
     if not report.quiet:
-        click.echo(f"{mask_url(device) if '://' in device else device}: {stats.summary()}", err=True)
+        click.echo(f"{mask_url(device) if '://' in device else device}: {stats.summary(backend=report.verbose > 0)}", err=True)

@@ -392,3 +392,19 @@ def test_a_paced_lavfi_source_records_at_its_own_rate(tmp_path, cli_main):
     fps = (v["frames"] - 1) / span
     assert fps == pytest.approx(10, rel=0.15), (v["frames"], span)
     assert "interrupted" not in err
+
+
+def test_webcam_takes_t_and_a_camera_index(tmp_path, cli_main):
+    """ffmpeg's -t and OpenCV's camera index (--device 7 -> /dev/video7) in the webcam command;
+    its summary names the backend only with -v, like the other commands."""
+    out = tmp_path / "rec.mp4"
+    cam = "lavfi:testsrc2=size=160x90:rate=10"
+    code, err = cli_main(["webcam", "--device", cam, "--preview", "none", "-o", out, "-t", "1", "--backend", "cpu", "--infer-size", "32"])
+    assert code == 0 and out.exists(), err
+    assert " frames in " in err and "backend cpu" not in err, err
+    code, err = cli_main(["webcam", "--device", cam, "--preview", "none", "-o", out, "-y", "-t", "1", "--backend", "cpu", "--infer-size", "32", "-v"])
+    assert code == 0 and "backend cpu" in err, err
+    code, err = cli_main(["webcam", "--device", "7", "--preview", "none", "-o", tmp_path / "x.mp4", "-t", "1"])
+    assert code == 3 and "no camera at /dev/video7" in err, err
+    code, err = cli_main(["webcam", "-t", "-1"])
+    assert code == 2 and "x>0" in err, err
