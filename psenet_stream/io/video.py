@@ -500,6 +500,8 @@ def default_codec_for(path: str | Path) -> str:
 #: Encoders with a constant-quality (CRF) mode that --crf drives; for any other encoder
 #: --crf would be ignored, so the command line refuses it.
 CRF_ENCODERS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1")
+#: The highest --crf each of them takes (x264 and x265: 51; libvpx, aom and SVT-AV1: 63).
+CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
 #: Hardware H.264 encoders ``--codec auto`` tries, in order, before libx264 (each must open here).
 AUTO_HW_ENCODERS = ("h264_nvenc",)
 
@@ -538,6 +540,8 @@ def check_encoder_settings(codec: str | None, path: str | Path, *, crf: int | No
         name = auto_encoder(path)
     if crf is not None and name not in CRF_ENCODERS:
         raise UsageError(f"--crf is ignored by the encoder {name}", f"use --bitrate (or --encoder-opt) with {name}; --crf works with {', '.join(CRF_ENCODERS)}")
+    if crf is not None and crf > CRF_MAX.get(name, 63):
+        raise UsageError(f"--crf {crf} is out of range for {name}", f"use 0..{CRF_MAX.get(name, 63)} (lower is better; 18 is visually lossless for x264)")
     if pix_fmt:
         try:
             formats = [f.name for f in (av.codec.Codec(name, "w").video_formats or [])]

@@ -408,3 +408,12 @@ def test_webcam_takes_t_and_a_camera_index(tmp_path, cli_main):
     assert code == 3 and "no camera at /dev/video7" in err, err
     code, err = cli_main(["webcam", "-t", "-1"])
     assert code == 2 and "x>0" in err, err
+
+
+def test_crf_is_checked_against_the_encoders_own_range(clip, tmp_path, cli_main):
+    """x264 takes --crf 0..51 (it would clamp 60 silently); libvpx-vp9 takes up to 63."""
+    code, err = cli_main([clip, "-o", tmp_path / "o.mp4", "--crf", "60"])
+    assert code == 2 and "--crf 60 is out of range for libx264" in err and "0..51" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+    code, err = cli_main([clip, "-o", tmp_path / "o.webm", "--crf", "60", "--frames", "3", "--backend", "cpu", "--infer-size", "32"])
+    assert code == 0 and (tmp_path / "o.webm").exists(), err
