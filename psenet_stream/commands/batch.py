@@ -58,6 +58,11 @@ def batch(inputs, outdir, ray_address, overwrite, jobs, codec, crf, preset, enha
     jobs_list = b.plan(inputs, out)
     if not jobs_list:
         raise PsenetError("no video or image files in the inputs", "pass folders, files, globs or list files of videos/images")
+    if crf is not None or codec:  # each output container's encoder takes these (or exit 2 now, not per file)
+        from psenet_stream.io.video import check_encoder_settings
+
+        for suffix in sorted({Path(j.output).suffix for j in jobs_list if j.kind == "video"}):
+            check_encoder_settings(codec, f"x{suffix}", crf=crf)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise OutputError(f"cannot write to {out}", "choose an output folder you can write to")

@@ -417,3 +417,5 @@ def test_crf_is_checked_against_the_encoders_own_range(clip, tmp_path, cli_main)
     assert not (tmp_path / "o.mp4").exists()
     code, err = cli_main([clip, "-o", tmp_path / "o.webm", "--crf", "60", "--frames", "3", "--backend", "cpu", "--infer-size", "32"])
     assert code == 0 and (tmp_path / "o.webm").exists(), err
+    code, err = cli_main(["batch", clip, "-o", tmp_path / "b", "--crf", "60"])
+    assert code == 2 and "out of range for libx264" in err and not (tmp_path / "b").exists(), err
