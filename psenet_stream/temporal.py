@@ -44,6 +44,25 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # BT.709
 _LEVEL_STRIDE = 2  # the output level is a mean: every 2nd pixel each way gives the same flicker as all (measured; 4 added 0.03 levels)
 
 
+def _level(sub: np.ndarray, gamma: np.ndarray) -> float:
+    """Mean BT.709 luma of the curve's output, 1 - (1 - sub)^gamma, for (3, h, w) arrays."""
+    return float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - sub, 0.0) ** gamma)).sum(0).mean())
+
+
+def _level_shift(target: float, level: float) -> float:
+    """The log-gamma shift that moves a flat frame's output level from ``level`` to ``target``
+    (both clamped to [0.02, 0.98]): log(log(1 - T) / log(1 - L)). The stabilizer and the
+    reuse's level hold both use it."""
+    t, c = np.clip([target, level], 0.02, 0.98)
+    return float(np.log(np.log1p(-t) / np.log1p(-c)))
+
+
+def _hold_factor(target: float, level: float, hold: float) -> float:
+    """The factor on gamma that moves a flat frame's output level from ``level`` towards
+    ``target`` (``hold`` 1: all the way)."""
+    return float(np.exp(hold * _level_shift(target, level)))
+
+
 class GammaPost:
     """Stateful gamma post-processing; ``__call__(gamma, small) -> log gamma`` (same shape, float32).
 
@@ -111,13 +130,12 @@ class GammaPost:
 
     def _stabilize_numpy(self, lg: np.ndarray, small: np.ndarray) -> np.ndarray:
         sub, lsub = small[:, ::_LEVEL_STRIDE, ::_LEVEL_STRIDE], lg[:, ::_LEVEL_STRIDE, ::_LEVEL_STRIDE]
-        level = float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - sub, 0.0) ** np.exp(lsub))).sum(0).mean())
+        level = _level(sub, np.exp(lsub))
         if self._level is None:
             self._level = level
             return lg
         self._level = self.stabilize * float(self._level) + (1.0 - self.stabilize) * level
-        t, cur = np.clip([self._level, level], 0.02, 0.98)
-        return np.clip(lg + np.float32(np.log(np.log1p(-t) / np.log1p(-cur))), *LOG_GAMMA_RANGE)
+        return np.clip(lg + np.float32(_level_shift(self._level, level)), *LOG_GAMMA_RANGE)
 
     def _torch(self, gamma: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
         """Same maths, no host synchronisation: the scene-cut test of every frame is computed
@@ -180,18 +198,6 @@ class GammaPost:
 
 
 _STAT_STRIDE = 2  # the reuse statistics read every 2nd pixel each way of the working-size frame
-
-
-def _level(sub: np.ndarray, gamma: np.ndarray) -> float:
-    """Mean BT.709 luma of the curve's output, 1 - (1 - sub)^gamma, for (3, h, w) arrays."""
-    return float((_LUMA.reshape(3, 1, 1) * (1.0 - np.maximum(1.0 - sub, 0.0) ** gamma)).sum(0).mean())
-
-
-def _hold_factor(target: float, level: float, hold: float) -> float:
-    """The factor on gamma that moves a flat frame's output level from ``level`` towards
-    ``target`` (``hold`` 1: all the way; the same exact-for-flat shift as the stabilizer)."""
-    t, c = np.clip([target, level], 0.02, 0.98)
-    return float(np.exp(hold * np.log(np.log1p(-t) / np.log1p(-c))))
 
 
 class GammaReuse:

@@ -248,11 +248,15 @@ class _Server(ThreadingHTTPServer):
 
     def host_ok(self, host: str) -> bool:
         """An empty set allows any Host (a token protects a server beyond loopback)."""
-        if not self.allowed_hosts:
-            return True
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        name = name.strip("[]")
-        return name in self.allowed_hosts
+        return not self.allowed_hosts or host_allowed(host, self.allowed_hosts)
+
+
+def host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    """Whether a Host header (``name``, ``name:port``, ``[v6]:port``; any case) names one of
+    ``allowed``: the DNS-rebinding check of the preview and of serve's metrics port."""
+    host = host.strip().lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.strip("[]") in allowed
 
 
 def is_loopback(bind: str) -> bool:

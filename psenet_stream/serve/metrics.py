@@ -94,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if not _loopback_host(self.headers.get("Host") or ""):
+        from psenet_stream.io.http_preview import host_allowed
+
+        if not host_allowed(self.headers.get("Host") or "", _LOOPBACK_NAMES):
             # DNS rebinding: a web page that resolves its own name to 127.0.0.1 must not read
             # the stream names and states (only the names the loopback server goes by pass)
             body, ctype, code = b"forbidden: unexpected Host header\n", "text/plain", 403
@@ -115,13 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1"})
-
-
-def _loopback_host(host: str) -> bool:
-    """Whether a Host header names this loopback server (``localhost`` or ``127.0.0.1``, any port)."""
-    name = host.strip().lower().rsplit(":", 1)[0]
-    return name in _LOOPBACK_NAMES
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1"})  # the names this 127.0.0.1 server goes by
 
 
 class _Server(ThreadingHTTPServer):
